@@ -1,0 +1,41 @@
+"""Telegram handlers, thin: read the update, call the service, reply from a template."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from handlers import deals, errors, start
+from handlers.common import Context
+
+Callback = Callable[[Update, Context], Coroutine[Any, Any, None]]
+
+
+def command(name: str, callback: Callback) -> CommandHandler:  # type: ignore[type-arg]
+    """A command from a new message; an edited message must not post or close twice."""
+    return CommandHandler(name, callback, filters=filters.UpdateType.MESSAGE)
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    """Add every handler, in the order that matters."""
+    # A photo whose caption carries /deal is not a command to PTB (CommandHandler reads
+    # message text only), so it gets its own handler.
+    deal_caption = (
+        filters.UpdateType.MESSAGE & filters.PHOTO & filters.CaptionRegex(r"^/deal(@\w+)?(\s|$)")
+    )
+    app.add_handlers(
+        [
+            command("start", start.start),
+            command("help", start.help_command),
+            command("deal", deals.post_deal),
+            MessageHandler(deal_caption, deals.post_deal),
+            command("deals", deals.list_deals),
+            command("close", deals.close_deal),
+            command("cancel", deals.cancel_deal),
+            CallbackQueryHandler(deals.tap),
+        ]
+    )
+    app.add_error_handler(errors.on_error)

@@ -1,0 +1,95 @@
+"""The application factory: one PTB Application wired to the store, the service and handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+import handlers
+from bot.clock import Clock
+from bot.config import Settings
+from bot.service import GroupBuy
+from bot.texts import Texts
+from storage.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+App = Application[Any, Any, Any, Any, Any, Any]
+
+
+def build_application(settings: Settings, clock: Clock | None = None) -> App:
+    """The bot, ready to start: handlers registered, service in bot_data."""
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram.token.get_secret_value())
+        .base_url(settings.telegram.base_url)
+        # Taps must not queue behind each other; the store serialises what must be.
+        .concurrent_updates(True)
+        .get_updates_read_timeout(settings.telegram.poll_timeout + 10)
+    )
+    if settings.telegram.flood_control:
+        # Waits out 429s (retrying) and keeps inside 30 msg/s overall, 20/min per group.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=10))  # type: ignore[arg-type]
+    app: App = builder.build()
+    clock = clock or Clock(settings.clock_offset)
+    app.bot_data["service"] = GroupBuy(
+        settings=settings,
+        store=Store(settings.storage.path),
+        texts=Texts(),
+        clock=clock,
+        bot=app.bot,
+    )
+    handlers.register(app)
+    return app
+
+
+class Runtime:
+    """Starts and stops the bot in the current event loop (long polling)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.service: GroupBuy = app.bot_data["service"]
+
+    async def start(self) -> None:
+        """Open the store, check the token, close overdue deals, and start polling."""
+        await self.service.store.open()
+        await self.app.initialize()
+        await self.app.start()
+        await self.service.start()
+        assert self.app.updater is not None
+        await self.app.updater.start_polling(
+            timeout=int(self.service.settings.telegram.poll_timeout),
+            allowed_updates=Update.ALL_TYPES,
+            error_callback=_polling_error,
+        )
+        log.info("bot @%s is polling", self.app.bot.username)
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish what is under way, close the store."""
+        assert self.app.updater is not None
+        if self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()  # lets handlers already running finish
+        await self.service.stop()
+        await self.app.shutdown()
+        await self.service.store.close()
+        log.info("bot stopped")
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+
+def _polling_error(error: TelegramError) -> None:
+    # PTB retries getUpdates itself; one line per failure keeps the log readable.
+    log.warning("polling failed, retrying: %s", error)

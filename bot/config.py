@@ -1,0 +1,138 @@
+"""Configuration: one TOML file, overridden by GROUPBUY_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
+
+
+class TelegramSettings(BaseModel):
+    """How the bot reaches Telegram."""
+
+    token: SecretStr
+    base_url: str = "https://api.telegram.org/bot"
+    flood_control: bool = True
+    poll_timeout: float = Field(default=10.0, gt=0, le=60)
+    card_edit_interval: float = Field(default=3.0, ge=0, le=60)
+
+    @field_validator("token")
+    @classmethod
+    def _token_format(cls, token: SecretStr) -> SecretStr:
+        # Checked here so that a typo fails at start-up, not at the first request.
+        if not TOKEN_PATTERN.match(token.get_secret_value()):
+            raise ValueError("does not look like a bot token (digits, a colon, then letters)")
+        return token
+
+
+class StorageSettings(BaseModel):
+    """Where orders are kept."""
+
+    path: Path = Path("groupbuy.db")
+
+
+class DealSettings(BaseModel):
+    """Defaults for deals."""
+
+    reminder_before_minutes: int = Field(default=60, ge=0, le=24 * 60)
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; see config.example.toml for what each means."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GROUPBUY_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    telegram: TelegramSettings
+    storage: StorageSettings = StorageSettings()
+    deals: DealSettings = DealSettings()
+    timezone: str = "UTC"
+    currency: str = Field(default="CNY", min_length=3, max_length=3)
+    leaders: list[int] = []
+    log_level: str = "INFO"
+    clock_offset: float = 0.0
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {name!r} (use an IANA name such as Asia/Shanghai)"
+            ) from exc
+        return name
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _CONFIG_FILE.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+_CONFIG_FILE: dict[str, Path | None] = {}
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line that names it."""
+
+
+def config_path(cli_path: str | None) -> Path | None:
+    """The config file to read: --config, then GROUPBUY_CONFIG, then ./config.toml if present."""
+    if cli_path:
+        return Path(cli_path)
+    if env_path := os.environ.get("GROUPBUY_CONFIG"):
+        return Path(env_path)
+    default = Path("config.toml")
+    return default if default.exists() else None
+
+
+def load_settings(path: Path | None, **overrides: Any) -> Settings:
+    """Read the settings, or raise ConfigError with one line naming what is wrong."""
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    _CONFIG_FILE["path"] = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except ValueError as exc:  # a TOML syntax error
+        raise ConfigError(f"config file {path}: {exc}") from None
+    finally:
+        _CONFIG_FILE.pop("path", None)
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per wrong setting, naming it the way the TOML file and the env var do."""
+    lines = []
+    for error in exc.errors():
+        loc = error["loc"]
+        if loc == ("telegram",) and error["type"] == "missing":
+            loc = ("telegram", "token")  # the one required setting of that table
+        name = ".".join(str(part) for part in loc)
+        env = "GROUPBUY_" + "__".join(str(part).upper() for part in loc)
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"setting {name}: {message} (config file or {env})")
+    return "; ".join(lines)

@@ -1,0 +1,367 @@
+"""The deal form: what a leader types after /deal, read into a checked DealForm or a FormError.
+
+Pure: text, the current time and the group's time zone in; a value or a FormError out.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.errors import UserError
+from bot.money import parse_money, scale
+
+
+class Mode(StrEnum):
+    """How a deal's rounds close: at each `min` (rounds, 拼团) or once at the deadline (接龙)."""
+
+    ROUNDS = "rounds"
+    TIPPING = "tipping"
+
+
+@dataclass(frozen=True)
+class DealForm:
+    """A deal as the leader asked for it, every field checked."""
+
+    title: str
+    price: int  # minor units
+    min_members: int
+    deadline: datetime  # timezone-aware, in UTC
+    stock: int | None = None
+    limit: int | None = None
+    mode: Mode = Mode.ROUNDS
+    note: str | None = None
+    description: str | None = None
+
+
+class FormError(UserError):
+    """What is wrong with a deal form, rendered by the ``deal_form_error`` template."""
+
+    def __init__(self, field: str, problem: str, value: str | None = None, **extra: Any) -> None:
+        super().__init__(
+            "deal_form_error",
+            field=field,
+            problem=problem,
+            value=None if value is None else value[:VALUE_SHOWN],
+            **extra,
+        )
+        self.field = field
+        self.problem = problem
+
+
+# The problems each field can have: the contract with templates/*/deal_form_error.j2.
+# Any key may also be "unknown_field" (field is then the key as typed), "duplicate" or "no_value".
+PROBLEMS: dict[str, tuple[str, ...]] = {
+    "form": ("empty", "too_long"),
+    "title": ("missing", "too_long"),
+    "price": ("missing", "not_money", "not_positive", "too_large"),
+    "min": ("missing", "not_integer", "out_of_range"),
+    "deadline": ("missing", "bad_deadline", "in_past", "too_far"),
+    "stock": ("not_integer", "out_of_range", "below_min"),
+    "limit": ("not_integer", "out_of_range"),
+    "mode": ("bad_mode",),
+    "note": ("too_long",),
+    "description": ("too_long",),
+}
+KEY_PROBLEMS = ("unknown_field", "duplicate", "no_value")
+
+VALUE_SHOWN = 50  # characters of the user's text quoted back in an error
+MAX_FORM = 4096  # Telegram's own message limit; anything longer is not a form
+MAX_TITLE = 120
+MAX_NOTE = 500
+MAX_DESCRIPTION = 1000
+MAX_PRICE_UNITS = 1_000_000
+MIN_RANGE = (1, 10_000)
+STOCK_RANGE = (1, 1_000_000)
+LIMIT_RANGE = (1, 1_000)
+MAX_DAYS = 90
+
+_KEYS: dict[str, tuple[str, ...]] = {
+    "price": ("价格", "单价"),
+    "min": ("成团", "成团人数", "人数"),
+    "deadline": ("截止", "截止时间"),
+    "stock": ("库存",),
+    "limit": ("限购",),
+    "mode": ("模式",),
+    "note": ("备注", "取货"),
+    "description": ("desc", "描述", "说明"),
+}
+_ALIASES = {alias: key for key, aliases in _KEYS.items() for alias in (key, *aliases)}
+
+_MODES = {
+    "rounds": Mode.ROUNDS,
+    "round": Mode.ROUNDS,
+    "拼团": Mode.ROUNDS,
+    "tipping": Mode.TIPPING,
+    "tipping point": Mode.TIPPING,
+    "tipping-point": Mode.TIPPING,
+    "tipping_point": Mode.TIPPING,
+    "接龙": Mode.TIPPING,
+}
+
+# A word that may name a field: a letter first, at most 15 characters (longer is prose).
+_KEY_WORD = r"[^\W\d_][\w-]{0,14}"
+_KNOWN = "|".join(re.escape(alias) for alias in sorted(_ALIASES, key=len, reverse=True))
+# Where a pair starts inside a line: any `word=`, but `word:` only for a known key, so that
+# "Origin farm: India" or "Pickup 10:00" stay plain text.
+_PAIR = re.compile(
+    rf"(?<!\S)(?:(?P<known>{_KNOWN})\s*[:：=＝]|(?P<word>{_KEY_WORD})[=＝])", re.IGNORECASE
+)
+_SEPARATOR = re.compile(r"[:：=＝]")
+_KEY_SHAPE = re.compile(_KEY_WORD)
+
+# Everything below 0x20 and 0x7f-0x9f goes, except that line and tab breaks become their
+# plain forms; lone surrogates (possible in decoded JSON) would break sending the reply later.
+_LINE_BREAKS = re.compile(r"\r\n|[\r\x85\u2028\u2029]")
+_SPACES = re.compile(r"[\t\v\f]")
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９：／－．\u3000", "0123456789:/-. ")
+
+
+def parse_deal_form(body: str, *, now: datetime, tz: ZoneInfo, money_digits: int = 2) -> DealForm:
+    """The deal in `body` (the text after /deal), or FormError naming the first problem."""
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    if money_digits < 0:
+        raise ValueError(f"money_digits must not be negative: {money_digits}")
+    try:
+        return _parse(body, now.astimezone(UTC), tz, money_digits)
+    except FormError as error:
+        # The error template shows a complete example; its price must suit the currency.
+        error.context.setdefault("digits", money_digits)
+        raise
+
+
+def _parse(body: str, now: datetime, tz: ZoneInfo, digits: int) -> DealForm:
+    if len(body) > MAX_FORM:
+        raise FormError("form", "too_long", max=MAX_FORM)
+    lines = [line.strip() for line in _clean(body).split("\n")]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise FormError("form", "empty")
+
+    title, pairs = _split_pairs(lines[0])
+    values: dict[str, str] = {}
+    description: list[str] = []
+    for text, line_pairs in [("", pairs), *map(_read_line, lines[1:])]:
+        if text:
+            description.append(text)
+        for typed_key, value in line_pairs:
+            key = _ALIASES.get(unicodedata.normalize("NFKC", typed_key).casefold())
+            if key is None:
+                raise FormError(typed_key, "unknown_field", value)
+            if key in values:
+                raise FormError(key, "duplicate", value)
+            if not value:
+                raise FormError(key, "no_value", value)
+            values[key] = value
+            if key == "description":
+                description.append(value)
+
+    if not title:
+        raise FormError("title", "missing")
+    for key in ("price", "min", "deadline"):
+        if key not in values:
+            raise FormError(key, "missing")
+    if len(title) > MAX_TITLE:
+        raise FormError("title", "too_long", title, max=MAX_TITLE)
+    price = _price(values["price"], digits)
+    min_members = _count("min", values["min"], MIN_RANGE, suffixes="人位")
+    deadline = _deadline(values["deadline"], now, tz)
+    stock = _optional_count("stock", values.get("stock"), STOCK_RANGE)
+    if stock is not None and stock < min_members:
+        raise FormError("stock", "below_min", values["stock"], min=min_members)
+    limit = _optional_count("limit", values.get("limit"), LIMIT_RANGE)
+    mode = _mode(values.get("mode"))
+    note = values.get("note")
+    if note is not None and len(note) > MAX_NOTE:
+        raise FormError("note", "too_long", note, max=MAX_NOTE)
+    joined = "\n".join(description) or None
+    if joined is not None and len(joined) > MAX_DESCRIPTION:
+        raise FormError("description", "too_long", joined, max=MAX_DESCRIPTION)
+    return DealForm(
+        title=title,
+        price=price,
+        min_members=min_members,
+        deadline=deadline,
+        stock=stock,
+        limit=limit,
+        mode=mode,
+        note=note,
+        description=joined,
+    )
+
+
+def _clean(body: str) -> str:
+    """The body without control characters, with one kind of line break."""
+    body = _LINE_BREAKS.sub("\n", body)
+    return _CONTROL.sub("", _SPACES.sub(" ", body))
+
+
+def _split_pairs(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """The text before the first `key=value` in `text`, and the pairs that follow it."""
+    starts = list(_PAIR.finditer(text))
+    if not starts:
+        return text.strip(), []
+    ends = [match.start() for match in starts[1:]] + [len(text)]
+    pairs = [
+        (match["known"] or match["word"], text[match.end() : end].strip())
+        for match, end in zip(starts, ends, strict=True)
+    ]
+    return text[: starts[0].start()].strip(), pairs
+
+
+def _read_line(line: str) -> tuple[str, list[tuple[str, str]]]:
+    """A line after the title: its description text and its pairs."""
+    separator = _SEPARATOR.search(line)
+    if separator is not None:
+        head = line[: separator.start()].strip()
+        is_link = line.startswith("//", separator.end())
+        # "Word: text" is meant as a field, known or not; a misspelt key must not
+        # silently turn into description.
+        if _KEY_SHAPE.fullmatch(head) and not is_link:
+            first_value, pairs = _split_pairs(line[separator.end() :])
+            return "", [(head, first_value), *pairs]
+    return _split_pairs(line)
+
+
+def _price(value: str, digits: int) -> int:
+    try:
+        price = parse_money(value, digits)
+    except ValueError:
+        if value.lstrip().startswith(("-", "−", "－")):
+            try:
+                parse_money(value.lstrip()[1:], digits)
+            except ValueError:
+                pass
+            else:
+                raise FormError("price", "not_positive", value) from None
+        raise FormError("price", "not_money", value) from None
+    if price <= 0:
+        raise FormError("price", "not_positive", value)
+    if price > MAX_PRICE_UNITS * scale(digits):
+        raise FormError("price", "too_large", value, max=MAX_PRICE_UNITS)
+    return price
+
+
+def _count(key: str, value: str, bounds: tuple[int, int], suffixes: str = "份件个") -> int:
+    """A whole number within `bounds`; a unit word a Chinese leader adds (10人, 5份) is fine."""
+    low, high = bounds
+    match = re.fullmatch(rf"([-−]?)\s*([0-9]+)\s*[{suffixes}]?", value.translate(_FULL_WIDTH))
+    if match is None:
+        raise FormError(key, "not_integer", value)
+    number = -int(match[2]) if match[1] else int(match[2])
+    if not low <= number <= high:
+        raise FormError(key, "out_of_range", value, min=low, max=high)
+    return number
+
+
+def _optional_count(key: str, value: str | None, bounds: tuple[int, int]) -> int | None:
+    return None if value is None else _count(key, value, bounds)
+
+
+def _mode(value: str | None) -> Mode:
+    if value is None:
+        return Mode.ROUNDS
+    mode = _MODES.get(" ".join(value.casefold().split()))
+    if mode is None:
+        raise FormError("mode", "bad_mode", value)
+    return mode
+
+
+_DATE_TIME = re.compile(
+    r"(?:(?P<year>[0-9]{4})[-/.])?(?P<month>[0-9]{1,2})[-/.](?P<day>[0-9]{1,2})"
+    r"(?: |t)(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})"
+)
+_CHINESE_DATE_TIME = re.compile(
+    r"(?:(?P<year>[0-9]{4}) ?年 ?)?(?P<month>[0-9]{1,2}) ?月 ?(?P<day>[0-9]{1,2}) ?[日号]"
+    r" ?(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})"
+)
+_TIME = re.compile(r"(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})")
+_DURATION = re.compile(
+    r"(?:(?P<days>[0-9]+) ?(?:days?|d|天) ?)?"
+    r"(?:(?P<hours>[0-9]+) ?(?:hours?|hrs?|h|个小时|小时|时) ?)?"
+    r"(?:(?P<minutes>[0-9]+) ?(?:minutes?|mins?|m|分钟|分))?"
+)
+
+
+def _deadline(value: str, now: datetime, tz: ZoneInfo) -> datetime:
+    """The deadline `value` means, read in the group's time zone, as UTC."""
+    text = " ".join(value.translate(_FULL_WIDTH).casefold().split())
+    if (match := _DURATION.fullmatch(text)) and any(match.groups()):
+        minutes = (
+            int(match["days"] or 0) * 1440
+            + int(match["hours"] or 0) * 60
+            + int(match["minutes"] or 0)
+        )
+        # Compared before any date arithmetic, which would overflow on "999999999d".
+        if minutes > MAX_DAYS * 1440:
+            raise FormError("deadline", "too_far", value, max_days=MAX_DAYS)
+        deadline = (now + timedelta(minutes=minutes)).replace(microsecond=0)
+    else:
+        deadline = _moment(text, value, now, tz)
+    if deadline <= now:
+        raise FormError("deadline", "in_past", value)
+    if deadline - now > timedelta(days=MAX_DAYS):
+        raise FormError("deadline", "too_far", value, max_days=MAX_DAYS)
+    return deadline
+
+
+def _moment(text: str, value: str, now: datetime, tz: ZoneInfo) -> datetime:
+    """A wall-clock date and time (or a time alone) in `tz`: the next one that fits, in UTC."""
+    local_today = now.astimezone(tz).date()
+    match = _DATE_TIME.fullmatch(text) or _CHINESE_DATE_TIME.fullmatch(text)
+    if match is not None:
+        at = _clock_time(match, value)
+        if match["year"]:
+            days = [_day(int(match["year"]), match, value)]
+        else:
+            # "11-25 20:00" is this year's, or next year's once this year's has passed.
+            days = [_day(local_today.year + n, match, None) for n in (0, 1)]
+    elif (match := _TIME.fullmatch(text)) is not None:
+        at = _clock_time(match, value)
+        days = [local_today, local_today + timedelta(days=1)]
+    else:
+        raise FormError("deadline", "bad_deadline", value)
+    moments = [_to_utc(day, at, tz, now) for day in days if day is not None]
+    if not moments:
+        raise FormError("deadline", "bad_deadline", value)
+    return next((moment for moment in moments if moment > now), moments[-1])
+
+
+def _clock_time(match: re.Match[str], value: str) -> time:
+    try:
+        return time(int(match["hour"]), int(match["minute"]))
+    except ValueError:
+        raise FormError("deadline", "bad_deadline", value) from None
+
+
+def _day(year: int, match: re.Match[str], value: str | None) -> date | None:
+    """The date, or None when there is none (Feb 29 in a common year); FormError if `value`."""
+    try:
+        return date(year, int(match["month"]), int(match["day"]))
+    except ValueError:
+        if value is None:
+            return None
+        raise FormError("deadline", "bad_deadline", value) from None
+
+
+def _to_utc(day: date, at: time, tz: ZoneInfo, now: datetime) -> datetime:
+    # fold=0: a time skipped by a DST change reads with the offset before it (02:30 → 03:30),
+    # and a repeated time means its first occurrence.
+    local = datetime.combine(day, at, tzinfo=tz)
+    try:
+        return local.astimezone(UTC)
+    except OverflowError:
+        # Year 1 or 9999: as good as "past" or "too far", which the caller then reports.
+        return (
+            datetime.min.replace(tzinfo=UTC)
+            if day < now.date()
+            else datetime.max.replace(tzinfo=UTC)
+        )

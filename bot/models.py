@@ -1,0 +1,188 @@
+"""Plain values the store returns and the rules, handlers and templates read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class DealStatus(StrEnum):
+    """Where a deal is in its life."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class RoundStatus(StrEnum):
+    """How a round ended, or that it has not yet."""
+
+    OPEN = "open"
+    FORMED = "formed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class OrderStatus(StrEnum):
+    """An order's status; paid and collected are marks on a confirmed order."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A Telegram group the bot serves, with its settings."""
+
+    chat_id: int
+    title: str
+    lang: str
+    tz: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """A Telegram user as the bot last saw them."""
+
+    user_id: int
+    first_name: str
+    last_name: str = ""
+    username: str | None = None
+    language_code: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The name to show: first and last name, else the username, else the id."""
+        full = f"{self.first_name} {self.last_name}".strip()
+        return full or (f"@{self.username}" if self.username else str(self.user_id))
+
+
+@dataclass(frozen=True)
+class Deal:
+    """One product offer in one group."""
+
+    id: int
+    chat_id: int
+    leader_id: int
+    title: str
+    description: str | None
+    photo_file_id: str | None
+    price: int
+    currency: str
+    min_members: int
+    deadline: int
+    stock: int | None
+    member_limit: int | None
+    note: str | None
+    mode: str
+    status: DealStatus
+    taken: int
+    card_message_id: int | None
+    created_at: int
+    closed_at: int | None
+
+    @property
+    def stock_left(self) -> int | None:
+        """Units still free, or None when the deal has no stock cap."""
+        return None if self.stock is None else self.stock - self.taken
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of a deal."""
+
+    id: int
+    deal_id: int
+    number: int
+    status: RoundStatus
+    opened_at: int
+    tipped_at: int | None
+    closed_at: int | None
+
+
+@dataclass(frozen=True)
+class Order:
+    """One member's quantity in one round."""
+
+    id: int
+    deal_id: int
+    round_id: int
+    user_id: int
+    quantity: int
+    unit_price: int
+    status: OrderStatus
+    created_at: int
+    paid_at: int | None = None
+    collected_at: int | None = None
+
+    @property
+    def amount(self) -> int:
+        """What this order costs, in minor units."""
+        return self.quantity * self.unit_price
+
+
+@dataclass(frozen=True)
+class Line:
+    """A member's order as a card or a notice lists it."""
+
+    member: Member
+    quantity: int
+
+
+@dataclass(frozen=True)
+class DealView:
+    """Everything the deal card shows, read in one go."""
+
+    deal: Deal
+    group: Group
+    open_round: Round | None
+    lines: list[Line]
+    rounds_formed: int
+    last_round: Round | None
+
+    @property
+    def members(self) -> int:
+        """Distinct members in the open round."""
+        return len(self.lines)
+
+
+@dataclass(frozen=True)
+class ClosedRound:
+    """A round that just ended, with who was in it: what notifications need."""
+
+    deal: Deal
+    round: Round
+    lines: list[Line]
+    next_round: int | None = None
+
+
+@dataclass(frozen=True)
+class JoinOutcome:
+    """What a Join tap did."""
+
+    deal: Deal
+    round_number: int
+    quantity: int
+    members: int
+    tipped: bool = False
+    closed: ClosedRound | None = None
+
+
+@dataclass(frozen=True)
+class LeaveOutcome:
+    """What a Leave tap did."""
+
+    deal: Deal
+    round_number: int
+    released: int
+    members: int
+
+
+@dataclass(frozen=True)
+class CancelledDeal:
+    """A deal the leader cancelled, with every order that it cancelled."""
+
+    deal: Deal
+    lines: list[Line] = field(default_factory=list)

@@ -1,0 +1,113 @@
+"""Timers for deadlines and reminders; the store is the truth, the timers only a wake-up call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from bot import rounds
+from bot.clock import Clock
+from bot.models import Deal
+from storage.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+DealAction = Callable[[int], Awaitable[None]]
+
+
+class Deadlines:
+    """One APScheduler job per open deal's deadline (and one for its reminder).
+
+    At start, and whenever the clock is moved, every open deal is read back from the
+    store: overdue ones are closed at once, the rest re-armed. Jobs are created with
+    ``misfire_grace_time=None`` because APScheduler otherwise drops a job that fires
+    more than a second late, and a deadline must never be skipped.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        store: Store,
+        *,
+        on_due: DealAction,
+        on_remind: DealAction,
+        remind_before: int,
+    ) -> None:
+        self.clock = clock
+        self.store = store
+        self.on_due = on_due
+        self.on_remind = on_remind
+        self.remind_before = remind_before
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._resync_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the timers and honour every deadline missed while the bot was down."""
+        self.scheduler.start()
+        self.clock.on_change(self._on_clock_moved)
+        await self.resync()
+
+    def shutdown(self) -> None:
+        """Stop the timers (pending jobs are re-armed from the store at the next start)."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def _on_clock_moved(self) -> None:
+        self._resync_task = asyncio.get_running_loop().create_task(self.resync())
+
+    async def resync(self) -> None:
+        """Close overdue deals now and arm timers for the others."""
+        now = self.clock.timestamp()
+        for deal in await self.store.all_open_deals():
+            if deal.deadline > now:
+                self.arm(deal)
+                continue
+            log.info("deadline passed deal=%s; closing now", deal.id)
+            try:
+                await self.on_due(deal.id)
+            except Exception:
+                log.exception("closing overdue deal failed deal=%s", deal.id)
+
+    async def settled(self) -> None:
+        """Wait for a resync started by a clock move (tests use this)."""
+        if self._resync_task is not None:
+            await self._resync_task
+
+    def arm(self, deal: Deal) -> None:
+        """Set (or reset) the deal's deadline and reminder timers."""
+        self._add(f"deadline:{deal.id}", deal.deadline, self.on_due, deal.id)
+        remind = rounds.reminder_at(
+            created_at=deal.created_at, deadline=deal.deadline, before=self.remind_before
+        )
+        if remind is not None and self.clock.timestamp() < deal.deadline:
+            self._add(f"reminder:{deal.id}", remind, self.on_remind, deal.id)
+
+    def disarm(self, deal_id: int) -> None:
+        """Drop the deal's timers (it closed early)."""
+        for job_id in (f"deadline:{deal_id}", f"reminder:{deal_id}"):
+            if self.scheduler.get_job(job_id) is not None:
+                self.scheduler.remove_job(job_id)
+
+    def _add(self, job_id: str, at: int, action: DealAction, deal_id: int) -> None:
+        moment = self.clock.to_real(datetime.fromtimestamp(at, UTC))
+        self.scheduler.add_job(
+            self._fire,
+            DateTrigger(run_date=moment, timezone=UTC),
+            args=(job_id, action, deal_id),
+            id=job_id,
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+        )
+
+    @staticmethod
+    async def _fire(job_id: str, action: DealAction, deal_id: int) -> None:
+        try:
+            await action(deal_id)
+        except Exception:
+            log.exception("timer failed job=%s", job_id)

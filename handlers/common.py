@@ -1,0 +1,92 @@
+"""What every handler needs: the service, the member, the language, and replying."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from telegram import Chat, Message, Update, User
+from telegram.constants import ChatType, ParseMode
+from telegram.ext import ContextTypes
+
+from bot.models import Group, Member
+from bot.service import GroupBuy
+from bot.texts import language_for
+
+Context = ContextTypes.DEFAULT_TYPE
+
+_COMMAND = re.compile(r"^/[A-Za-z0-9_]+(?:@([A-Za-z0-9_]+))?")
+
+
+def service(context: Context) -> GroupBuy:
+    """The GroupBuy service the application was built with."""
+    groupbuy: GroupBuy = context.bot_data["service"]
+    return groupbuy
+
+
+def member_of(user: User) -> Member:
+    """The store's view of a Telegram user."""
+    return Member(
+        user_id=user.id,
+        first_name=user.first_name or "",
+        last_name=user.last_name or "",
+        username=user.username,
+        language_code=user.language_code,
+    )
+
+
+def in_group(chat: Chat | None) -> bool:
+    """Whether the chat is a group or supergroup."""
+    return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+def command_body(message: Message, bot_username: str | None) -> str | None:
+    """Everything after the command token, newlines kept; None if it names another bot."""
+    text = message.text or message.caption or ""
+    match = _COMMAND.match(text)
+    if match is None:
+        return None
+    addressed = match.group(1)
+    if addressed and bot_username and addressed.lower() != bot_username.lower():
+        return None
+    return text[match.end() :]
+
+
+async def language(update: Update, context: Context) -> str:
+    """The group's language in a group; the user's own in a private chat."""
+    chat = update.effective_chat
+    if in_group(chat):
+        assert chat is not None
+        group = await service(context).store.get_group(chat.id)
+        if group is not None:
+            return group.lang
+    user = update.effective_user
+    return language_for(user.language_code if user else None)
+
+
+async def reply(update: Update, context: Context, template: str, **values: Any) -> None:
+    """Answer the update's message with a rendered template (HTML)."""
+    message = update.effective_message
+    if message is None:
+        return
+    groupbuy = service(context)
+    text = groupbuy.texts.render(
+        template, await language(update, context), now=groupbuy.clock.timestamp(), **values
+    )
+    await message.reply_text(text, parse_mode=ParseMode.HTML, do_quote=in_group(message.chat))
+
+
+async def group_of(update: Update, context: Context) -> Group:
+    """The settings of the group the update came from."""
+    chat = update.effective_chat
+    assert chat is not None
+    return await service(context).group(chat.id, chat.title)
+
+
+async def is_leader(update: Update, context: Context, chat_id: int) -> bool:
+    """Whether the sender leads the group: an anonymous admin posting as the group does."""
+    message = update.effective_message
+    if message is not None and message.sender_chat and message.sender_chat.id == chat_id:
+        return True
+    user = update.effective_user
+    return user is not None and await service(context).is_leader(chat_id, user.id)

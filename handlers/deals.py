@@ -1,0 +1,200 @@
+"""Deals: /deal, /deals, /close, /cancel, and the Join / Leave / Invite buttons."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+
+from bot import callbacks
+from bot.errors import UserError
+from bot.rounds import CloseChoice
+from bot.texts import language_for
+from handlers.common import (
+    Context,
+    command_body,
+    group_of,
+    in_group,
+    is_leader,
+    member_of,
+    reply,
+    service,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def post_deal(update: Update, context: Context) -> None:
+    """/deal: a leader posts a deal (the form may be a photo's caption)."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    body = command_body(message, context.bot.username)
+    if body is None:
+        return
+    if not in_group(message.chat):
+        await reply(update, context, "group_only", command="/deal")
+        return
+    group = await group_of(update, context)
+    if not await is_leader(update, context, group.chat_id):
+        await reply(update, context, "not_leader")
+        return
+    if not body.strip():
+        await reply(update, context, "deal_usage")
+        return
+    photo = message.photo[-1].file_id if message.photo else None
+    try:
+        await service(context).post_deal(group, member_of(user), body, photo)
+    except UserError as error:
+        await reply(update, context, error.template, **error.context)
+
+
+async def list_deals(update: Update, context: Context) -> None:
+    """/deals: the group's open deals, each linking to its card."""
+    chat = update.effective_chat
+    if not in_group(chat):
+        await reply(update, context, "group_only", command="/deals")
+        return
+    group = await group_of(update, context)
+    deals = await service(context).open_deals(group.chat_id)
+    items = [
+        {"deal": deal, "link": card_link(deal.chat_id, deal.card_message_id)} for deal in deals
+    ]
+    await reply(update, context, "deals_list", deals=items, tz=group.tz)
+
+
+def card_link(chat_id: int, message_id: int | None) -> str | None:
+    """A t.me link to a message in a supergroup; basic groups have none."""
+    text = str(chat_id)
+    if message_id is None or not text.startswith("-100"):
+        return None
+    return f"https://t.me/c/{text[4:]}/{message_id}"
+
+
+async def close_deal(update: Update, context: Context) -> None:
+    """/close <deal> [confirm|cancel]: the leader ends a deal now."""
+    await _end_deal(update, context, "close")
+
+
+async def cancel_deal(update: Update, context: Context) -> None:
+    """/cancel <deal>: the leader cancels a deal and every order in it."""
+    await _end_deal(update, context, "cancel")
+
+
+async def _end_deal(update: Update, context: Context, command: str) -> None:
+    chat = update.effective_chat
+    args = context.args or []
+    if not in_group(chat):
+        await reply(update, context, "group_only", command=f"/{command}")
+        return
+    assert chat is not None
+    deal_id = _deal_number(args[0]) if args else None
+    choice: CloseChoice | None = None
+    if command == "close" and len(args) == 2:
+        choice = _choice(args[1])
+    wrong_arity = len(args) > (2 if command == "close" else 1)
+    if deal_id is None or wrong_arity or (len(args) == 2 and choice is None):
+        await reply(update, context, "close_usage", command=command)
+        return
+    if not await is_leader(update, context, chat.id):
+        await reply(update, context, "not_leader")
+        return
+    groupbuy = service(context)
+    try:
+        deal = await groupbuy.deal_in_group(deal_id, chat.id)
+        if command == "cancel":
+            if deal.status == "cancelled":
+                raise UserError("deal_not_open", deal=deal)
+            cancelled = await groupbuy.cancel(deal)
+            await reply(
+                update,
+                context,
+                "cancel_done",
+                deal=deal,
+                count=len(cancelled.lines) if cancelled else 0,
+            )
+        else:
+            if deal.status != "open":
+                raise UserError("deal_not_open", deal=deal)
+            await groupbuy.close(deal, choice)
+    except UserError as error:
+        await reply(update, context, error.template, **error.context)
+
+
+def _deal_number(text: str) -> int | None:
+    text = text.removeprefix("#")
+    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 12 else None
+
+
+_CHOICES = {
+    "confirm": CloseChoice.CONFIRM,
+    "确认": CloseChoice.CONFIRM,
+    "成团": CloseChoice.CONFIRM,
+    "cancel": CloseChoice.CANCEL,
+    "取消": CloseChoice.CANCEL,
+}
+
+
+def _choice(text: str) -> CloseChoice | None:
+    return _CHOICES.get(text.lower())
+
+
+async def tap(update: Update, context: Context) -> None:
+    """A deal-card button: Join, Leave or Invite. Every tap is answered once."""
+    query = update.callback_query
+    if query is None:
+        return
+    groupbuy = service(context)
+    lang = language_for(query.from_user.language_code)
+    decoded = callbacks.decode(query.data)
+    if decoded is None:
+        await query.answer(groupbuy.texts.render("tap_stale", lang))
+        return
+    member = member_of(query.from_user)
+    try:
+        if decoded.action is callbacks.Action.INVITE:
+            deal = await groupbuy.store.get_deal(decoded.deal_id)
+            if deal is None:
+                raise UserError("tap_stale")
+            if deal.status != "open":
+                raise UserError("tap_closed")
+            payload = groupbuy.links.invite_request(deal.id)
+            await query.answer(url=f"https://t.me/{context.bot.username}?start={payload}")
+            return
+        if decoded.action is callbacks.Action.JOIN:
+            joined = await groupbuy.join(decoded.deal_id, member)
+            formed = joined.closed is not None and joined.closed.round.status == "formed"
+            text = groupbuy.texts.render(
+                "tap_formed" if formed else "tap_joined",
+                lang,
+                deal=joined.deal,
+                quantity=joined.quantity,
+                round_number=joined.round_number,
+                members=joined.members,
+            )
+        else:
+            left = await groupbuy.leave(decoded.deal_id, member)
+            text = groupbuy.texts.render("tap_left", lang, deal=left.deal, released=left.released)
+    except UserError as error:
+        text = groupbuy.texts.render(error.template, lang, **error.context)
+    await query.answer(text[:200])
+    await _refresh_private_copy(update, context, decoded.deal_id)
+
+
+async def _refresh_private_copy(update: Update, context: Context, deal_id: int) -> None:
+    """A card opened from a deep link lives in a private chat: show the tap there too."""
+    query = update.callback_query
+    message = query.message if query else None
+    if message is None or message.chat.type != ChatType.PRIVATE:
+        return
+    groupbuy = service(context)
+    view = await groupbuy.store.deal_view(deal_id)
+    if view is None:
+        return
+    try:
+        await groupbuy.show_card(view, message.chat.id, message.message_id)
+    except TelegramError as exc:
+        log.warning("private card refresh failed deal=%s: %s", deal_id, exc)

@@ -1,0 +1,50 @@
+"""/start (with its deep-link payloads) and /help."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.models import DealStatus
+from handlers.common import Context, in_group, is_leader, member_of, reply, service
+
+
+async def start(update: Update, context: Context) -> None:
+    """/start [payload]: welcome, or open a deal card, or hand out my invite link."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None or in_group(chat):
+        return
+    groupbuy = service(context)
+    await groupbuy.store.save_member(member_of(user), groupbuy.clock.timestamp())
+    if not context.args:
+        await reply(update, context, "start")
+        return
+    payload = groupbuy.links.parse(context.args[0])
+    deal = await groupbuy.store.get_deal(payload.deal_id) if payload else None
+    if payload is None or deal is None:
+        await reply(update, context, "bad_payload")
+        return
+    if deal.status is not DealStatus.OPEN:
+        await reply(update, context, "deal_gone", deal=deal)
+        return
+    if payload.kind == "invite":
+        code = groupbuy.links.referral(deal.id, user.id)
+        link = f"https://t.me/{context.bot.username}?start={code}"
+        await reply(update, context, "invite_link", deal=deal, link=link)
+        return
+    view = await groupbuy.store.deal_view(deal.id)
+    assert view is not None
+    await groupbuy.send_card(view, chat.id)
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """/help: what the bot does and the commands this person may use."""
+    chat = update.effective_chat
+    user = update.effective_user
+    if chat is None or user is None:
+        return
+    if in_group(chat):
+        leader = await is_leader(update, context, chat.id)
+    else:
+        leader = user.id in service(context).settings.leaders
+    await reply(update, context, "help", leader=leader)

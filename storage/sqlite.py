@@ -1,0 +1,668 @@
+"""The SQLite store: every read and write of deals, rounds and orders, in domain words."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot import rounds
+from bot.errors import UserError
+from bot.forms import DealForm
+from bot.models import (
+    CancelledDeal,
+    ClosedRound,
+    Deal,
+    DealStatus,
+    DealView,
+    Group,
+    JoinOutcome,
+    LeaveOutcome,
+    Line,
+    Member,
+    Round,
+    RoundStatus,
+)
+
+log = logging.getLogger(__name__)
+
+Row = aiosqlite.Row
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """The numbered migration files, in order: (number, name, SQL)."""
+    found = []
+    for entry in resources.files("storage").joinpath("migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            number = int(entry.name.split("_", 1)[0])
+            found.append((number, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Store:
+    """One SQLite file in WAL mode: a write connection used under one lock, a read one beside.
+
+    Every write is an explicit ``BEGIN IMMEDIATE … COMMIT`` under ``self._lock``: on a
+    shared aiosqlite connection another coroutine's statements would otherwise run inside
+    our open transaction between awaits. Reads use their own connection, so they only ever
+    see committed state and never wait for the writer.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = asyncio.Lock()
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, switch to WAL and bring the schema up to date."""
+        self._writer = await self._connect()
+        await self._writer.execute("PRAGMA journal_mode = WAL")
+        await self.migrate()
+        self._reader = await self._connect()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        # isolation_level=None: no implicit transactions; every write says BEGIN itself.
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA busy_timeout = 5000")
+        await db.execute("PRAGMA foreign_keys = ON")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    async def close(self) -> None:
+        """Close both connections; safe to call twice."""
+        for db in (self._reader, self._writer):
+            if db is not None:
+                await db.close()
+        self._reader = self._writer = None
+
+    async def schema_version(self) -> int:
+        """The number of the last migration applied."""
+        async with self._w.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> int:
+        """Apply every migration newer than the file's schema; return the version reached."""
+        version = await self.schema_version()
+        for number, name, sql in migrations():
+            if number <= version:
+                continue
+            async with self._lock:
+                try:
+                    # executescript runs the whole file; the version moves in the same
+                    # transaction, so a failed migration leaves the file as it was.
+                    await self._w.executescript(
+                        f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;"
+                    )
+                except Exception:
+                    if self._w.in_transaction:
+                        await self._w.execute("ROLLBACK")
+                    raise
+            log.info("applied migration %s", name)
+            version = number
+        return version
+
+    @property
+    def _w(self) -> aiosqlite.Connection:
+        assert self._writer is not None, "store is not open"
+        return self._writer
+
+    @property
+    def _r(self) -> aiosqlite.Connection:
+        assert self._reader is not None, "store is not open"
+        return self._reader
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            db = self._w
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    # -- small helpers ----------------------------------------------------------------
+
+    @staticmethod
+    async def _one(db: aiosqlite.Connection, sql: str, *args: Any) -> Row | None:
+        async with db.execute(sql, args) as cursor:
+            row: Row | None = await cursor.fetchone()
+        return row
+
+    @staticmethod
+    async def _all(db: aiosqlite.Connection, sql: str, *args: Any) -> Iterable[Row]:
+        async with db.execute(sql, args) as cursor:
+            return await cursor.fetchall()
+
+    @staticmethod
+    async def _change(db: aiosqlite.Connection, sql: str, *args: Any) -> int:
+        """Run a write and return how many rows it touched."""
+        async with db.execute(sql, args) as cursor:
+            return int(cursor.rowcount)
+
+    # -- groups and members -----------------------------------------------------------
+
+    async def ensure_group(
+        self, chat_id: int, title: str, *, tz: str, currency: str, lang: str, now: int
+    ) -> Group:
+        """The group's settings, creating the group with the defaults on first sight."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO groups (chat_id, title, tz, currency, lang, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (chat_id) DO UPDATE SET title = excluded.title",
+                (chat_id, title, tz, currency, lang, now),
+            )
+            row = await self._one(db, "SELECT * FROM groups WHERE chat_id = ?", chat_id)
+        assert row is not None
+        return _group(row)
+
+    async def get_group(self, chat_id: int) -> Group | None:
+        """A group's settings, or None for a group the bot has never served."""
+        row = await self._one(self._r, "SELECT * FROM groups WHERE chat_id = ?", chat_id)
+        return _group(row) if row else None
+
+    @staticmethod
+    async def _save_member(db: aiosqlite.Connection, member: Member, now: int) -> None:
+        await db.execute(
+            "INSERT INTO members (user_id, first_name, last_name, username, language_code,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET first_name = excluded.first_name,"
+            " last_name = excluded.last_name, username = excluded.username,"
+            " language_code = excluded.language_code, updated_at = excluded.updated_at",
+            (
+                member.user_id,
+                member.first_name,
+                member.last_name,
+                member.username,
+                member.language_code,
+                now,
+            ),
+        )
+
+    async def save_member(self, member: Member, now: int) -> None:
+        """Remember a user's current name and language."""
+        async with self._transaction() as db:
+            await self._save_member(db, member, now)
+
+    # -- deals ------------------------------------------------------------------------
+
+    async def create_deal(
+        self,
+        *,
+        chat_id: int,
+        leader: Member,
+        form: DealForm,
+        photo_file_id: str | None,
+        currency: str,
+        now: int,
+    ) -> Deal:
+        """Store a new deal with its first round open."""
+        async with self._transaction() as db:
+            await self._save_member(db, leader, now)
+            async with db.execute(
+                "INSERT INTO deals (chat_id, leader_id, title, description, photo_file_id,"
+                " price, currency, min_members, deadline, stock, member_limit, note, mode,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    chat_id,
+                    leader.user_id,
+                    form.title,
+                    form.description,
+                    photo_file_id,
+                    form.price,
+                    currency,
+                    form.min_members,
+                    int(form.deadline.timestamp()),
+                    form.stock,
+                    form.limit,
+                    form.note,
+                    str(form.mode),
+                    now,
+                ),
+            ) as cursor:
+                deal_id = cursor.lastrowid
+            await db.execute(
+                "INSERT INTO rounds (deal_id, number, opened_at) VALUES (?, 1, ?)", (deal_id, now)
+            )
+            row = await self._one(db, "SELECT * FROM deals WHERE id = ?", deal_id)
+        assert row is not None
+        return _deal(row)
+
+    async def set_card(self, deal_id: int, message_id: int) -> None:
+        """Remember which message is the deal's card."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE deals SET card_message_id = ? WHERE id = ?", (message_id, deal_id)
+            )
+
+    async def get_deal(self, deal_id: int) -> Deal | None:
+        """One deal, or None."""
+        row = await self._one(self._r, "SELECT * FROM deals WHERE id = ?", deal_id)
+        return _deal(row) if row else None
+
+    async def open_deals(self, chat_id: int) -> list[Deal]:
+        """The group's open deals, soonest deadline first."""
+        rows = await self._all(
+            self._r,
+            "SELECT * FROM deals WHERE chat_id = ? AND status = 'open' ORDER BY deadline, id",
+            chat_id,
+        )
+        return [_deal(row) for row in rows]
+
+    async def all_open_deals(self) -> list[Deal]:
+        """Every open deal in every group: what the scheduler must keep armed."""
+        rows = await self._all(
+            self._r, "SELECT * FROM deals WHERE status = 'open' ORDER BY deadline, id"
+        )
+        return [_deal(row) for row in rows]
+
+    async def deal_view(self, deal_id: int) -> DealView | None:
+        """Everything the deal card shows."""
+        db = self._r
+        row = await self._one(db, "SELECT * FROM deals WHERE id = ?", deal_id)
+        if row is None:
+            return None
+        deal = _deal(row)
+        group_row = await self._one(db, "SELECT * FROM groups WHERE chat_id = ?", deal.chat_id)
+        assert group_row is not None
+        round_rows = list(
+            await self._all(db, "SELECT * FROM rounds WHERE deal_id = ? ORDER BY number", deal_id)
+        )
+        all_rounds = [_round(r) for r in round_rows]
+        open_round = next((r for r in all_rounds if r.status is RoundStatus.OPEN), None)
+        lines = await self._lines(db, open_round.id) if open_round else []
+        return DealView(
+            deal=deal,
+            group=_group(group_row),
+            open_round=open_round,
+            lines=lines,
+            rounds_formed=sum(r.status is RoundStatus.FORMED for r in all_rounds),
+            last_round=all_rounds[-1] if all_rounds else None,
+        )
+
+    @classmethod
+    async def _lines(
+        cls, db: aiosqlite.Connection, round_id: int, status: str | None = None
+    ) -> list[Line]:
+        """Each member's order in a round, first joiner first; live orders unless told."""
+        condition = "o.status = ?" if status else "o.status <> ?"
+        rows = await cls._all(
+            db,
+            "SELECT m.*, o.quantity FROM orders o JOIN members m ON m.user_id = o.user_id"
+            f" WHERE o.round_id = ? AND {condition} ORDER BY o.created_at, o.id",
+            round_id,
+            status or "cancelled",
+        )
+        return [Line(member=_member(row), quantity=int(row["quantity"])) for row in rows]
+
+    # -- joining and leaving ----------------------------------------------------------
+
+    async def join_round(self, deal_id: int, member: Member, now: int) -> JoinOutcome:
+        """Add one unit to the member's order in the open round, or raise why not.
+
+        Limit and stock are checked and the order written in one transaction; the round
+        forms (or the tipping point is marked) in that same transaction, so no tap can
+        slip between the count and the close.
+        """
+        async with self._transaction() as db:
+            await self._save_member(db, member, now)
+            deal, open_round = await self._deal_and_round(db, deal_id)
+            held_row = await self._one(
+                db,
+                "SELECT COALESCE(SUM(quantity), 0) FROM orders"
+                " WHERE deal_id = ? AND user_id = ? AND status <> 'cancelled'",
+                deal_id,
+                member.user_id,
+            )
+            held = int(held_row[0]) if held_row else 0
+            rounds.check_join(
+                status=deal.status if open_round else DealStatus.CLOSED,
+                now=now,
+                deadline=deal.deadline,
+                held=held,
+                limit=deal.member_limit,
+                stock=deal.stock,
+                taken=deal.taken,
+            )
+            assert open_round is not None
+            # The conditional UPDATE is the guard that holds on any engine and any
+            # isolation level: the unit is taken only if one is still free.
+            if not await self._change(
+                db,
+                "UPDATE deals SET taken = taken + 1 WHERE id = ? AND status = 'open'"
+                " AND (stock IS NULL OR taken < stock)",
+                deal_id,
+            ):
+                raise UserError("tap_sold_out")
+            if not await self._change(
+                db,
+                "UPDATE orders SET quantity = quantity + 1, updated_at = ?"
+                " WHERE round_id = ? AND user_id = ? AND status = 'pending'",
+                now,
+                open_round.id,
+                member.user_id,
+            ):
+                await db.execute(
+                    "INSERT INTO orders (deal_id, round_id, user_id, quantity, unit_price,"
+                    " created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?, ?)",
+                    (deal_id, open_round.id, member.user_id, deal.price, now, now),
+                )
+            quantity_row = await self._one(
+                db,
+                "SELECT quantity FROM orders WHERE round_id = ? AND user_id = ?"
+                " AND status = 'pending'",
+                open_round.id,
+                member.user_id,
+            )
+            assert quantity_row is not None
+            members = await self._count_members(db, open_round.id)
+            deal = await self._reload_deal(db, deal_id)
+            facts = rounds.RoundFacts(
+                mode=deal.mode,
+                min_members=deal.min_members,
+                members=members,
+                stock=deal.stock,
+                taken=deal.taken,
+                tipped=open_round.tipped_at is not None,
+            )
+            verdict = rounds.after_join(facts)
+            closed = None
+            if verdict is rounds.Verdict.TIP:
+                await db.execute(
+                    "UPDATE rounds SET tipped_at = ? WHERE id = ?", (now, open_round.id)
+                )
+            elif verdict in (rounds.Verdict.FORM, rounds.Verdict.SELL_OUT):
+                outcome = rounds.at_close(members, deal.min_members)
+                closed = await self._close_round(db, deal, open_round, outcome, now)
+                deal = closed.deal if closed else deal
+        return JoinOutcome(
+            deal=deal,
+            round_number=open_round.number,
+            quantity=int(quantity_row["quantity"]),
+            members=members,
+            tipped=verdict is rounds.Verdict.TIP,
+            closed=closed,
+        )
+
+    async def leave_round(self, deal_id: int, user_id: int, now: int) -> LeaveOutcome:
+        """Withdraw the member's order from the open round and release its stock."""
+        async with self._transaction() as db:
+            deal, open_round = await self._deal_and_round(db, deal_id)
+            if deal.status is not DealStatus.OPEN or open_round is None or now >= deal.deadline:
+                raise UserError("tap_closed")
+            order = await self._one(
+                db,
+                "SELECT id, quantity FROM orders WHERE round_id = ? AND user_id = ?"
+                " AND status = 'pending'",
+                open_round.id,
+                user_id,
+            )
+            if order is None:
+                raise UserError("tap_not_in")
+            await db.execute(
+                "UPDATE orders SET status = 'cancelled', updated_at = ? WHERE id = ?",
+                (now, order["id"]),
+            )
+            await db.execute(
+                "UPDATE deals SET taken = taken - ? WHERE id = ?", (order["quantity"], deal_id)
+            )
+            members = await self._count_members(db, open_round.id)
+            deal = await self._reload_deal(db, deal_id)
+        return LeaveOutcome(
+            deal=deal,
+            round_number=open_round.number,
+            released=int(order["quantity"]),
+            members=members,
+        )
+
+    # -- closing ----------------------------------------------------------------------
+
+    async def close_due(self, deal_id: int, now: int) -> ClosedRound | None:
+        """Close the deal if its deadline has passed; None if it is not due or already closed."""
+        async with self._transaction() as db:
+            deal = await self._find_deal(db, deal_id)
+            if deal is None or deal.status is not DealStatus.OPEN or now < deal.deadline:
+                return None
+            return await self._end_deal(db, deal, now, None)
+
+    async def close_deal(
+        self, deal_id: int, now: int, choice: rounds.CloseChoice | None
+    ) -> ClosedRound | None:
+        """The leader ends the deal now; None if it was not open."""
+        async with self._transaction() as db:
+            deal = await self._find_deal(db, deal_id)
+            if deal is None or deal.status is not DealStatus.OPEN:
+                return None
+            return await self._end_deal(db, deal, now, choice)
+
+    async def _end_deal(
+        self,
+        db: aiosqlite.Connection,
+        deal: Deal,
+        now: int,
+        choice: rounds.CloseChoice | None,
+    ) -> ClosedRound | None:
+        open_round = await self._open_round(db, deal.id)
+        if open_round is None:
+            await self._mark_deal(db, deal.id, DealStatus.CLOSED, now)
+            return None
+        members = await self._count_members(db, open_round.id)
+        outcome = rounds.at_close(members, deal.min_members, choice)
+        # The deal ends with this round: no fresh round may open after it.
+        await self._mark_deal(db, deal.id, DealStatus.CLOSED, now)
+        closed = await self._close_round(db, deal, open_round, outcome, now)
+        assert closed is not None
+        return closed
+
+    async def cancel_deal(self, deal_id: int, now: int) -> CancelledDeal | None:
+        """Cancel the deal whole: every order, confirmed or not, is cancelled."""
+        async with self._transaction() as db:
+            deal = await self._find_deal(db, deal_id)
+            if deal is None or deal.status is DealStatus.CANCELLED:
+                return None
+            rows = await self._all(
+                db,
+                "SELECT m.*, SUM(o.quantity) AS quantity FROM orders o"
+                " JOIN members m ON m.user_id = o.user_id"
+                " WHERE o.deal_id = ? AND o.status <> 'cancelled'"
+                " GROUP BY o.user_id ORDER BY MIN(o.id)",
+                deal_id,
+            )
+            lines = [Line(member=_member(row), quantity=int(row["quantity"])) for row in rows]
+            await db.execute(
+                "UPDATE orders SET status = 'cancelled', updated_at = ?"
+                " WHERE deal_id = ? AND status <> 'cancelled'",
+                (now, deal_id),
+            )
+            await db.execute(
+                "UPDATE rounds SET status = 'cancelled', closed_at = ?"
+                " WHERE deal_id = ? AND status = 'open'",
+                (now, deal_id),
+            )
+            await db.execute("UPDATE deals SET taken = 0 WHERE id = ?", (deal_id,))
+            await self._mark_deal(db, deal_id, DealStatus.CANCELLED, now)
+            deal = await self._reload_deal(db, deal_id)
+        return CancelledDeal(deal=deal, lines=lines)
+
+    async def _close_round(
+        self,
+        db: aiosqlite.Connection,
+        deal: Deal,
+        open_round: Round,
+        outcome: RoundStatus,
+        now: int,
+    ) -> ClosedRound | None:
+        """End one round as formed or failed; a fresh round follows a formed one if it may."""
+        if not await self._change(
+            db,
+            "UPDATE rounds SET status = ?, closed_at = ? WHERE id = ? AND status = 'open'",
+            str(outcome),
+            now,
+            open_round.id,
+        ):
+            return None  # somebody closed it first: closing is idempotent
+        if outcome is RoundStatus.FORMED:
+            await db.execute(
+                "UPDATE orders SET status = 'confirmed', updated_at = ?"
+                " WHERE round_id = ? AND status = 'pending'",
+                (now, open_round.id),
+            )
+            lines = await self._lines(db, open_round.id, "confirmed")
+        else:
+            lines = await self._lines(db, open_round.id, "pending")
+            await db.execute(
+                "UPDATE orders SET status = 'cancelled', updated_at = ?"
+                " WHERE round_id = ? AND status = 'pending'",
+                (now, open_round.id),
+            )
+            await db.execute(
+                "UPDATE deals SET taken = taken - ? WHERE id = ?",
+                (sum(line.quantity for line in lines), deal.id),
+            )
+        deal = await self._reload_deal(db, deal.id)
+        next_round = None
+        if outcome is RoundStatus.FORMED and deal.status is DealStatus.OPEN:
+            if rounds.opens_next_round(
+                mode=deal.mode, now=now, deadline=deal.deadline, stock=deal.stock, taken=deal.taken
+            ):
+                next_round = open_round.number + 1
+                await db.execute(
+                    "INSERT INTO rounds (deal_id, number, opened_at) VALUES (?, ?, ?)",
+                    (deal.id, next_round, now),
+                )
+        if next_round is None and deal.status is DealStatus.OPEN:
+            await self._mark_deal(db, deal.id, DealStatus.CLOSED, now)
+            deal = await self._reload_deal(db, deal.id)
+        closed_row = await self._one(db, "SELECT * FROM rounds WHERE id = ?", open_round.id)
+        assert closed_row is not None
+        return ClosedRound(deal=deal, round=_round(closed_row), lines=lines, next_round=next_round)
+
+    # -- reminders --------------------------------------------------------------------
+
+    async def mark_reminded(self, deal_id: int, round_number: int) -> bool:
+        """Record the reminder for this round; False if it was sent already."""
+        async with self._transaction() as db:
+            return bool(
+                await self._change(
+                    db,
+                    "UPDATE deals SET reminded_round = ? WHERE id = ?"
+                    " AND (reminded_round IS NULL OR reminded_round <> ?)",
+                    round_number,
+                    deal_id,
+                    round_number,
+                )
+            )
+
+    # -- shared lookups inside a transaction ------------------------------------------
+
+    async def _find_deal(self, db: aiosqlite.Connection, deal_id: int) -> Deal | None:
+        row = await self._one(db, "SELECT * FROM deals WHERE id = ?", deal_id)
+        return _deal(row) if row else None
+
+    async def _reload_deal(self, db: aiosqlite.Connection, deal_id: int) -> Deal:
+        deal = await self._find_deal(db, deal_id)
+        assert deal is not None
+        return deal
+
+    async def _open_round(self, db: aiosqlite.Connection, deal_id: int) -> Round | None:
+        row = await self._one(
+            db, "SELECT * FROM rounds WHERE deal_id = ? AND status = 'open'", deal_id
+        )
+        return _round(row) if row else None
+
+    async def _deal_and_round(
+        self, db: aiosqlite.Connection, deal_id: int
+    ) -> tuple[Deal, Round | None]:
+        deal = await self._find_deal(db, deal_id)
+        if deal is None:
+            raise UserError("tap_stale")
+        return deal, await self._open_round(db, deal_id)
+
+    async def _count_members(self, db: aiosqlite.Connection, round_id: int) -> int:
+        row = await self._one(
+            db,
+            "SELECT COUNT(*) FROM orders WHERE round_id = ? AND status <> 'cancelled'",
+            round_id,
+        )
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    async def _mark_deal(
+        db: aiosqlite.Connection, deal_id: int, status: DealStatus, now: int
+    ) -> None:
+        await db.execute(
+            "UPDATE deals SET status = ?, closed_at = ? WHERE id = ?", (str(status), now, deal_id)
+        )
+
+
+# -- row mapping ----------------------------------------------------------------------
+
+
+def _group(row: Row) -> Group:
+    return Group(
+        chat_id=row["chat_id"],
+        title=row["title"],
+        lang=row["lang"],
+        tz=row["tz"],
+        currency=row["currency"],
+    )
+
+
+def _member(row: Row) -> Member:
+    return Member(
+        user_id=row["user_id"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        username=row["username"],
+        language_code=row["language_code"],
+    )
+
+
+def _deal(row: Row) -> Deal:
+    return Deal(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        leader_id=row["leader_id"],
+        title=row["title"],
+        description=row["description"],
+        photo_file_id=row["photo_file_id"],
+        price=row["price"],
+        currency=row["currency"],
+        min_members=row["min_members"],
+        deadline=row["deadline"],
+        stock=row["stock"],
+        member_limit=row["member_limit"],
+        note=row["note"],
+        mode=row["mode"],
+        status=DealStatus(row["status"]),
+        taken=row["taken"],
+        card_message_id=row["card_message_id"],
+        created_at=row["created_at"],
+        closed_at=row["closed_at"],
+    )
+
+
+def _round(row: Row) -> Round:
+    return Round(
+        id=row["id"],
+        deal_id=row["deal_id"],
+        number=row["number"],
+        status=RoundStatus(row["status"]),
+        opened_at=row["opened_at"],
+        tipped_at=row["tipped_at"],
+        closed_at=row["closed_at"],
+    )
