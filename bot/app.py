@@ -8,11 +8,12 @@ from typing import Any
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 
 import handlers
 from bot.clock import Clock
 from bot.config import Settings
+from bot.flood import FloodControl
 from bot.service import GroupBuy
 from bot.texts import Texts
 from storage.sqlite import Store
@@ -33,8 +34,13 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
         .get_updates_read_timeout(settings.telegram.poll_timeout + 10)
     )
     if settings.telegram.flood_control:
-        # Waits out 429s (retrying) and keeps inside 30 msg/s overall, 20/min per group.
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=10))  # type: ignore[arg-type]
+        telegram = settings.telegram
+        limiter = FloodControl(
+            overall_max_rate=telegram.messages_per_second,
+            group_max_rate=telegram.group_messages_per_minute,
+            max_retries=10,  # a 429 is waited out and retried, never dropped
+        )
+        builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     app: App = builder.build()
     clock = clock or Clock(settings.clock_offset)
     app.bot_data["service"] = GroupBuy(

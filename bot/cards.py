@@ -60,4 +60,9 @@ class CardRefresher:
         """Make every pending edit now (at shutdown, so nothing is left unshown)."""
         self._flushing = True
         self._wake.set()
-        await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+        try:
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+        finally:
+            self._flushing = False
+            self._wake.clear()

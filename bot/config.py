@@ -25,6 +25,8 @@ class TelegramSettings(BaseModel):
     token: SecretStr
     base_url: str = "https://api.telegram.org/bot"
     flood_control: bool = True
+    messages_per_second: float = Field(default=30, gt=0)
+    group_messages_per_minute: float = Field(default=20, gt=0)
     poll_timeout: float = Field(default=10.0, gt=0, le=60)
     card_edit_interval: float = Field(default=3.0, ge=0, le=60)
 

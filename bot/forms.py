@@ -142,7 +142,7 @@ def _parse(body: str, now: datetime, tz: ZoneInfo, digits: int) -> DealForm:
     if len(body) > MAX_FORM:
         raise FormError("form", "too_long", max=MAX_FORM)
     lines = [line.strip() for line in _clean(body).split("\n")]
-    lines = [line for line in lines if line]
+    lines = [line for line in lines if _visible(line)]
     if not lines:
         raise FormError("form", "empty")
 
@@ -202,6 +202,11 @@ def _clean(body: str) -> str:
     """The body without control characters, with one kind of line break."""
     body = _LINE_BREAKS.sub("\n", body)
     return _CONTROL.sub("", _SPACES.sub(" ", body))
+
+
+def _visible(text: str) -> bool:
+    """Whether `text` shows anything: a line of zero-width spaces is no title."""
+    return any(char.isprintable() and not char.isspace() for char in text)
 
 
 def _split_pairs(text: str) -> tuple[str, list[tuple[str, str]]]:

@@ -53,11 +53,13 @@ def check_join(
     taken: int,
 ) -> None:
     """Raise the reason a member may not take one more unit, or return if they may."""
+    sold_out = stock is not None and taken >= stock
     if status is not DealStatus.OPEN or now >= deadline:
-        raise UserError("tap_closed")
+        # A deal that closed because it sold out is, to the member, simply sold out.
+        raise UserError("tap_sold_out" if sold_out and status is DealStatus.CLOSED else "tap_closed")
     if limit is not None and held >= limit:
         raise UserError("tap_limit", limit=limit)
-    if stock is not None and taken >= stock:
+    if sold_out:
         raise UserError("tap_sold_out")
 
 

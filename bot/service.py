@@ -86,8 +86,12 @@ class GroupBuy:
         await self.deadlines.start()
 
     async def stop(self) -> None:
-        """Finish notifications and card edits under way, then stop the timers."""
+        """Stop the timers, then finish the notifications and card edits under way."""
         self.deadlines.shutdown()
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Wait for background notifications, then make pending card edits now."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         await self.cards.flush()

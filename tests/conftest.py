@@ -1,0 +1,176 @@
+"""Shared fixtures: a fake Bot API on 127.0.0.1 and the real bot pointed at it."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import Runtime, build_application
+from bot.clock import Clock
+from bot.config import Settings
+from bot.service import GroupBuy
+from tests.fakeapi import FakeBotAPI
+
+TOKEN = "123456:TEST-TOKEN"
+GROUP_ID = -1001234567890
+
+_user_ids = itertools.count(2001)
+
+
+def settings_for(api: FakeBotAPI, db: Path, **overrides: Any) -> Settings:
+    """Settings that point the bot at the fake API, with fast card edits."""
+    telegram = {
+        "token": TOKEN,
+        "base_url": api.base_url,
+        "poll_timeout": 1,
+        "card_edit_interval": 0.2,
+        "flood_control": True,
+        # Stories post more than 20 messages a minute in one group; the flood tests
+        # use the real limits.
+        "group_messages_per_minute": 6000,
+    } | overrides.pop("telegram", {})
+    return Settings(
+        telegram=telegram,
+        storage={"path": db},
+        timezone="Asia/Shanghai",
+        **overrides,
+    )
+
+
+class Person:
+    """A Telegram user in the story: says things, taps buttons, reads what the bot sent."""
+
+    def __init__(self, world: World, user: dict[str, Any]) -> None:
+        self.world = world
+        self.user = user
+        self.id: int = user["id"]
+        self.name: str = user["first_name"]
+
+    @property
+    def api(self) -> FakeBotAPI:
+        return self.world.api
+
+    def says(self, text: str, chat_id: int = GROUP_ID) -> dict[str, Any]:
+        """Send a message (a command, say) in a chat; the group by default."""
+        return self.api.send_text(chat_id, self.id, text)
+
+    async def says_and_hears(self, text: str, chat_id: int = GROUP_ID) -> str:
+        """Send a message and return the text of the bot's next message in that chat."""
+        since = len(self.api.requests)
+        self.says(text, chat_id)
+        sent = await self.api.wait_for(
+            "sendMessage", since=since, where=lambda r: r.params.get("chat_id") == chat_id
+        )
+        return self.world.visible(sent.params)
+
+    async def posts(self, form: str, chat_id: int = GROUP_ID) -> int:
+        """Post a deal with /deal and return the card's message id."""
+        since = len(self.api.requests)
+        self.says(f"/deal {form}", chat_id)
+        sent = await self.api.wait_for(
+            "sendMessage",
+            since=since,
+            where=lambda r: r.params.get("chat_id") == chat_id and "reply_markup" in r.params,
+        )
+        assert sent.status == 200, sent
+        cards = self.api.bot_messages(chat_id)
+        return int(cards[-1]["message_id"])
+
+    async def taps(self, label: str, card: int, chat_id: int = GROUP_ID) -> str:
+        """Tap the card's button whose label contains `label`; return the answer's text."""
+        return await self.taps_data(card, self.world.button(chat_id, card, label), chat_id)
+
+    async def taps_data(self, card: int, data: str, chat_id: int = GROUP_ID) -> str:
+        """Tap a button with this callback data (an old or forged one, say)."""
+        query = self.api.tap(chat_id, self.id, card, data)
+        answer = await self.api.wait_answer(query)
+        return str(answer.get("text", ""))
+
+    def private_texts(self) -> list[str]:
+        """What the bot told this person privately."""
+        return [m.get("text") or m.get("caption") or "" for m in self.api.bot_messages(self.id)]
+
+    def opens_private_chat(self) -> None:
+        """The person starts the bot, so it may message them privately."""
+        self.api.started_users.add(self.id)
+
+
+class World:
+    """The fake Bot API, the running bot, a group with its leader, and its members."""
+
+    def __init__(self, api: FakeBotAPI, runtime: Runtime, clock: Clock) -> None:
+        self.api = api
+        self.runtime = runtime
+        self.clock = clock
+        self.service: GroupBuy = runtime.service
+        creator = api.user(1001, "Lena", username="lena", language_code="en")
+        api.group(GROUP_ID, "Mango lovers", creator=creator, admins=[])
+        self.leader = Person(self, creator)
+
+    def member(self, name: str | None = None, *, started: bool = True, lang: str = "en") -> Person:
+        """A new group member (who has opened a private chat with the bot, unless told)."""
+        uid = next(_user_ids)
+        person = Person(self, self.api.user(uid, name or f"Member{uid}", language_code=lang))
+        if started:
+            person.opens_private_chat()
+        return person
+
+    def card(self, message_id: int, chat_id: int = GROUP_ID) -> str:
+        """The card's current visible text (or caption)."""
+        message = self.api.message(chat_id, message_id)
+        return str(message.get("text") or message.get("caption") or "")
+
+    def button(self, chat_id: int, message_id: int, label: str) -> str:
+        """The callback data of the message's button labelled `label`."""
+        for text, data in self.api.buttons(chat_id, message_id):
+            if label.lower() in text.lower():
+                return str(data)
+        raise AssertionError(f"no button {label!r} on message {message_id}")
+
+    def labels(self, message_id: int, chat_id: int = GROUP_ID) -> list[str]:
+        """The card's button labels."""
+        return [text for text, _ in self.api.buttons(chat_id, message_id)]
+
+    def group_texts(self) -> list[str]:
+        """Every message the bot sent to the group, as users see it."""
+        return [m.get("text") or m.get("caption") or "" for m in self.api.bot_messages(GROUP_ID)]
+
+    @staticmethod
+    def visible(params: dict[str, Any]) -> str:
+        """A recorded send's text with HTML tags dropped (roughly what users see)."""
+        import html
+        import re
+
+        raw = str(params.get("text") or params.get("caption") or "")
+        return html.unescape(re.sub(r"<[^>]+>", "", raw))
+
+    async def settle(self) -> None:
+        """Let background notifications and card edits finish."""
+        await self.service.settle()
+
+    async def pass_time(self, seconds: float) -> None:
+        """Move the bot's clock forward and let the timers that fall due run."""
+        self.clock.advance(seconds)
+        await self.service.deadlines.settled()
+        await self.settle()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI(token=TOKEN, bot_username="groupbuy_test_bot") as fake:
+        yield fake
+
+
+@pytest.fixture
+async def world(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[World]:
+    clock = Clock()
+    runtime = Runtime(build_application(settings_for(api, tmp_path / "bot.db"), clock))
+    await runtime.start()
+    try:
+        yield World(api, runtime, clock)
+    finally:
+        await runtime.stop()

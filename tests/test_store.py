@@ -1,0 +1,133 @@
+"""The SQLite store: migrations, and joins that cannot oversell however they race."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.errors import UserError
+from bot.forms import DealForm, Mode
+from bot.models import DealStatus, Member, OrderStatus, RoundStatus
+from storage.sqlite import Store, migrations
+
+NOW = 1_800_000_000
+LEADER = Member(user_id=1, first_name="Lena")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = Store(tmp_path / "store.db")
+    await s.open()
+    await s.ensure_group(-100, "Group", tz="UTC", currency="CNY", lang="en", now=NOW)
+    yield s
+    await s.close()
+
+
+async def new_deal(store: Store, **kw: object) -> int:
+    values: dict[str, object] = {
+        "title": "Mangoes",
+        "price": 1250,
+        "min_members": 3,
+        "deadline": datetime.fromtimestamp(NOW, UTC) + timedelta(hours=2),
+    }
+    values.update(kw)
+    form = DealForm(**values)  # type: ignore[arg-type]
+    deal = await store.create_deal(
+        chat_id=-100, leader=LEADER, form=form, photo_file_id=None, currency="CNY", now=NOW
+    )
+    return deal.id
+
+
+def member(n: int) -> Member:
+    return Member(user_id=1000 + n, first_name=f"M{n}")
+
+
+async def orders(store: Store, deal_id: int) -> list[sqlite3.Row]:
+    with sqlite3.connect(store.path) as db:
+        db.row_factory = sqlite3.Row
+        return db.execute("SELECT * FROM orders WHERE deal_id = ?", (deal_id,)).fetchall()
+
+
+async def test_migrations_are_numbered_and_reach_the_last(store: Store) -> None:
+    numbers = [number for number, _, _ in migrations()]
+    assert numbers == sorted(set(numbers)) and numbers[0] == 1
+    assert await store.schema_version() == numbers[-1]
+    assert await store.migrate() == numbers[-1]  # a second run changes nothing
+
+
+async def test_reopening_keeps_every_deal(tmp_path: Path) -> None:
+    first = Store(tmp_path / "keep.db")
+    await first.open()
+    await first.ensure_group(-100, "G", tz="UTC", currency="CNY", lang="en", now=NOW)
+    deal_id = await new_deal(first)
+    await first.join_round(deal_id, member(1), NOW)
+    await first.close()
+
+    again = Store(tmp_path / "keep.db")
+    await again.open()
+    view = await again.deal_view(deal_id)
+    await again.close()
+    assert view is not None and [line.member.user_id for line in view.lines] == [1001]
+
+
+async def test_concurrent_joins_never_exceed_stock(store: Store) -> None:
+    deal_id = await new_deal(store, stock=50, min_members=10)
+
+    async def tap(n: int) -> str:
+        try:
+            await store.join_round(deal_id, member(n), NOW)
+        except UserError as error:
+            return error.template
+        return "joined"
+
+    results = await asyncio.gather(*(tap(n) for n in range(200)))
+
+    assert results.count("joined") == 50
+    assert set(results) == {"joined", "tap_sold_out"}
+    rows = await orders(store, deal_id)
+    assert sum(r["quantity"] for r in rows if r["status"] == OrderStatus.CONFIRMED) == 50
+    deal = await store.get_deal(deal_id)
+    assert deal is not None and deal.taken == 50 and deal.status is DealStatus.CLOSED
+
+
+async def test_concurrent_taps_by_one_member_respect_the_limit(store: Store) -> None:
+    deal_id = await new_deal(store, limit=2)
+    results = await asyncio.gather(
+        *(store.join_round(deal_id, member(1), NOW) for _ in range(10)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, Exception) for r in results) == 2
+    assert [r["quantity"] for r in await orders(store, deal_id)] == [2]
+
+
+async def test_closing_twice_closes_once(store: Store) -> None:
+    deal_id = await new_deal(store)
+    await store.join_round(deal_id, member(1), NOW)
+    later = NOW + 3 * 3600
+    first, second = await asyncio.gather(
+        store.close_due(deal_id, later), store.close_due(deal_id, later)
+    )
+    closed = [c for c in (first, second) if c is not None]
+    assert len(closed) == 1 and closed[0].round.status is RoundStatus.FAILED
+    assert [r["status"] for r in await orders(store, deal_id)] == ["cancelled"]
+
+
+async def test_a_join_after_the_deadline_is_refused(store: Store) -> None:
+    deal_id = await new_deal(store)
+    with pytest.raises(UserError) as error:
+        await store.join_round(deal_id, member(1), NOW + 2 * 3600)
+    assert error.value.template == "tap_closed"
+    assert await orders(store, deal_id) == []
+
+
+async def test_tipping_deal_sells_out_and_closes(store: Store) -> None:
+    deal_id = await new_deal(store, mode=Mode.TIPPING, stock=3, min_members=2)
+    for n in range(3):
+        outcome = await store.join_round(deal_id, member(n), NOW)
+    assert outcome.closed is not None and outcome.closed.round.status is RoundStatus.FORMED
+    with pytest.raises(UserError):
+        await store.join_round(deal_id, member(9), NOW)
