@@ -56,7 +56,9 @@ def check_join(
     sold_out = stock is not None and taken >= stock
     if status is not DealStatus.OPEN or now >= deadline:
         # A deal that closed because it sold out is, to the member, simply sold out.
-        raise UserError("tap_sold_out" if sold_out and status is DealStatus.CLOSED else "tap_closed")
+        raise UserError(
+            "tap_sold_out" if sold_out and status is DealStatus.CLOSED else "tap_closed"
+        )
     if limit is not None and held >= limit:
         raise UserError("tap_limit", limit=limit)
     if sold_out:

@@ -1,0 +1,95 @@
+"""The bot is killed with a round open; the deadline passes; the next start honours it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.conftest import GROUP_ID, TOKEN
+from tests.fakeapi import FakeBotAPI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def bot_process(
+    api: FakeBotAPI, db: Path, log: Path, clock_offset: int = 0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m bot` as an operator runs it, configured by environment variables only."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GROUPBUY_")} | {
+        "GROUPBUY_TELEGRAM__TOKEN": TOKEN,
+        "GROUPBUY_TELEGRAM__BASE_URL": api.base_url,
+        "GROUPBUY_TELEGRAM__POLL_TIMEOUT": "1",
+        "GROUPBUY_TELEGRAM__CARD_EDIT_INTERVAL": "0.2",
+        "GROUPBUY_STORAGE__PATH": str(db),
+        "GROUPBUY_CLOCK_OFFSET": str(clock_offset),
+        "PYTHONPATH": str(ROOT),
+    }
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot"], cwd=db.parent, env=env, stdout=out, stderr=out
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+async def test_a_deadline_passed_while_the_bot_was_down_is_honoured_at_start(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    db, log = tmp_path / "bot.db", tmp_path / "bot.log"
+    leader = api.user(1001, "Lena")
+    api.group(GROUP_ID, "Mango lovers", creator=leader, admins=[])
+    ann, bo = api.user(2001, "Ann"), api.user(2002, "Bo")
+    api.started_users.update({2001, 2002})
+
+    with bot_process(api, db, log) as first:
+        api.send_text(GROUP_ID, 1001, "/deal Lychee\nprice: 8\nmin: 2\ndeadline: 1h\nmode: tipping")
+        card = await api.wait_for("sendMessage", chat_id=GROUP_ID, timeout=20)
+        card_id = card.result["message_id"]  # type: ignore[index]
+        join = next(data for text, data in api.buttons(GROUP_ID, card_id) if "Join" in text)
+        for uid in (2001, 2002):
+            answer = await api.wait_answer(api.tap(GROUP_ID, uid, card_id, str(join)))
+            assert answer["text"].startswith("You're in")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+
+    sent_before = len(api.requests)
+    with bot_process(api, db, log, clock_offset=3600 + 60):
+        await api.wait_until(
+            lambda: "Closed" in (api.message(GROUP_ID, card_id).get("text") or ""), timeout=20
+        )
+        for uid in (ann["id"], bo["id"]):
+            await api.wait_for("sendMessage", chat_id=uid, since=sent_before, timeout=10)
+
+    with sqlite3.connect(db) as conn:
+        orders = conn.execute(
+            "SELECT user_id, quantity, status FROM orders ORDER BY user_id"
+        ).fetchall()
+        deal = conn.execute("SELECT status FROM deals").fetchone()
+    assert orders == [(2001, 1, "confirmed"), (2002, 1, "confirmed")]
+    assert deal == ("closed",)
+    assert any(
+        "confirmed with 2 members" in (m.get("text") or "") for m in api.bot_messages(GROUP_ID)
+    )
+
+
+async def test_sigterm_stops_the_bot_cleanly(api: FakeBotAPI, tmp_path: Path) -> None:
+    db, log = tmp_path / "bot.db", tmp_path / "bot.log"
+    with bot_process(api, db, log) as process:
+        await api.wait_for("getUpdates", timeout=20)
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.get_running_loop().run_in_executor(None, process.wait, 15)
+    assert code == 0
+    assert "bot stopped" in log.read_text()
+    assert TOKEN not in log.read_text()
