@@ -14,6 +14,7 @@ import handlers
 from bot.clock import Clock
 from bot.config import Settings
 from bot.flood import FloodControl
+from bot.reports import Reports
 from bot.service import GroupBuy
 from bot.texts import Texts
 from storage.sqlite import Store
@@ -43,13 +44,17 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
         builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     app: App = builder.build()
     clock = clock or Clock(settings.clock_offset)
-    app.bot_data["service"] = GroupBuy(
+    groupbuy = GroupBuy(
         settings=settings,
         store=Store(settings.storage.path),
         texts=Texts(),
         clock=clock,
         bot=app.bot,
     )
+    reports = Reports(groupbuy)
+    groupbuy.deadlines.every_minute(reports.send_due_summaries)
+    app.bot_data["service"] = groupbuy
+    app.bot_data["reports"] = reports
     handlers.register(app)
     return app
 

@@ -9,24 +9,29 @@ VERSION = "v1"
 
 
 class Action(StrEnum):
-    """What a deal-card button asks for."""
+    """What a button asks for; deal-card buttons name a deal, mark buttons an order."""
 
     JOIN = "join"
     LEAVE = "leave"
     INVITE = "invite"
+    PAID = "paid"
+    COLLECTED = "coll"
+
+
+DEAL_ACTIONS = frozenset({Action.JOIN, Action.LEAVE, Action.INVITE})
 
 
 @dataclass(frozen=True)
 class Tap:
-    """A decoded button press."""
+    """A decoded button press: the action and the id of the deal or order it is about."""
 
     action: Action
-    deal_id: int
+    target: int
 
 
-def encode(action: Action, deal_id: int) -> str:
+def encode(action: Action, target: int) -> str:
     """Callback data for a button, e.g. ``v1:join:42`` (well under Telegram's 64 bytes)."""
-    return f"{VERSION}:{action}:{deal_id}"
+    return f"{VERSION}:{action}:{target}"
 
 
 def decode(data: str | None) -> Tap | None:
@@ -40,7 +45,7 @@ def decode(data: str | None) -> Tap | None:
         action = Action(parts[1])
     except ValueError:
         return None
-    deal = parts[2]
-    if not deal.isascii() or not deal.isdigit() or len(deal) > 12 or deal.startswith("0"):
+    target = parts[2]
+    if not target.isascii() or not target.isdigit() or len(target) > 12 or target[0] == "0":
         return None
-    return Tap(action=action, deal_id=int(deal))
+    return Tap(action=action, target=int(target))

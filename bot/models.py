@@ -40,6 +40,8 @@ class Group:
     lang: str
     tz: str
     currency: str
+    summary_time: str | None = "21:00"
+    summary_sent_on: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,27 @@ class Order:
     def amount(self) -> int:
         """What this order costs, in minor units."""
         return self.quantity * self.unit_price
+
+    @property
+    def paid(self) -> bool:
+        """Marked paid by a leader."""
+        return self.paid_at is not None
+
+    @property
+    def collected(self) -> bool:
+        """Marked collected by a leader."""
+        return self.collected_at is not None
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """An order with the member, deal and round it belongs to: what lists and summaries show."""
+
+    order: Order
+    member: Member
+    deal: Deal
+    round_number: int
+    group_title: str = ""
 
 
 @dataclass(frozen=True)

@@ -45,11 +45,19 @@ class Deadlines:
         self.remind_before = remind_before
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._resync_task: asyncio.Task[None] | None = None
+        self._ticks: list[Callable[[], Awaitable[None]]] = []
+
+    def every_minute(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Also run `action` twice a minute and after every resync (daily summaries use it)."""
+        self._ticks.append(action)
 
     async def start(self) -> None:
         """Start the timers and honour every deadline missed while the bot was down."""
         self.scheduler.start()
         self.clock.on_change(self._on_clock_moved)
+        self.scheduler.add_job(
+            self._tick, "interval", seconds=30, id="tick", coalesce=True, max_instances=1
+        )
         await self.resync()
 
     def shutdown(self) -> None:
@@ -72,6 +80,14 @@ class Deadlines:
                 await self.on_due(deal.id)
             except Exception:
                 log.exception("closing overdue deal failed deal=%s", deal.id)
+        await self._tick()
+
+    async def _tick(self) -> None:
+        for action in self._ticks:
+            try:
+                await action()
+            except Exception:
+                log.exception("periodic job failed: %s", action)
 
     async def settled(self) -> None:
         """Wait for a resync started by a clock move (tests use this)."""

@@ -15,6 +15,7 @@ from bot.models import Member
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANGUAGES = ("en", "zh")
 DEFAULT_LANGUAGE = "en"
+PLAIN_PREFIXES = ("tap_", "button_")
 
 # Telegram's limits, counted in UTF-16 code units as Telegram counts them.
 MESSAGE_LIMIT = 4096
@@ -76,12 +77,13 @@ class Texts:
         self.env.filters["progress"] = progress
         self.env.filters["duration"] = split_duration
         self.env.filters["name"] = _name
-        # Button answers (tap_*) are plain text: Telegram shows them without parse mode.
+        # Button answers (tap_*) and button labels (button_*) are plain text: Telegram
+        # shows them without parse mode.
         self.plain_env = self.env.overlay(autoescape=False)
         self.root = root
 
     def _template(self, name: str, lang: str) -> jinja2.Template:
-        env = self.plain_env if name.startswith("tap_") else self.env
+        env = self.plain_env if name.startswith(PLAIN_PREFIXES) else self.env
         lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
         try:
             return env.get_template(f"{lang}/{name}.j2")
@@ -110,3 +112,32 @@ def _squeeze(text: str) -> str:
         if line or (out and out[-1]):
             out.append(line)
     return "\n".join(out)
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Cut a long text into messages at line ends, each within Telegram's limit.
+
+    Templates that may run long keep every HTML tag within one line, so a cut between
+    lines never breaks markup. A single line longer than the limit is cut hard.
+    """
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        while utf16_len(line) > limit:
+            head = line[: limit // 2]  # UTF-16 may double the length: stay safe
+            line = line[len(head) :]
+            if current:
+                chunks.append("\n".join(current))
+                current, size = [], 0
+            chunks.append(head)
+        extra = utf16_len(line) + (1 if current else 0)
+        if current and size + extra > limit:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+            extra = utf16_len(line)
+        current.append(line)
+        size += extra
+    if current:
+        chunks.append("\n".join(current))
+    return [chunk for chunk in chunks if chunk.strip()]

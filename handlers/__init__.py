@@ -8,7 +8,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers import deals, errors, start
+from handlers import deals, errors, leaders, orders, start
 from handlers.common import Context
 
 Callback = Callable[[Update, Context], Coroutine[Any, Any, None]]
@@ -35,6 +35,13 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             command("deals", deals.list_deals),
             command("close", deals.close_deal),
             command("cancel", deals.cancel_deal),
+            command("orders", orders.orders_command),
+            command("summary", leaders.summary_command),
+            command("export", leaders.export_command),
+            command("paid", leaders.paid_command),
+            command("collected", leaders.collected_command),
+            # Mark buttons first: the catch-all below answers every other button.
+            CallbackQueryHandler(leaders.mark_tap, pattern=r"^v1:(paid|coll):"),
             CallbackQueryHandler(deals.tap),
         ]
     )

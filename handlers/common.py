@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from telegram import Chat, Message, Update, User
+from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatType, ParseMode
 from telegram.ext import ContextTypes
 
@@ -90,3 +90,31 @@ async def is_leader(update: Update, context: Context, chat_id: int) -> bool:
         return True
     user = update.effective_user
     return user is not None and await service(context).is_leader(chat_id, user.id)
+
+
+async def told_privately(update: Update, context: Context, delivered: bool) -> None:
+    """In a group, say the answer went privately, or how to let it."""
+    if not in_group(update.effective_chat):
+        return
+    if delivered:
+        await reply(update, context, "sent_privately")
+        return
+    await ask_to_start(update, context)
+
+
+async def ask_to_start(update: Update, context: Context, payload: str | None = None) -> None:
+    """Ask the user to open a private chat with the bot, with a button that does it."""
+    message = update.effective_message
+    if message is None:
+        return
+    groupbuy = service(context)
+    lang = language_for(update.effective_user.language_code if update.effective_user else None)
+    button = InlineKeyboardButton(
+        groupbuy.texts.label("open_chat", lang),
+        url=f"https://t.me/{context.bot.username}" + (f"?start={payload}" if payload else ""),
+    )
+    await message.reply_text(
+        groupbuy.texts.render("open_private_chat", lang),
+        parse_mode=ParseMode.HTML,
+        reply_markup=InlineKeyboardMarkup([[button]]),
+    )

@@ -156,7 +156,7 @@ async def tap(update: Update, context: Context) -> None:
     member = member_of(query.from_user)
     try:
         if decoded.action is callbacks.Action.INVITE:
-            deal = await groupbuy.store.get_deal(decoded.deal_id)
+            deal = await groupbuy.store.get_deal(decoded.target)
             if deal is None:
                 raise UserError("tap_stale")
             if deal.status != "open":
@@ -165,7 +165,7 @@ async def tap(update: Update, context: Context) -> None:
             await query.answer(url=f"https://t.me/{context.bot.username}?start={payload}")
             return
         if decoded.action is callbacks.Action.JOIN:
-            joined = await groupbuy.join(decoded.deal_id, member)
+            joined = await groupbuy.join(decoded.target, member)
             formed = joined.closed is not None and joined.closed.round.status == "formed"
             text = groupbuy.texts.render(
                 "tap_formed" if formed else "tap_joined",
@@ -176,12 +176,12 @@ async def tap(update: Update, context: Context) -> None:
                 members=joined.members,
             )
         else:
-            left = await groupbuy.leave(decoded.deal_id, member)
+            left = await groupbuy.leave(decoded.target, member)
             text = groupbuy.texts.render("tap_left", lang, deal=left.deal, released=left.released)
     except UserError as error:
         text = groupbuy.texts.render(error.template, lang, **error.context)
     await query.answer(text[:200])
-    await _refresh_private_copy(update, context, decoded.deal_id)
+    await _refresh_private_copy(update, context, decoded.target)
 
 
 async def _refresh_private_copy(update: Update, context: Context, deal_id: int) -> None:

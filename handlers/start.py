@@ -6,6 +6,7 @@ from telegram import Update
 
 from bot.models import DealStatus
 from handlers.common import Context, in_group, is_leader, member_of, reply, service
+from handlers.orders import orders_command
 
 
 async def start(update: Update, context: Context) -> None:
@@ -18,6 +19,9 @@ async def start(update: Update, context: Context) -> None:
     await groupbuy.store.save_member(member_of(user), groupbuy.clock.timestamp())
     if not context.args:
         await reply(update, context, "start")
+        return
+    if context.args[0] == "orders":  # from the button under /orders in a group
+        await orders_command(update, context)
         return
     payload = groupbuy.links.parse(context.args[0])
     deal = await groupbuy.store.get_deal(payload.deal_id) if payload else None

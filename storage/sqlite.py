@@ -26,6 +26,9 @@ from bot.models import (
     LeaveOutcome,
     Line,
     Member,
+    Order,
+    OrderRow,
+    OrderStatus,
     Round,
     RoundStatus,
 )
@@ -192,6 +195,11 @@ class Store:
                 now,
             ),
         )
+
+    async def get_member(self, user_id: int) -> Member | None:
+        """A member as last seen, or None."""
+        row = await self._one(self._r, "SELECT * FROM members WHERE user_id = ?", user_id)
+        return _member(row) if row else None
 
     async def save_member(self, member: Member, now: int) -> None:
         """Remember a user's current name and language."""
@@ -567,6 +575,130 @@ class Store:
                 )
             )
 
+    # -- orders, summaries and marks --------------------------------------------------
+
+    _ORDER_ROWS = (
+        "SELECT o.id AS o_id, o.deal_id AS o_deal_id, o.round_id, o.user_id AS o_user_id,"
+        " o.quantity, o.unit_price, o.status AS o_status, o.created_at AS o_created_at,"
+        " o.paid_at, o.collected_at, r.number AS round_number, g.title AS group_title,"
+        " m.user_id, m.first_name, m.last_name, m.username, m.language_code, d.*"
+        " FROM orders o JOIN rounds r ON r.id = o.round_id JOIN deals d ON d.id = o.deal_id"
+        " JOIN members m ON m.user_id = o.user_id JOIN groups g ON g.chat_id = d.chat_id"
+    )
+
+    async def _order_rows(self, where: str, *args: Any) -> list[OrderRow]:
+        rows = await self._all(self._r, f"{self._ORDER_ROWS} WHERE {where}", *args)
+        return [_order_row(row) for row in rows]
+
+    async def orders_in_formed_rounds(self, chat_id: int, start: int, end: int) -> list[OrderRow]:
+        """Confirmed orders of the rounds that formed in [start, end): a day's business."""
+        return await self._order_rows(
+            "d.chat_id = ? AND r.status = 'formed' AND r.closed_at >= ? AND r.closed_at < ?"
+            " AND o.status = 'confirmed' ORDER BY d.id, r.number, o.id",
+            chat_id,
+            start,
+            end,
+        )
+
+    async def rounds_closed(
+        self, chat_id: int, start: int, end: int
+    ) -> list[tuple[int, int, RoundStatus]]:
+        """(deal id, round number, status) of the rounds that ended in [start, end)."""
+        rows = await self._all(
+            self._r,
+            "SELECT r.deal_id, r.number, r.status FROM rounds r JOIN deals d ON d.id = r.deal_id"
+            " WHERE d.chat_id = ? AND r.closed_at >= ? AND r.closed_at < ?"
+            " ORDER BY r.deal_id, r.number",
+            chat_id,
+            start,
+            end,
+        )
+        return [(int(r["deal_id"]), int(r["number"]), RoundStatus(r["status"])) for r in rows]
+
+    async def orders_of_deal(self, deal_id: int) -> list[OrderRow]:
+        """Every order of a deal, whatever its status, in the order they came."""
+        return await self._order_rows("o.deal_id = ? ORDER BY r.number, o.id", deal_id)
+
+    async def orders_of_member(self, user_id: int, limit: int = 30) -> list[OrderRow]:
+        """A member's most recent orders across groups, newest first."""
+        return await self._order_rows("o.user_id = ? ORDER BY o.id DESC LIMIT ?", user_id, limit)
+
+    async def get_order(self, order_id: int) -> OrderRow | None:
+        """One order with its context."""
+        rows = await self._order_rows("o.id = ?", order_id)
+        return rows[0] if rows else None
+
+    async def member_orders_in_deal(self, deal_id: int, who: str | int) -> list[OrderRow]:
+        """A member's confirmed orders in a deal; `who` is a user id or a @username."""
+        value: str | int
+        if isinstance(who, int):
+            condition, value = "o.user_id = ?", who
+        else:
+            condition, value = "lower(m.username) = lower(?)", who.lstrip("@")
+        return await self._order_rows(
+            f"o.deal_id = ? AND o.status = 'confirmed' AND {condition} ORDER BY o.id",
+            deal_id,
+            value,
+        )
+
+    async def mark_orders(
+        self, order_ids: list[int], mark: str, value: bool, by_user: int, now: int
+    ) -> list[int]:
+        """Set or undo a paid/collected mark on confirmed orders; return those that changed.
+
+        The order keeps the current state; order_marks keeps who did what when.
+        """
+        assert mark in ("paid", "collected")
+        changed: list[int] = []
+        async with self._transaction() as db:
+            for order_id in order_ids:
+                touched = await self._change(
+                    db,
+                    f"UPDATE orders SET {mark}_at = ?, {mark}_by = ?"
+                    f" WHERE id = ? AND status = 'confirmed' AND ({mark}_at IS NULL) = ?",
+                    now if value else None,
+                    by_user if value else None,
+                    order_id,
+                    1 if value else 0,
+                )
+                if touched:
+                    await db.execute(
+                        "INSERT INTO order_marks (order_id, mark, value, by_user, at)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (order_id, mark, int(value), by_user, now),
+                    )
+                    changed.append(order_id)
+        return changed
+
+    async def groups_led_by(self, user_id: int) -> list[Group]:
+        """Groups in which this user has posted a deal."""
+        rows = await self._all(
+            self._r,
+            "SELECT * FROM groups WHERE chat_id IN"
+            " (SELECT DISTINCT chat_id FROM deals WHERE leader_id = ?) ORDER BY chat_id",
+            user_id,
+        )
+        return [_group(row) for row in rows]
+
+    async def all_groups(self) -> list[Group]:
+        """Every group the bot serves."""
+        rows = await self._all(self._r, "SELECT * FROM groups ORDER BY chat_id")
+        return [_group(row) for row in rows]
+
+    async def record_summary_sent(self, chat_id: int, day: str) -> bool:
+        """Note that the day's summary went out; False if it already had."""
+        async with self._transaction() as db:
+            return bool(
+                await self._change(
+                    db,
+                    "UPDATE groups SET summary_sent_on = ? WHERE chat_id = ?"
+                    " AND (summary_sent_on IS NULL OR summary_sent_on < ?)",
+                    day,
+                    chat_id,
+                    day,
+                )
+            )
+
     # -- shared lookups inside a transaction ------------------------------------------
 
     async def _find_deal(self, db: aiosqlite.Connection, deal_id: int) -> Deal | None:
@@ -619,6 +751,30 @@ def _group(row: Row) -> Group:
         lang=row["lang"],
         tz=row["tz"],
         currency=row["currency"],
+        summary_time=row["summary_time"],
+        summary_sent_on=row["summary_sent_on"],
+    )
+
+
+def _order_row(row: Row) -> OrderRow:
+    order = Order(
+        id=row["o_id"],
+        deal_id=row["o_deal_id"],
+        round_id=row["round_id"],
+        user_id=row["o_user_id"],
+        quantity=row["quantity"],
+        unit_price=row["unit_price"],
+        status=OrderStatus(row["o_status"]),
+        created_at=row["o_created_at"],
+        paid_at=row["paid_at"],
+        collected_at=row["collected_at"],
+    )
+    return OrderRow(
+        order=order,
+        member=_member(row),
+        deal=_deal(row),
+        round_number=row["round_number"],
+        group_title=row["group_title"],
     )
 
 

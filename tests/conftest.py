@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -142,15 +146,21 @@ class World:
     @staticmethod
     def visible(params: dict[str, Any]) -> str:
         """A recorded send's text with HTML tags dropped (roughly what users see)."""
-        import html
-        import re
-
         raw = str(params.get("text") or params.get("caption") or "")
         return html.unescape(re.sub(r"<[^>]+>", "", raw))
 
     async def settle(self) -> None:
         """Let background notifications and card edits finish."""
         await self.service.settle()
+
+    async def pass_time_until(self, local: str, tz: str = "Asia/Shanghai") -> None:
+        """Move the clock forward to the next time the group's clock shows `local` (HH:MM)."""
+        now = self.clock.now().astimezone(ZoneInfo(tz))
+        hours, minutes = (int(part) for part in local.split(":"))
+        target = now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+        if target <= now:
+            target += timedelta(days=1)
+        await self.pass_time((target - now).total_seconds())
 
     async def pass_time(self, seconds: float) -> None:
         """Move the bot's clock forward and let the timers that fall due run."""

@@ -25,7 +25,7 @@ def test_strange_button_data_decodes_to_nothing() -> None:
 @given(st.text(max_size=80))
 def test_decoding_never_raises(data: str) -> None:
     tap = callbacks.decode(data)
-    assert tap is None or callbacks.encode(tap.action, tap.deal_id) == data
+    assert tap is None or callbacks.encode(tap.action, tap.target) == data
 
 
 def test_invite_payloads_are_signed() -> None:

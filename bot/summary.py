@@ -1,0 +1,251 @@
+"""Daily summaries and exports, as pure values: which day, what it holds, when it is due."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.currency import digits
+from bot.errors import UserError
+from bot.models import Deal, Group, Member, OrderRow, RoundStatus
+
+_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_WORDS = {"today": 0, "今天": 0, "yesterday": -1, "昨天": -1}
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_day(text: str | None, today: date) -> date:
+    """`today`, `yesterday` or `YYYY-MM-DD` (default today); UserError for anything else."""
+    if not text:
+        return today
+    word = text.strip().lower()
+    if word in _WORDS:
+        return today + timedelta(days=_WORDS[word])
+    match = _DATE.match(word)
+    if match:
+        try:
+            return date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            pass
+    raise UserError("summary_bad_day", value=text[:30])
+
+
+def local_today(now: datetime, tz: str) -> date:
+    """The calendar day it is in the group's time zone."""
+    return now.astimezone(ZoneInfo(tz)).date()
+
+
+def day_bounds(day: date, tz: str) -> tuple[int, int]:
+    """The UTC Unix seconds [start, end) of a local calendar day (23 or 25 hours at DST)."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, time(0), zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone)
+    return int(start.astimezone(UTC).timestamp()), int(end.astimezone(UTC).timestamp())
+
+
+def parse_summary_time(text: str) -> str | None:
+    """`HH:MM` normalised to two digits each, or None for `off`; UserError otherwise."""
+    word = text.strip().lower()
+    if word in ("off", "none", "关", "关闭"):
+        return None
+    match = _TIME.match(word)
+    if not match:
+        raise UserError("settings_bad_summary", value=text[:30])
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def summary_due(now: datetime, group: Group) -> date | None:
+    """The local day whose summary should go out now, or None.
+
+    Due once the group's summary time has passed today and today's has not been sent;
+    so a bot that was down at that moment sends it when it comes back the same day.
+    """
+    if not group.summary_time:
+        return None
+    local = now.astimezone(ZoneInfo(group.tz))
+    hours, minutes = (int(part) for part in group.summary_time.split(":"))
+    if (local.hour, local.minute) < (hours, minutes):
+        return None
+    today = local.date()
+    if group.summary_sent_on is not None and group.summary_sent_on >= today.isoformat():
+        return None
+    return today
+
+
+@dataclass(frozen=True)
+class DealDay:
+    """One deal's business on one day: its formed rounds and their confirmed orders."""
+
+    deal: Deal
+    rounds_formed: list[int]
+    rounds_failed: int
+    rows: list[OrderRow]
+
+    @property
+    def units(self) -> int:
+        """Units confirmed."""
+        return sum(row.order.quantity for row in self.rows)
+
+    @property
+    def revenue(self) -> int:
+        """Value of the confirmed orders, in minor units."""
+        return sum(row.order.amount for row in self.rows)
+
+    @property
+    def paid(self) -> int:
+        """Value of the orders marked paid."""
+        return sum(row.order.amount for row in self.rows if row.order.paid)
+
+
+@dataclass(frozen=True)
+class PickupEntry:
+    """What one member collects: every confirmed order of the day, across deals."""
+
+    member: Member
+    rows: list[OrderRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GroupDay:
+    """A group's summary for one local day."""
+
+    group: Group
+    day: date
+    deals: list[DealDay]
+    pickup: list[PickupEntry]
+
+    @property
+    def units(self) -> int:
+        """Units confirmed across deals."""
+        return sum(deal.units for deal in self.deals)
+
+    @property
+    def revenue(self) -> int:
+        """Revenue across deals, in minor units."""
+        return sum(deal.revenue for deal in self.deals)
+
+    @property
+    def paid(self) -> int:
+        """Paid across deals, in minor units."""
+        return sum(deal.paid for deal in self.deals)
+
+    @property
+    def orders(self) -> int:
+        """Confirmed orders across deals."""
+        return sum(len(deal.rows) for deal in self.deals)
+
+    @property
+    def all_rows(self) -> list[OrderRow]:
+        """Every confirmed order of the day, deal by deal."""
+        return [row for deal in self.deals for row in deal.rows]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing happened this day."""
+        return not self.deals
+
+
+def build_day(
+    group: Group,
+    day: date,
+    rows: list[OrderRow],
+    rounds: list[tuple[int, int, RoundStatus]],
+    deals: dict[int, Deal],
+) -> GroupDay:
+    """Assemble the day from the formed rounds' orders and the rounds that ended."""
+    by_deal: dict[int, list[OrderRow]] = {}
+    for row in rows:
+        by_deal.setdefault(row.deal.id, []).append(row)
+    deal_days = []
+    for deal_id in sorted({deal_id for deal_id, _, _ in rounds} | set(by_deal)):
+        ended = [(number, status) for d, number, status in rounds if d == deal_id]
+        formed = [number for number, status in ended if status is RoundStatus.FORMED]
+        failed = sum(1 for _, status in ended if status is RoundStatus.FAILED)
+        deal_rows = by_deal.get(deal_id, [])
+        if not formed and not deal_rows and not failed:
+            continue
+        deal = deal_rows[0].deal if deal_rows else deals[deal_id]
+        deal_days.append(DealDay(deal, formed, failed, deal_rows))
+    pickup: dict[int, PickupEntry] = {}
+    for row in rows:
+        pickup.setdefault(row.member.user_id, PickupEntry(row.member)).rows.append(row)
+    ordered = sorted(pickup.values(), key=lambda e: (e.member.name.casefold(), e.member.user_id))
+    return GroupDay(group=group, day=day, deals=deal_days, pickup=ordered)
+
+
+EXPORT_COLUMNS = (
+    "order_id",
+    "group_id",
+    "group_title",
+    "deal_id",
+    "deal_title",
+    "round",
+    "member_id",
+    "member_name",
+    "username",
+    "quantity",
+    "unit_price",
+    "amount",
+    "currency",
+    "status",
+    "paid",
+    "paid_at",
+    "collected",
+    "collected_at",
+    "ordered_at",
+)
+
+
+def export_csv(rows: list[OrderRow], tz: str) -> bytes:
+    """Orders as CSV, UTF-8 with a BOM so that spreadsheet programs show Chinese right.
+
+    Money columns are decimal strings of the currency's units (12.50), times are local.
+    """
+
+    def when(stamp: int | None) -> str:
+        if stamp is None:
+            return ""
+        return (
+            datetime.fromtimestamp(stamp, UTC).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+        )
+
+    def decimal(minor: int, currency: str) -> str:
+        places = digits(currency)
+        if not places:
+            return str(minor)
+        units, cents = divmod(minor, 10**places)
+        return f"{units}.{cents:0{places}d}"
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        order, deal = row.order, row.deal
+        writer.writerow(
+            (
+                order.id,
+                deal.chat_id,
+                row.group_title,
+                deal.id,
+                deal.title,
+                row.round_number,
+                row.member.user_id,
+                row.member.name,
+                row.member.username or "",
+                order.quantity,
+                decimal(order.unit_price, deal.currency),
+                decimal(order.amount, deal.currency),
+                deal.currency,
+                str(order.status),
+                "yes" if order.paid else "no",
+                when(order.paid_at),
+                "yes" if order.collected else "no",
+                when(order.collected_at),
+                when(order.created_at),
+            )
+        )
+    return out.getvalue().encode("utf-8-sig")

@@ -1,0 +1,197 @@
+"""Leader tools: /summary, /export, /paid, /collected, and the mark buttons."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Message, Update
+
+from bot import callbacks, summary
+from bot.errors import UserError
+from bot.models import Group, OrderRow
+from bot.reports import Reports
+from bot.texts import language_for
+from handlers.common import (
+    Context,
+    group_of,
+    in_group,
+    is_leader,
+    member_of,
+    reply,
+    service,
+    told_privately,
+)
+
+log = logging.getLogger(__name__)
+
+
+def reports(context: Context) -> Reports:
+    """The Reports service the application was built with."""
+    found: Reports = context.bot_data["reports"]
+    return found
+
+
+async def _groups_asked(update: Update, context: Context) -> list[Group] | None:
+    """The groups a leader's command covers: this group, or privately every group they lead.
+
+    Replies with the refusal and returns None when the sender leads none.
+    """
+    user = update.effective_user
+    assert user is not None
+    if in_group(update.effective_chat):
+        group = await group_of(update, context)
+        if not await is_leader(update, context, group.chat_id):
+            await reply(update, context, "not_leader")
+            return None
+        return [group]
+    groups = await reports(context).groups_led_by(user.id)
+    if not groups:
+        await reply(update, context, "not_leader")
+        return None
+    return groups
+
+
+async def summary_command(update: Update, context: Context) -> None:
+    """/summary [today|yesterday|YYYY-MM-DD]: the day's summary, sent privately."""
+    user = update.effective_user
+    if user is None:
+        return
+    args = context.args or []
+    if len(args) > 1:
+        await reply(update, context, "summary_usage")
+        return
+    groups = await _groups_asked(update, context)
+    if groups is None:
+        return
+    leader = member_of(user)
+    delivered = True
+    for group in groups:
+        try:
+            day = summary.parse_day(args[0] if args else None, reports(context).today(group))
+        except UserError as error:
+            await reply(update, context, error.template, **error.context)
+            return
+        group_day = await reports(context).day_of(group, day)
+        delivered = await reports(context).send_summary(leader, group_day) and delivered
+    await told_privately(update, context, delivered)
+
+
+async def export_command(update: Update, context: Context) -> None:
+    """/export [date|deal]: orders as a CSV document, sent privately."""
+    user = update.effective_user
+    if user is None:
+        return
+    args = context.args or []
+    if len(args) > 1:
+        await reply(update, context, "export_usage")
+        return
+    groups = await _groups_asked(update, context)
+    if groups is None:
+        return
+    leader_reports = reports(context)
+    deal_number = _number(args[0]) if args else None
+    if deal_number is not None:
+        deal = await service(context).store.get_deal(deal_number)
+        if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
+            await reply(update, context, "deal_not_found", deal_id=deal_number)
+            return
+        group = next(g for g in groups if g.chat_id == deal.chat_id)
+        rows = await service(context).store.orders_of_deal(deal.id)
+        name = f"orders-deal-{deal.id}.csv"
+    else:
+        rows = []
+        day = None
+        for group in groups:
+            try:
+                day = summary.parse_day(args[0] if args else None, leader_reports.today(group))
+            except UserError as error:
+                await reply(update, context, error.template, **error.context)
+                return
+            rows += (await leader_reports.day_of(group, day)).all_rows
+        name = f"orders-{day}.csv"
+    delivered = await leader_reports.send_export(user.id, rows, groups[0].tz, name)
+    await told_privately(update, context, delivered)
+
+
+async def paid_command(update: Update, context: Context) -> None:
+    """/paid <order> | /paid <deal> <member> [undo]: mark orders paid (or undo it)."""
+    await _mark_command(update, context, "paid")
+
+
+async def collected_command(update: Update, context: Context) -> None:
+    """/collected <order> | /collected <deal> <member> [undo]: mark orders collected."""
+    await _mark_command(update, context, "collected")
+
+
+async def _mark_command(update: Update, context: Context, mark: str) -> None:
+    user = update.effective_user
+    if user is None:
+        return
+    args = list(context.args or [])
+    undo = bool(args) and args[-1].lower() in ("undo", "撤销", "取消")
+    if undo:
+        args.pop()
+    store = service(context).store
+    rows: list[OrderRow] = []
+    if len(args) == 1 and (order_id := _number(args[0])) is not None:
+        row = await store.get_order(order_id)
+        rows = [row] if row is not None else []
+        if row is None:
+            await reply(update, context, "order_not_found", order_id=order_id)
+            return
+    elif len(args) == 2 and (deal_id := _number(args[0])) is not None:
+        who: str | int = int(args[1]) if args[1].isdigit() else args[1]
+        rows = await store.member_orders_in_deal(deal_id, who)
+        if not rows:
+            await reply(update, context, "member_orders_not_found", deal_id=deal_id, who=args[1])
+            return
+    else:
+        await reply(update, context, "mark_usage", command=mark)
+        return
+    chat = update.effective_chat
+    for row in rows:
+        if in_group(chat) and chat is not None and row.deal.chat_id != chat.id:
+            await reply(update, context, "order_not_found", order_id=row.order.id)
+            return
+        if not await reports(context).may_mark(user.id, row):
+            await reply(update, context, "not_leader")
+            return
+    changed = await reports(context).mark(rows, mark, not undo, user.id)
+    await reply(update, context, "marked", mark=mark, undo=undo, changed=changed, total=len(rows))
+
+
+def _number(text: str) -> int | None:
+    text = text.removeprefix("#")
+    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 12 else None
+
+
+async def mark_tap(update: Update, context: Context) -> None:
+    """A paid/collected button on a summary's mark panel: toggle it, redraw the panel."""
+    query = update.callback_query
+    if query is None:
+        return
+    groupbuy = service(context)
+    lang = language_for(query.from_user.language_code)
+    tap = callbacks.decode(query.data)
+    row = await groupbuy.store.get_order(tap.target) if tap else None
+    if tap is None or row is None:
+        await query.answer(groupbuy.texts.render("tap_stale", lang))
+        return
+    if not await reports(context).may_mark(query.from_user.id, row):
+        await query.answer(groupbuy.texts.render("tap_not_leader", lang))
+        return
+    mark = "paid" if tap.action is callbacks.Action.PAID else "collected"
+    value = not (row.order.paid if mark == "paid" else row.order.collected)
+    await reports(context).mark([row], mark, value, query.from_user.id)
+    await query.answer(groupbuy.texts.render("tap_marked", lang, row=row, mark=mark, value=value))
+    message = query.message
+    if not isinstance(message, Message) or message.reply_markup is None:
+        return
+    order_ids = []
+    for line in message.reply_markup.inline_keyboard:
+        decoded = callbacks.decode(str(line[0].callback_data)) if line else None
+        if decoded is not None:
+            order_ids.append(decoded.target)
+    rows = await reports(context).rows_of_panel(row.deal.id, order_ids)
+    _, markup = reports(context).mark_panel(row.deal, rows, lang)
+    await message.edit_reply_markup(reply_markup=markup)
