@@ -42,6 +42,9 @@ class Group:
     currency: str
     summary_time: str | None = "21:00"
     summary_sent_on: str | None = None
+    reward_kind: str = "percent"
+    reward_value: int = 0
+    levels: int = 1
 
 
 @dataclass(frozen=True)
@@ -209,3 +212,39 @@ class CancelledDeal:
 
     deal: Deal
     lines: list[Line] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One line of a member's reward ledger."""
+
+    id: int
+    chat_id: int
+    user_id: int
+    kind: str  # reward, reversal, payout
+    amount: int
+    currency: str
+    order_id: int | None
+    level: int | None
+    created_at: int
+    group_title: str = ""
+    group_tz: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A member's reward balance in one group."""
+
+    chat_id: int
+    group_title: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One row of a group's referral leaderboard."""
+
+    member: Member
+    referred_orders: int
+    invites: int

@@ -70,7 +70,8 @@ class Reports:
             deal = await store.get_deal(deal_id)
             if deal is not None:
                 deals[deal_id] = deal
-        return summary.build_day(group, day, rows, ended, deals)
+        rewards = await store.rewards_between(group.chat_id, start, end)
+        return summary.build_day(group, day, rows, ended, deals, rewards)
 
     async def send_summary(self, leader: Member | int, day: GroupDay) -> bool:
         """Send a group's day privately: the report, then a mark panel per deal."""

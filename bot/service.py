@@ -126,6 +126,34 @@ class GroupBuy:
             return False
         return member.status in ("creator", "administrator")
 
+    # -- members and referrals --------------------------------------------------------
+
+    async def find_member(self, who: str) -> Member | None:
+        """A member named by @username or user id."""
+        text = who.strip()
+        if text.isdigit():
+            return await self.store.get_member(int(text))
+        return await self.store.member_by_username(text.lstrip("@"))
+
+    def invite_link(self, bot_username: str, deal_id: int, user_id: int) -> str:
+        """A member's personal, signed invite link to a deal."""
+        return f"https://t.me/{bot_username}?start={self.links.referral(deal_id, user_id)}"
+
+    async def follow_invite(self, deal: Deal, referee: Member, referrer_id: int) -> str:
+        """Someone opened a friend's invite link: attribute them if the rules allow it."""
+        await self.store.save_member(referee, self.clock.timestamp())
+        verdict = await self.store.attribute(
+            deal.chat_id, referee.user_id, referrer_id, deal.id, self.clock.timestamp()
+        )
+        log.info(
+            "invite followed deal=%s referee=%s referrer=%s: %s",
+            deal.id,
+            referee.user_id,
+            referrer_id,
+            verdict,
+        )
+        return str(verdict)
+
     # -- deals ------------------------------------------------------------------------
 
     async def post_deal(

@@ -117,6 +117,7 @@ class GroupDay:
     day: date
     deals: list[DealDay]
     pickup: list[PickupEntry]
+    rewards: list[tuple[Member, int]] = field(default_factory=list)
 
     @property
     def units(self) -> int:
@@ -155,6 +156,7 @@ def build_day(
     rows: list[OrderRow],
     rounds: list[tuple[int, int, RoundStatus]],
     deals: dict[int, Deal],
+    rewards: list[tuple[Member, int]] | None = None,
 ) -> GroupDay:
     """Assemble the day from the formed rounds' orders and the rounds that ended."""
     by_deal: dict[int, list[OrderRow]] = {}
@@ -174,7 +176,7 @@ def build_day(
     for row in rows:
         pickup.setdefault(row.member.user_id, PickupEntry(row.member)).rows.append(row)
     ordered = sorted(pickup.values(), key=lambda e: (e.member.name.casefold(), e.member.user_id))
-    return GroupDay(group=group, day=day, deals=deal_days, pickup=ordered)
+    return GroupDay(group=group, day=day, deals=deal_days, pickup=ordered, rewards=rewards or [])
 
 
 EXPORT_COLUMNS = (

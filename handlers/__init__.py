@@ -6,9 +6,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
 
-from handlers import deals, errors, leaders, orders, start
+from handlers import deals, errors, leaders, orders, referrals, settings, start
 from handlers.common import Context
 
 Callback = Callable[[Update, Context], Coroutine[Any, Any, None]]
@@ -40,6 +47,13 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             command("export", leaders.export_command),
             command("paid", leaders.paid_command),
             command("collected", leaders.collected_command),
+            command("invite", referrals.invite_command),
+            command("rewards", referrals.rewards_command),
+            command("top", referrals.top_command),
+            command("payout", referrals.payout_command),
+            command("settings", settings.settings_command),
+            ChatMemberHandler(referrals.member_update, ChatMemberHandler.CHAT_MEMBER),
+            MessageHandler(filters.StatusUpdate.NEW_CHAT_MEMBERS, referrals.members_added),
             # Mark buttons first: the catch-all below answers every other button.
             CallbackQueryHandler(leaders.mark_tap, pattern=r"^v1:(paid|coll):"),
             CallbackQueryHandler(deals.tap),

@@ -32,10 +32,13 @@ async def start(update: Update, context: Context) -> None:
         await reply(update, context, "deal_gone", deal=deal)
         return
     if payload.kind == "invite":
-        code = groupbuy.links.referral(deal.id, user.id)
-        link = f"https://t.me/{context.bot.username}?start={code}"
+        link = groupbuy.invite_link(context.bot.username, deal.id, user.id)
         await reply(update, context, "invite_link", deal=deal, link=link)
         return
+    if payload.kind == "ref" and payload.referrer_id is not None:
+        verdict = await groupbuy.follow_invite(deal, member_of(user), payload.referrer_id)
+        referrer = await groupbuy.store.get_member(payload.referrer_id)
+        await reply(update, context, "invite_followed", verdict=verdict, referrer=referrer)
     view = await groupbuy.store.deal_view(deal.id)
     assert view is not None
     await groupbuy.send_card(view, chat.id)

@@ -12,10 +12,11 @@ from typing import Any
 
 import aiosqlite
 
-from bot import rounds
+from bot import referrals, rounds
 from bot.errors import UserError
 from bot.forms import DealForm
 from bot.models import (
+    Balance,
     CancelledDeal,
     ClosedRound,
     Deal,
@@ -24,6 +25,7 @@ from bot.models import (
     Group,
     JoinOutcome,
     LeaveOutcome,
+    LedgerEntry,
     Line,
     Member,
     Order,
@@ -31,6 +33,7 @@ from bot.models import (
     OrderStatus,
     Round,
     RoundStatus,
+    Standing,
 )
 
 log = logging.getLogger(__name__)
@@ -201,6 +204,13 @@ class Store:
         row = await self._one(self._r, "SELECT * FROM members WHERE user_id = ?", user_id)
         return _member(row) if row else None
 
+    async def member_by_username(self, username: str) -> Member | None:
+        """A member by @username (without the @), case-insensitively."""
+        row = await self._one(
+            self._r, "SELECT * FROM members WHERE lower(username) = lower(?)", username
+        )
+        return _member(row) if row else None
+
     async def save_member(self, member: Member, now: int) -> None:
         """Remember a user's current name and language."""
         async with self._transaction() as db:
@@ -364,10 +374,21 @@ class Store:
                 open_round.id,
                 member.user_id,
             ):
+                # The order is credited to whoever brought the member to the group.
                 await db.execute(
                     "INSERT INTO orders (deal_id, round_id, user_id, quantity, unit_price,"
-                    " created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?, ?)",
-                    (deal_id, open_round.id, member.user_id, deal.price, now, now),
+                    " created_at, updated_at, referrer_id) VALUES (?, ?, ?, 1, ?, ?, ?,"
+                    " (SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?))",
+                    (
+                        deal_id,
+                        open_round.id,
+                        member.user_id,
+                        deal.price,
+                        now,
+                        now,
+                        deal.chat_id,
+                        member.user_id,
+                    ),
                 )
             quantity_row = await self._one(
                 db,
@@ -491,6 +512,7 @@ class Store:
                 deal_id,
             )
             lines = [Line(member=_member(row), quantity=int(row["quantity"])) for row in rows]
+            await self._reverse_rewards(db, deal_id, now)
             await db.execute(
                 "UPDATE orders SET status = 'cancelled', updated_at = ?"
                 " WHERE deal_id = ? AND status <> 'cancelled'",
@@ -530,6 +552,7 @@ class Store:
                 (now, open_round.id),
             )
             lines = await self._lines(db, open_round.id, "confirmed")
+            await self._credit_referrers(db, deal, open_round.id, now)
         else:
             lines = await self._lines(db, open_round.id, "pending")
             await db.execute(
@@ -699,6 +722,229 @@ class Store:
                 )
             )
 
+    # -- referrals and the ledger -----------------------------------------------------
+
+    async def _chain(self, db: aiosqlite.Connection, chat_id: int, user_id: int) -> list[int]:
+        """Who brought `user_id` to the group, who brought them, … (at most 3 deep)."""
+        chain: list[int] = []
+        current = user_id
+        while len(chain) < referrals.MAX_LEVELS:
+            row = await self._one(
+                db,
+                "SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?",
+                chat_id,
+                current,
+            )
+            if row is None or row[0] in chain or row[0] == user_id:
+                break
+            current = int(row[0])
+            chain.append(current)
+        return chain
+
+    async def attribute(
+        self, chat_id: int, referee: int, referrer: int, deal_id: int, now: int
+    ) -> referrals.Attribution:
+        """Record that `referrer` brought `referee` to the group, if the rules allow it."""
+        async with self._transaction() as db:
+            existing = await self._one(
+                db,
+                "SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?",
+                chat_id,
+                referee,
+            )
+            ordered = await self._one(
+                db,
+                "SELECT 1 FROM orders o JOIN deals d ON d.id = o.deal_id"
+                " WHERE d.chat_id = ? AND o.user_id = ? LIMIT 1",
+                chat_id,
+                referee,
+            )
+            verdict = referrals.attribution(
+                referee=referee,
+                referrer=referrer,
+                existing_referrer=int(existing[0]) if existing else None,
+                has_ordered=ordered is not None,
+                referrer_chain=[referrer, *await self._chain(db, chat_id, referrer)],
+            )
+            if verdict is referrals.Attribution.ATTRIBUTED:
+                await db.execute(
+                    "INSERT INTO referrals (chat_id, referee_id, referrer_id, deal_id, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (chat_id, referee, referrer, deal_id, now),
+                )
+        return verdict
+
+    async def _credit_referrers(
+        self, db: aiosqlite.Connection, deal: Deal, round_id: int, now: int
+    ) -> None:
+        """Credit the referrers of a formed round's referred orders, per the group's rule."""
+        group_row = await self._one(db, "SELECT * FROM groups WHERE chat_id = ?", deal.chat_id)
+        assert group_row is not None
+        group = _group(group_row)
+        rule = referrals.RewardRule(group.reward_kind, group.reward_value, group.levels)
+        if rule.value <= 0:
+            return
+        orders = await self._all(
+            db,
+            "SELECT id, quantity * unit_price AS amount, referrer_id FROM orders"
+            " WHERE round_id = ? AND status = 'confirmed' AND referrer_id IS NOT NULL",
+            round_id,
+        )
+        for order in orders:
+            referrer = int(order["referrer_id"])
+            chain = [referrer, *await self._chain(db, deal.chat_id, referrer)]
+            for user_id, level, amount in referrals.rewards(int(order["amount"]), chain, rule):
+                await db.execute(
+                    "INSERT OR IGNORE INTO ledger (chat_id, user_id, kind, amount, currency,"
+                    " order_id, level, created_at) VALUES (?, ?, 'reward', ?, ?, ?, ?, ?)",
+                    (deal.chat_id, user_id, amount, deal.currency, order["id"], level, now),
+                )
+
+    async def _reverse_rewards(self, db: aiosqlite.Connection, deal_id: int, now: int) -> None:
+        """Write a reversal for every reward of the deal's confirmed orders not yet reversed."""
+        await db.execute(
+            "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, order_id, level,"
+            " reverses_id, created_at)"
+            " SELECT l.chat_id, l.user_id, 'reversal', -l.amount, l.currency, l.order_id,"
+            " l.level, l.id, ? FROM ledger l JOIN orders o ON o.id = l.order_id"
+            " WHERE o.deal_id = ? AND o.status = 'confirmed' AND l.kind = 'reward'"
+            " AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.reverses_id = l.id)",
+            (now, deal_id),
+        )
+
+    async def rewards_between(self, chat_id: int, start: int, end: int) -> list[tuple[Member, int]]:
+        """Each member's net referral rewards written in [start, end) (rewards less reversals)."""
+        rows = await self._all(
+            self._r,
+            "SELECT m.*, SUM(l.amount) AS earned FROM ledger l JOIN members m"
+            " ON m.user_id = l.user_id WHERE l.chat_id = ? AND l.kind <> 'payout'"
+            " AND l.created_at >= ? AND l.created_at < ? GROUP BY l.user_id"
+            " ORDER BY earned DESC, m.user_id",
+            chat_id,
+            start,
+            end,
+        )
+        return [(_member(row), int(row["earned"])) for row in rows]
+
+    async def balance(self, chat_id: int, user_id: int) -> int:
+        """A member's balance in a group: the sum of their entries."""
+        row = await self._one(
+            self._r,
+            "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE chat_id = ? AND user_id = ?",
+            chat_id,
+            user_id,
+        )
+        return int(row[0]) if row else 0
+
+    async def balances(self, user_id: int) -> list[Balance]:
+        """A member's balance in every group where they have entries."""
+        rows = await self._all(
+            self._r,
+            "SELECT l.chat_id, g.title, SUM(l.amount) AS amount, MAX(l.currency) AS currency"
+            " FROM ledger l JOIN groups g ON g.chat_id = l.chat_id WHERE l.user_id = ?"
+            " GROUP BY l.chat_id ORDER BY l.chat_id",
+            user_id,
+        )
+        return [
+            Balance(int(r["chat_id"]), r["title"], int(r["amount"]), r["currency"]) for r in rows
+        ]
+
+    async def ledger_entries(self, user_id: int, limit: int = 20) -> list[LedgerEntry]:
+        """A member's most recent ledger entries across groups, newest first."""
+        rows = await self._all(
+            self._r,
+            "SELECT l.*, g.title AS group_title, g.tz AS group_tz FROM ledger l"
+            " JOIN groups g ON g.chat_id = l.chat_id WHERE l.user_id = ?"
+            " ORDER BY l.id DESC LIMIT ?",
+            user_id,
+            limit,
+        )
+        return [_entry(row) for row in rows]
+
+    async def payout(
+        self, chat_id: int, user_id: int, amount: int, currency: str, by_user: int, now: int
+    ) -> int:
+        """Record a payout to a member; raises UserError if it exceeds the balance."""
+        async with self._transaction() as db:
+            row = await self._one(
+                db,
+                "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE chat_id = ? AND user_id = ?",
+                chat_id,
+                user_id,
+            )
+            balance = int(row[0]) if row else 0
+            if amount <= 0 or amount > balance:
+                raise UserError("payout_too_much", balance=balance, currency=currency)
+            await db.execute(
+                "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, by_user,"
+                " created_at) VALUES (?, ?, 'payout', ?, ?, ?, ?)",
+                (chat_id, user_id, -amount, currency, by_user, now),
+            )
+        return balance - amount
+
+    async def record_group_invite(
+        self, chat_id: int, inviter: Member, invitee: Member, now: int
+    ) -> bool:
+        """Count that `inviter` added `invitee` to the group; False if already counted."""
+        if inviter.user_id == invitee.user_id:
+            return False
+        async with self._transaction() as db:
+            await self._save_member(db, inviter, now)
+            await self._save_member(db, invitee, now)
+            return bool(
+                await self._change(
+                    db,
+                    "INSERT OR IGNORE INTO group_invites (chat_id, invitee_id, inviter_id,"
+                    " created_at) VALUES (?, ?, ?, ?)",
+                    chat_id,
+                    invitee.user_id,
+                    inviter.user_id,
+                    now,
+                )
+            )
+
+    async def leaderboard(self, chat_id: int, limit: int = 10) -> list[Standing]:
+        """The group's best referrers: confirmed referred orders, then group invites."""
+        rows = await self._all(
+            self._r,
+            "WITH score AS ("
+            " SELECT o.referrer_id AS user_id, COUNT(*) AS referred, 0 AS invites"
+            " FROM orders o JOIN deals d ON d.id = o.deal_id"
+            " WHERE d.chat_id = ? AND o.status = 'confirmed' AND o.referrer_id IS NOT NULL"
+            " GROUP BY o.referrer_id"
+            " UNION ALL SELECT inviter_id, 0, COUNT(*) FROM group_invites WHERE chat_id = ?"
+            " GROUP BY inviter_id)"
+            " SELECT m.*, SUM(s.referred) AS referred, SUM(s.invites) AS invites"
+            " FROM score s JOIN members m ON m.user_id = s.user_id GROUP BY s.user_id"
+            " ORDER BY referred DESC, invites DESC, m.user_id LIMIT ?",
+            chat_id,
+            chat_id,
+            limit,
+        )
+        return [Standing(_member(r), int(r["referred"]), int(r["invites"])) for r in rows]
+
+    async def update_group(self, chat_id: int, **settings: Any) -> Group:
+        """Change a group's settings (column names from the migrations) and return them."""
+        allowed = {
+            "lang",
+            "tz",
+            "currency",
+            "summary_time",
+            "reward_kind",
+            "reward_value",
+            "levels",
+        }
+        assert settings and set(settings) <= allowed, settings
+        assignments = ", ".join(f"{column} = ?" for column in settings)
+        async with self._transaction() as db:
+            await db.execute(
+                f"UPDATE groups SET {assignments} WHERE chat_id = ?",
+                (*settings.values(), chat_id),
+            )
+            row = await self._one(db, "SELECT * FROM groups WHERE chat_id = ?", chat_id)
+        assert row is not None
+        return _group(row)
+
     # -- shared lookups inside a transaction ------------------------------------------
 
     async def _find_deal(self, db: aiosqlite.Connection, deal_id: int) -> Deal | None:
@@ -753,6 +999,25 @@ def _group(row: Row) -> Group:
         currency=row["currency"],
         summary_time=row["summary_time"],
         summary_sent_on=row["summary_sent_on"],
+        reward_kind=row["reward_kind"],
+        reward_value=row["reward_value"],
+        levels=row["levels"],
+    )
+
+
+def _entry(row: Row) -> LedgerEntry:
+    return LedgerEntry(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        user_id=row["user_id"],
+        kind=row["kind"],
+        amount=row["amount"],
+        currency=row["currency"],
+        order_id=row["order_id"],
+        level=row["level"],
+        created_at=row["created_at"],
+        group_title=row["group_title"],
+        group_tz=row["group_tz"],
     )
 
 

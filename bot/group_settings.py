@@ -1,0 +1,74 @@
+"""Group settings as leaders type them: which keys exist and what each accepts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot import currency, referrals, summary
+from bot.errors import UserError
+from bot.models import Group
+from bot.texts import LANGUAGES
+
+KEYS = ("lang", "tz", "currency", "summary", "reward", "levels")
+_ALIASES = {
+    "language": "lang",
+    "语言": "lang",
+    "timezone": "tz",
+    "时区": "tz",
+    "货币": "currency",
+    "币种": "currency",
+    "汇总": "summary",
+    "奖励": "reward",
+    "返利": "reward",
+    "层级": "levels",
+    "level": "levels",
+}
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+
+def canonical_key(text: str) -> str | None:
+    """The setting a typed key names, or None."""
+    key = text.strip().lower()
+    key = _ALIASES.get(key, key)
+    return key if key in KEYS else None
+
+
+def parse_setting(key: str, value: str, group: Group) -> dict[str, Any]:
+    """The group columns to change for `/settings key value`; UserError says what is allowed."""
+    value = value.strip()
+    if key == "lang":
+        lang = value.lower()
+        lang = {"english": "en", "英文": "en", "中文": "zh", "chinese": "zh", "cn": "zh"}.get(
+            lang, lang
+        )
+        if lang not in LANGUAGES:
+            raise UserError("settings_bad_value", key=key, value=value[:40])
+        return {"lang": lang}
+    if key == "tz":
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UserError("settings_bad_value", key=key, value=value[:40]) from None
+        return {"tz": value}
+    if key == "currency":
+        if not _CURRENCY.match(value):
+            raise UserError("settings_bad_value", key=key, value=value[:40])
+        return {"currency": value.upper()}
+    if key == "summary":
+        try:
+            return {"summary_time": summary.parse_summary_time(value)}
+        except UserError:
+            raise UserError("settings_bad_value", key=key, value=value[:40]) from None
+    if key == "reward":
+        try:
+            rule = referrals.parse_reward(value, currency.digits(group.currency))
+        except ValueError:
+            raise UserError("settings_bad_value", key=key, value=value[:40]) from None
+        return {"reward_kind": rule.kind, "reward_value": rule.value}
+    if key == "levels":
+        if value not in ("1", "2", "3"):
+            raise UserError("settings_bad_value", key=key, value=value[:40])
+        return {"levels": int(value)}
+    raise UserError("settings_bad_key", key=key[:40])

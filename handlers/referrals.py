@@ -1,0 +1,195 @@
+"""Referrals: /invite, /rewards, /top, /payout, and group invites from member updates."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from telegram import Update, User
+from telegram.constants import ChatMemberStatus
+
+from bot import currency
+from bot.errors import UserError
+from bot.money import parse_money
+from handlers.common import (
+    Context,
+    ask_to_start,
+    group_of,
+    in_group,
+    is_leader,
+    member_of,
+    reply,
+    service,
+)
+
+log = logging.getLogger(__name__)
+
+_ABSENT = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
+_PRESENT = (ChatMemberStatus.MEMBER, ChatMemberStatus.RESTRICTED)
+
+
+async def invite_command(update: Update, context: Context) -> None:
+    """/invite [deal]: my personal invite links, sent privately."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return
+    groupbuy = service(context)
+    args = context.args or []
+    deal_id = (
+        int(args[0].removeprefix("#")) if args and args[0].removeprefix("#").isdigit() else None
+    )
+    if deal_id is not None:
+        deal = await groupbuy.store.get_deal(deal_id)
+        deals = [deal] if deal is not None and deal.status == "open" else []
+    elif in_group(chat):
+        deals = await groupbuy.open_deals(chat.id)
+    else:
+        await reply(update, context, "invite_usage")
+        return
+    if in_group(chat):
+        deals = [deal for deal in deals if deal.chat_id == chat.id]
+    if not deals:
+        await reply(update, context, "invite_no_deal")
+        return
+    links = [
+        {"deal": deal, "link": groupbuy.invite_link(context.bot.username, deal.id, user.id)}
+        for deal in deals
+    ]
+    delivered = await groupbuy.send_private(member_of(user), "invite_links", links=links)
+    if in_group(chat):
+        if delivered:
+            await reply(update, context, "sent_privately")
+        else:
+            await ask_to_start(update, context)
+
+
+async def rewards_command(update: Update, context: Context) -> None:
+    """/rewards: my balance per group and my recent ledger entries, sent privately."""
+    user = update.effective_user
+    if user is None:
+        return
+    groupbuy = service(context)
+    balances = await groupbuy.store.balances(user.id)
+    entries = await groupbuy.store.ledger_entries(user.id)
+    delivered = await groupbuy.send_private(
+        member_of(user), "rewards", balances=balances, entries=entries
+    )
+    if in_group(update.effective_chat):
+        if delivered:
+            await reply(update, context, "sent_privately")
+        else:
+            await ask_to_start(update, context)
+
+
+async def top_command(update: Update, context: Context) -> None:
+    """/top: the group's referral leaderboard."""
+    if not in_group(update.effective_chat):
+        await reply(update, context, "group_only", command="/top")
+        return
+    group = await group_of(update, context)
+    standings = await service(context).store.leaderboard(group.chat_id)
+    await reply(update, context, "top", standings=standings)
+
+
+async def payout_command(update: Update, context: Context) -> None:
+    """/payout <member> <amount>: the leader records a reward payout (a ledger entry)."""
+    user = update.effective_user
+    message = update.effective_message
+    if user is None or message is None:
+        return
+    if not in_group(update.effective_chat):
+        await reply(update, context, "group_only", command="/payout")
+        return
+    group = await group_of(update, context)
+    if not await is_leader(update, context, group.chat_id):
+        await reply(update, context, "not_leader")
+        return
+    groupbuy = service(context)
+    args = context.args or []
+    target = None
+    if len(args) == 2:
+        target = await groupbuy.find_member(args[0])
+        amount_text = args[1]
+    elif len(args) == 1 and message.reply_to_message and message.reply_to_message.from_user:
+        target = member_of(message.reply_to_message.from_user)
+        amount_text = args[0]
+    else:
+        await reply(update, context, "payout_usage")
+        return
+    if target is None:
+        await reply(update, context, "member_not_found", who=args[0])
+        return
+    try:
+        amount = parse_money(amount_text, currency.digits(group.currency))
+    except ValueError:
+        await reply(update, context, "payout_usage")
+        return
+    try:
+        balance = await groupbuy.store.payout(
+            group.chat_id,
+            target.user_id,
+            amount,
+            group.currency,
+            user.id,
+            groupbuy.clock.timestamp(),
+        )
+    except UserError as error:
+        await reply(update, context, error.template, member=target, **error.context)
+        return
+    log.info(
+        "payout chat=%s member=%s amount=%s by=%s", group.chat_id, target.user_id, amount, user.id
+    )
+    await reply(
+        update,
+        context,
+        "payout_done",
+        member=target,
+        amount=amount,
+        balance=balance,
+        currency=group.currency,
+    )
+
+
+async def member_update(update: Update, context: Context) -> None:
+    """Someone was added to the group: count it for whoever added them."""
+    change = update.chat_member
+    if change is None:
+        return
+    old, new = change.old_chat_member.status, change.new_chat_member.status
+    if old not in _ABSENT or new not in _PRESENT:
+        return
+    invitee = change.new_chat_member.user
+    inviter = change.from_user
+    if change.invite_link is not None and inviter.id == invitee.id:
+        inviter = change.invite_link.creator  # joined through a member's invite link
+    if inviter.is_bot or invitee.is_bot or inviter.id == invitee.id:
+        return
+    await _count_invite(update, context, inviter, [invitee])
+
+
+async def members_added(update: Update, context: Context) -> None:
+    """A 'X added Y' service message (the way groups without admin rights learn of it)."""
+    message = update.effective_message
+    if message is None or message.from_user is None:
+        return
+    invitees = [
+        u for u in message.new_chat_members if not u.is_bot and u.id != message.from_user.id
+    ]
+    if invitees and not message.from_user.is_bot:
+        await _count_invite(update, context, message.from_user, invitees)
+
+
+async def _count_invite(
+    update: Update, context: Context, inviter: User, invitees: Sequence[User]
+) -> None:
+    group = await group_of(update, context)
+    groupbuy = service(context)
+    for invitee in invitees:
+        counted = await groupbuy.store.record_group_invite(
+            group.chat_id, member_of(inviter), member_of(invitee), groupbuy.clock.timestamp()
+        )
+        if counted:
+            log.info(
+                "group invite chat=%s inviter=%s invitee=%s", group.chat_id, inviter.id, invitee.id
+            )
