@@ -238,10 +238,11 @@ class GroupBuy:
         closed = await self.store.close_due(deal_id, self.clock.timestamp())
         await self._after_close(deal_id, closed)
 
-    async def close(self, deal: Deal, choice: rounds.CloseChoice | None) -> None:
+    async def close(self, deal: Deal, choice: rounds.CloseChoice | None) -> ClosedRound | None:
         """The leader ends the deal now."""
         closed = await self.store.close_deal(deal.id, self.clock.timestamp(), choice)
         await self._after_close(deal.id, closed)
+        return closed
 
     async def _after_close(self, deal_id: int, closed: ClosedRound | None) -> None:
         self.deadlines.disarm(deal_id)

@@ -119,7 +119,9 @@ async def _end_deal(update: Update, context: Context, command: str) -> None:
         else:
             if deal.status != "open":
                 raise UserError("deal_not_open", deal=deal)
-            await groupbuy.close(deal, choice)
+            closed = await groupbuy.close(deal, choice)
+            if closed is None or not closed.lines:  # else the group heard how it ended
+                await reply(update, context, "close_done", deal=deal)
     except UserError as error:
         await reply(update, context, error.template, **error.context)
 

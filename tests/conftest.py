@@ -118,7 +118,9 @@ class World:
     def member(self, name: str | None = None, *, started: bool = True, lang: str = "en") -> Person:
         """A new group member (who has opened a private chat with the bot, unless told)."""
         uid = next(_user_ids)
-        person = Person(self, self.api.user(uid, name or f"Member{uid}", language_code=lang))
+        name = name or f"Member{uid}"
+        user = self.api.user(uid, name, username=name.lower(), language_code=lang)
+        person = Person(self, user)
         if started:
             person.opens_private_chat()
         return person
