@@ -1,33 +1,61 @@
-"""Flood control: PTB's AIORateLimiter, minus the read-only calls that send nothing."""
+"""Delivery to Telegram: flood limits (PTB's AIORateLimiter), 429s waited out, and transient
+network failures retried with back-off."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram._utils.types import JSONDict
+from telegram.error import BadRequest, NetworkError
 from telegram.ext import AIORateLimiter
+
+log = logging.getLogger(__name__)
 
 # Calls that post nothing to a chat: Telegram's per-group message limit does not cover
 # them, and a leader check must not wait behind a burst of card edits.
 UNLIMITED = frozenset({"getChatMember", "getChatAdministrators", "getChat", "getMe"})
+# PTB's updater retries getUpdates itself, with its own back-off.
+NOT_RETRIED = frozenset({"getUpdates"})
+
+Result = bool | JSONDict | list[JSONDict]
 
 
 class FloodControl(AIORateLimiter):
-    """Limits sends to ~30/s overall and 20/min per group; waits out every 429."""
+    """Limits sends to ~30/s overall and 20/min per group; waits out every 429; retries
+    5xx answers, time-outs and refused connections a few times with growing pauses."""
+
+    def __init__(self, *args: Any, network_retries: int = 5, first_pause: float = 0.5, **kw: Any):
+        super().__init__(*args, **kw)
+        self.network_retries = network_retries
+        self.first_pause = first_pause
 
     async def process_request(
         self,
-        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        callback: Callable[..., Coroutine[Any, Any, Result]],
         args: Any,
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
         rate_limit_args: int | None,
-    ) -> bool | JSONDict | list[JSONDict]:
-        """Send through the limiters, except the read-only calls."""
-        if endpoint in UNLIMITED:
-            return await callback(*args, **kwargs)
-        return await super().process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
-        )
+    ) -> Result:
+        """Send through the limiters (except read-only calls), retrying transient failures."""
+        pause = self.first_pause
+        for attempt in range(self.network_retries + 1):
+            try:
+                if endpoint in UNLIMITED:
+                    return await callback(*args, **kwargs)
+                return await super().process_request(
+                    callback, args, kwargs, endpoint, data, rate_limit_args
+                )
+            except BadRequest:
+                raise  # the request itself is wrong: sending it again cannot help
+            except NetworkError as exc:
+                if endpoint in NOT_RETRIED or attempt == self.network_retries:
+                    raise
+                log.warning("%s failed (%s); retry %s in %.1fs", endpoint, exc, attempt + 1, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
+        raise AssertionError("unreachable")

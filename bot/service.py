@@ -102,6 +102,10 @@ class GroupBuy:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def forget_old_deliveries(self) -> None:
+        """Telegram redelivers an update for a day at most; older records can go."""
+        await self.store.forget_deliveries(self.clock.timestamp() - 2 * 86400)
+
     # -- groups -----------------------------------------------------------------------
 
     async def group(self, chat_id: int, title: str | None) -> Group:
@@ -177,30 +181,32 @@ class GroupBuy:
             currency=group.currency,
             now=self.clock.timestamp(),
         )
-        view = await self.store.deal_view(deal.id)
-        assert view is not None
-        text, markup = self.render_card(view)
         try:
-            if deal.photo_file_id:
-                message = await self.bot.send_photo(
-                    group.chat_id,
-                    deal.photo_file_id,
-                    caption=text,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup,
-                )
-            else:
-                message = await self.bot.send_message(
-                    group.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
-                )
+            await self.post_card(deal)
         except TelegramError:
             # A deal nobody can see must not collect orders or fire timers.
             await self.store.cancel_deal(deal.id, self.clock.timestamp())
             raise
-        await self.store.set_card(deal.id, message.message_id)
         self.deadlines.arm(deal)
         log.info("deal posted chat=%s deal=%s leader=%s", group.chat_id, deal.id, leader.user_id)
         return deal
+
+    async def post_card(self, deal: Deal) -> None:
+        """Post the deal's card in its group and remember it as the one to keep current."""
+        view = await self.store.deal_view(deal.id)
+        assert view is not None
+        message_id = await self.send_card(view, deal.chat_id)
+        await self.store.set_card(deal.id, message_id)
+
+    async def move_group(self, old_chat_id: int, new_chat_id: int) -> None:
+        """The group became a supergroup: move its deals over and post their cards anew."""
+        deals = await self.store.move_group(old_chat_id, new_chat_id)
+        log.info("group migrated chat=%s to=%s open_deals=%s", old_chat_id, new_chat_id, len(deals))
+        for deal in deals:
+            try:
+                await self.post_card(deal)
+            except TelegramError as exc:
+                log.warning("card repost failed deal=%s: %s", deal.id, exc)
 
     async def deal_in_group(self, deal_id: int, chat_id: int) -> Deal:
         """The deal if it belongs to this group, else a UserError saying it is not found."""
@@ -215,9 +221,9 @@ class GroupBuy:
 
     # -- taps -------------------------------------------------------------------------
 
-    async def join(self, deal_id: int, member: Member) -> JoinOutcome:
+    async def join(self, deal_id: int, member: Member, tap_id: str | None = None) -> JoinOutcome:
         """One more unit for the member (raises UserError with the reason if not)."""
-        outcome = await self.store.join_round(deal_id, member, self.clock.timestamp())
+        outcome = await self.store.join_round(deal_id, member, self.clock.timestamp(), tap_id)
         self.cards.request(deal_id)
         if outcome.tipped:
             self._spawn(self._announce_tipped(outcome.deal))
@@ -225,9 +231,11 @@ class GroupBuy:
             self._spawn(self._announce_closed(outcome.closed))
         return outcome
 
-    async def leave(self, deal_id: int, member: Member) -> LeaveOutcome:
+    async def leave(self, deal_id: int, member: Member, tap_id: str | None = None) -> LeaveOutcome:
         """Withdraw the member's order from the open round."""
-        outcome = await self.store.leave_round(deal_id, member.user_id, self.clock.timestamp())
+        outcome = await self.store.leave_round(
+            deal_id, member.user_id, self.clock.timestamp(), tap_id
+        )
         self.cards.request(deal_id)
         return outcome
 
@@ -442,11 +450,11 @@ class GroupBuy:
             if NOT_MODIFIED not in exc.message:
                 raise
 
-    async def send_card(self, view: DealView, chat_id: int) -> None:
-        """Post a copy of the deal's card (in a private chat, from a deep link)."""
+    async def send_card(self, view: DealView, chat_id: int) -> int:
+        """Post the deal's card in a chat (the group, or privately from a deep link)."""
         text, markup = self.render_card(view)
         if view.deal.photo_file_id:
-            await self.bot.send_photo(
+            message = await self.bot.send_photo(
                 chat_id,
                 view.deal.photo_file_id,
                 caption=text,
@@ -454,6 +462,7 @@ class GroupBuy:
                 reply_markup=markup,
             )
         else:
-            await self.bot.send_message(
+            message = await self.bot.send_message(
                 chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
             )
+        return message.message_id

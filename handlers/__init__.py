@@ -12,10 +12,11 @@ from telegram.ext import (
     ChatMemberHandler,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
-from handlers import deals, errors, leaders, orders, referrals, settings, start
+from handlers import deals, errors, leaders, orders, referrals, settings, start, updates
 from handlers.common import Context
 
 Callback = Callable[[Update, Context], Coroutine[Any, Any, None]]
@@ -33,6 +34,8 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     deal_caption = (
         filters.UpdateType.MESSAGE & filters.PHOTO & filters.CaptionRegex(r"^/deal(@\w+)?(\s|$)")
     )
+    # Group -1 runs before every other handler: a redelivered update stops there.
+    app.add_handler(TypeHandler(Update, updates.claim), group=-1)
     app.add_handlers(
         [
             command("start", start.start),
@@ -54,6 +57,8 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             command("settings", settings.settings_command),
             ChatMemberHandler(referrals.member_update, ChatMemberHandler.CHAT_MEMBER),
             MessageHandler(filters.StatusUpdate.NEW_CHAT_MEMBERS, referrals.members_added),
+            MessageHandler(filters.StatusUpdate.MIGRATE, updates.migrated),
+            ChatMemberHandler(updates.bot_membership, ChatMemberHandler.MY_CHAT_MEMBER),
             # Mark buttons first: the catch-all below answers every other button.
             CallbackQueryHandler(leaders.mark_tap, pattern=r"^v1:(paid|coll):"),
             CallbackQueryHandler(deals.tap),

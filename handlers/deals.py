@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from bot import callbacks
 from bot.errors import UserError
@@ -167,7 +167,7 @@ async def tap(update: Update, context: Context) -> None:
             await query.answer(url=f"https://t.me/{context.bot.username}?start={payload}")
             return
         if decoded.action is callbacks.Action.JOIN:
-            joined = await groupbuy.join(decoded.target, member)
+            joined = await groupbuy.join(decoded.target, member, query.id)
             formed = joined.closed is not None and joined.closed.round.status == "formed"
             text = groupbuy.texts.render(
                 "tap_formed" if formed else "tap_joined",
@@ -178,11 +178,15 @@ async def tap(update: Update, context: Context) -> None:
                 members=joined.members,
             )
         else:
-            left = await groupbuy.leave(decoded.target, member)
+            left = await groupbuy.leave(decoded.target, member, query.id)
             text = groupbuy.texts.render("tap_left", lang, deal=left.deal, released=left.released)
     except UserError as error:
         text = groupbuy.texts.render(error.template, lang, **error.context)
-    await query.answer(text[:200])
+    try:
+        await query.answer(text[:200])
+    except BadRequest as exc:
+        # A redelivered tap may have been answered the first time round.
+        log.info("tap answer refused query=%s: %s", query.id, exc)
     await _refresh_private_copy(update, context, decoded.target)
 
 

@@ -329,14 +329,17 @@ class Store:
 
     # -- joining and leaving ----------------------------------------------------------
 
-    async def join_round(self, deal_id: int, member: Member, now: int) -> JoinOutcome:
+    async def join_round(
+        self, deal_id: int, member: Member, now: int, tap_id: str | None = None
+    ) -> JoinOutcome:
         """Add one unit to the member's order in the open round, or raise why not.
 
         Limit and stock are checked and the order written in one transaction; the round
         forms (or the tipping point is marked) in that same transaction, so no tap can
-        slip between the count and the close.
+        slip between the count and the close. A tap delivered twice counts once.
         """
         async with self._transaction() as db:
+            await self._claim_tap(db, tap_id, now)
             await self._save_member(db, member, now)
             deal, open_round = await self._deal_and_round(db, deal_id)
             held_row = await self._one(
@@ -427,9 +430,12 @@ class Store:
             closed=closed,
         )
 
-    async def leave_round(self, deal_id: int, user_id: int, now: int) -> LeaveOutcome:
+    async def leave_round(
+        self, deal_id: int, user_id: int, now: int, tap_id: str | None = None
+    ) -> LeaveOutcome:
         """Withdraw the member's order from the open round and release its stock."""
         async with self._transaction() as db:
+            await self._claim_tap(db, tap_id, now)
             deal, open_round = await self._deal_and_round(db, deal_id)
             if deal.status is not DealStatus.OPEN or open_round is None or now >= deal.deadline:
                 raise UserError("tap_closed")
@@ -457,6 +463,68 @@ class Store:
             released=int(order["quantity"]),
             members=members,
         )
+
+    async def _claim_tap(self, db: aiosqlite.Connection, tap_id: str | None, now: int) -> None:
+        """Record the tap inside its own transaction; a second delivery raises UserError."""
+        if tap_id is None:
+            return
+        if not await self._change(
+            db, "INSERT OR IGNORE INTO taps (query_id, seen_at) VALUES (?, ?)", tap_id, now
+        ):
+            raise UserError("tap_duplicate")
+
+    async def first_delivery(self, update_id: int, now: int) -> bool:
+        """Claim an update for handling; False if it was delivered (and claimed) before."""
+        async with self._transaction() as db:
+            return bool(
+                await self._change(
+                    db,
+                    "INSERT OR IGNORE INTO updates_seen (update_id, seen_at) VALUES (?, ?)",
+                    update_id,
+                    now,
+                )
+            )
+
+    async def forget_deliveries(self, before: int) -> None:
+        """Drop delivery records older than Telegram ever redelivers."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM taps WHERE seen_at < ?", (before,))
+            await db.execute("DELETE FROM updates_seen WHERE seen_at < ?", (before,))
+
+    async def move_group(self, old_chat_id: int, new_chat_id: int) -> list[Deal]:
+        """A group became a supergroup: its settings, deals and ledger follow the new id.
+
+        Returns the open deals, whose cards must be posted again in the new chat.
+        """
+        async with self._transaction() as db:
+            exists = await self._one(db, "SELECT 1 FROM groups WHERE chat_id = ?", new_chat_id)
+            if exists is None:
+                columns = [
+                    row["name"]
+                    for row in await self._all(db, "PRAGMA table_info(groups)")
+                    if row["name"] != "chat_id"
+                ]
+                names = ", ".join(columns)
+                # A copy under the new id, then the children, then the old row: the
+                # foreign keys hold at every step.
+                await db.execute(
+                    f"INSERT INTO groups (chat_id, {names}) SELECT ?, {names} FROM groups"
+                    " WHERE chat_id = ?",
+                    (new_chat_id, old_chat_id),
+                )
+            for table in ("deals", "referrals", "ledger", "group_invites"):
+                await db.execute(
+                    f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
+                )
+            await db.execute("DELETE FROM groups WHERE chat_id = ?", (old_chat_id,))
+            await db.execute(
+                "UPDATE deals SET card_message_id = NULL WHERE chat_id = ? AND status = 'open'",
+                (new_chat_id,),
+            )
+            rows = await self._all(
+                db, "SELECT * FROM deals WHERE chat_id = ? AND status = 'open'", new_chat_id
+            )
+        return [_deal(row) for row in rows]
 
     # -- closing ----------------------------------------------------------------------
 

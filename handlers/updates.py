@@ -1,0 +1,49 @@
+"""Updates that are not commands or taps: redeliveries, group migrations, the bot's own
+membership. Each is handled or ignored deliberately."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop
+
+from handlers.common import Context, service
+
+log = logging.getLogger(__name__)
+
+
+async def claim(update: Update, context: Context) -> None:
+    """Stop an update Telegram delivered before; taps are claimed inside their own write."""
+    if update.callback_query is not None:
+        return
+    groupbuy = service(context)
+    if not await groupbuy.store.first_delivery(update.update_id, groupbuy.clock.timestamp()):
+        log.info("update %s delivered again; ignored", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def migrated(update: Update, context: Context) -> None:
+    """The group became a supergroup (a new chat id): its deals follow it."""
+    message = update.effective_message
+    if message is None or message.migrate_to_chat_id is None:
+        return  # the new chat's "migrated from" twin carries nothing more
+    await service(context).move_group(message.chat.id, message.migrate_to_chat_id)
+
+
+async def bot_membership(update: Update, context: Context) -> None:
+    """The bot was added to or removed from a chat: noted in the log, nothing else.
+
+    Removed from a group, open deals still close at their deadlines and members are
+    still told privately; the group messages fail and are logged. A leader who adds
+    the bot back finds everything as it was.
+    """
+    change = update.my_chat_member
+    if change is not None:
+        log.info(
+            "bot membership chat=%s %s -> %s by=%s",
+            change.chat.id,
+            change.old_chat_member.status,
+            change.new_chat_member.status,
+            change.from_user.id,
+        )
