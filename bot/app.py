@@ -9,11 +9,12 @@ from typing import Any
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
+from telegram.request import HTTPXRequest
 
 import handlers
 from bot.clock import Clock
 from bot.config import Settings
-from bot.flood import FloodControl
+from bot.delivery import FloodControl, TolerantBot
 from bot.reports import Reports
 from bot.service import GroupBuy
 from bot.texts import Texts
@@ -26,22 +27,27 @@ App = Application[Any, Any, Any, Any, Any, Any]
 
 def build_application(settings: Settings, clock: Clock | None = None) -> App:
     """The bot, ready to start: handlers registered, service in bot_data."""
-    builder = (
-        ApplicationBuilder()
-        .token(settings.telegram.token.get_secret_value())
-        .base_url(settings.telegram.base_url)
-        # Taps must not queue behind each other; the store serialises what must be.
-        .concurrent_updates(True)
-        .get_updates_read_timeout(settings.telegram.poll_timeout + 10)
-    )
-    if settings.telegram.flood_control:
-        telegram = settings.telegram
+    telegram = settings.telegram
+    limiter = None
+    if telegram.flood_control:
         limiter = FloodControl(
             overall_max_rate=telegram.messages_per_second,
             group_max_rate=telegram.group_messages_per_minute,
             max_retries=10,  # a 429 is waited out and retried, never dropped
         )
-        builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
+    bot = TolerantBot(
+        token=telegram.token.get_secret_value(),
+        base_url=telegram.base_url,
+        request=HTTPXRequest(connection_pool_size=256),
+        get_updates_request=HTTPXRequest(read_timeout=telegram.poll_timeout + 10),
+        rate_limiter=limiter,
+    )
+    builder = (
+        ApplicationBuilder()
+        .bot(bot)
+        # Taps must not queue behind each other; the store serialises what must be.
+        .concurrent_updates(True)
+    )
     app: App = builder.build()
     clock = clock or Clock(settings.clock_offset)
     groupbuy = GroupBuy(

@@ -1,5 +1,5 @@
-"""Delivery to Telegram: flood limits (PTB's AIORateLimiter), 429s waited out, and transient
-network failures retried with back-off."""
+"""How the bot talks to Telegram: flood limits (PTB's AIORateLimiter), 429s waited out,
+transient network failures retried with back-off, and updates it cannot read skipped."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from telegram import Update
 from telegram._utils.types import JSONDict
 from telegram.error import BadRequest, NetworkError
-from telegram.ext import AIORateLimiter
+from telegram.ext import AIORateLimiter, ExtBot
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +60,34 @@ class FloodControl(AIORateLimiter):
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 10.0)
         raise AssertionError("unreachable")
+
+
+class TolerantBot(ExtBot[Any]):
+    """An ExtBot whose polling survives an update it cannot parse.
+
+    PTB parses a getUpdates batch as a whole: one update it cannot read (a field from a
+    newer Bot API, say) fails the batch, and since the offset never moves past it, the
+    bot would fetch that batch forever. Here the batch is read again one update at a
+    time and an unreadable one becomes an empty Update with its id, so polling moves on.
+    """
+
+    async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
+        """Fetch updates; on a parse failure, parse them one by one and skip the bad."""
+        try:
+            return await super().get_updates(*args, **kwargs)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            pass
+        offset = kwargs.get("offset", args[0] if args else None)
+        raw = await self._post("getUpdates", {"offset": offset, "timeout": 0})
+        updates = []
+        for item in raw if isinstance(raw, list) else []:
+            if not isinstance(item, dict) or not isinstance(item.get("update_id"), int):
+                continue
+            try:
+                update = Update.de_json(item, self)
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                log.error("skipping unreadable update %s: %r", item["update_id"], exc)
+                update = Update(update_id=item["update_id"])
+            if update is not None:
+                updates.append(update)
+        return tuple(updates)
