@@ -93,3 +93,45 @@ async def test_sigterm_stops_the_bot_cleanly(api: FakeBotAPI, tmp_path: Path) ->
     assert code == 0
     assert "bot stopped" in log.read_text()
     assert TOKEN not in log.read_text()
+
+
+async def test_killed_mid_burst_every_answered_join_is_kept(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    db, log = tmp_path / "bot.db", tmp_path / "bot.log"
+    leader = api.user(1001, "Lena")
+    api.group(GROUP_ID, "Mango lovers", creator=leader, admins=[])
+    members = [api.user(5000 + n, f"M{n}") for n in range(150)]
+    api.started_users.update(m["id"] for m in members)
+
+    with bot_process(api, db, log) as first:
+        api.send_text(GROUP_ID, 1001, "/deal Figs\nprice: 5\nmin: 7\ndeadline: 1d\nstock: 100")
+        card = await api.wait_for("sendMessage", chat_id=GROUP_ID, timeout=20)
+        card_id = card.result["message_id"]
+        join = next(data for text, data in api.buttons(GROUP_ID, card_id) if "Join" in text)
+        queries = [api.tap(GROUP_ID, m["id"], card_id, str(join)) for m in members]
+        await api.wait_until(lambda: sum(bool(api.answers[q]) for q in queries) >= 40, timeout=20)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    answered = {q for q in queries if api.answers[q]}
+    joined = {q for q in answered if api.answers[q][0]["text"].startswith("You're in")}
+
+    with bot_process(api, db, log):  # back up: it answers taps again
+        late = api.user(6001, "Late")
+        answer = await api.wait_answer(api.tap(GROUP_ID, late["id"], card_id, str(join)), 20)
+        assert answer["text"].startswith("You're in")
+
+    with sqlite3.connect(db) as conn:
+        holders = {
+            row[0] for row in conn.execute("SELECT user_id FROM orders WHERE status <> 'cancelled'")
+        }
+        units, most = conn.execute(
+            "SELECT COALESCE(SUM(quantity), 0), MAX(quantity) FROM orders"
+            " WHERE status <> 'cancelled'"
+        ).fetchone()
+        taken = conn.execute("SELECT taken FROM deals").fetchone()[0]
+    by_query = dict(zip(queries, members, strict=True))
+    assert {by_query[q]["id"] for q in joined} <= holders, "every answered join survived"
+    assert len(joined) >= 40 and 6001 in holders
+    assert most == 1, "no tap counted twice"
+    assert taken == units, "the stock counter agrees with the orders: nothing half-written"
