@@ -80,12 +80,32 @@ class Runtime:
         await self.app.start()
         await self.service.start()
         assert self.app.updater is not None
-        await self.app.updater.start_polling(
-            timeout=int(self.service.settings.telegram.poll_timeout),
-            allowed_updates=Update.ALL_TYPES,
-            error_callback=_polling_error,
-        )
-        log.info("bot @%s is polling", self.app.bot.username)
+        telegram = self.service.settings.telegram
+        webhook = telegram.webhook
+        if webhook.enabled:
+            secret = webhook.secret_token.get_secret_value() if webhook.secret_token else None
+            await self.app.updater.start_webhook(
+                listen=webhook.listen,
+                port=webhook.port,
+                url_path=webhook.path,
+                webhook_url=webhook.url or None,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+            log.info(
+                "bot @%s takes updates at http://%s:%s/%s",
+                self.app.bot.username,
+                webhook.listen,
+                webhook.port,
+                webhook.path,
+            )
+        else:
+            await self.app.updater.start_polling(
+                timeout=int(telegram.poll_timeout),
+                allowed_updates=Update.ALL_TYPES,
+                error_callback=_polling_error,
+            )
+            log.info("bot @%s is polling", self.app.bot.username)
 
     async def stop(self) -> None:
         """Stop taking updates, finish what is under way, close the store."""

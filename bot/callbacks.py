@@ -16,6 +16,7 @@ class Action(StrEnum):
     INVITE = "invite"
     PAID = "paid"
     COLLECTED = "coll"
+    SETTING = "set"  # a quick choice under /settings: the target indexes QUICK_FLAT
 
 
 DEAL_ACTIONS = frozenset({Action.JOIN, Action.LEAVE, Action.INVITE})

@@ -1,4 +1,5 @@
-"""The console command: `groupbuy-bot` (and `python -m bot`) starts the bot."""
+"""The console command: `groupbuy-bot` (and `python -m bot`) runs the bot; its subcommands
+check the config, back up the database and apply migrations."""
 
 from __future__ import annotations
 
@@ -6,38 +7,85 @@ import argparse
 import asyncio
 import logging
 import signal
+import sqlite3
 import sys
+from pathlib import Path
 
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.app import App, Runtime, build_application
-from bot.config import ConfigError, config_path, load_settings
+from bot.config import ConfigError, Settings, config_path, load_settings
+from storage.sqlite import Store
 
 log = logging.getLogger("bot")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line, load the settings and run the bot until SIGINT/SIGTERM."""
-    parser = argparse.ArgumentParser(prog="groupbuy-bot", description=__doc__)
+    """Parse the command line and do what it says; the exit code says how it went."""
+    parser = argparse.ArgumentParser(prog="groupbuy-bot", description="Group-buys in Telegram.")
     parser.add_argument("--config", metavar="PATH", help="config file (default: config.toml)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="run the bot (the default)")
+    commands.add_parser("check-config", help="validate the config and token format, then exit")
+    backup = commands.add_parser("backup", help="copy the database safely, even while the bot runs")
+    backup.add_argument("path", help="where to write the copy")
+    commands.add_parser("migrate", help="apply database migrations and print the schema version")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(config_path(args.config))
     except ConfigError as exc:
         print(f"groupbuy-bot: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request URL, and the URL carries the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    _logging(settings)
+    if args.command == "check-config":
+        print(f"config OK: store {settings.storage.path}, time zone {settings.timezone}")
+        return 0
+    if args.command == "backup":
+        return backup_database(settings.storage.path, Path(args.path))
+    if args.command == "migrate":
+        version = asyncio.run(_migrate(settings))
+        print(f"schema version {version}")
+        return 0
     try:
         asyncio.run(_run(build_application(settings)))
     except (InvalidToken, NetworkError, TelegramError) as exc:
         print(f"groupbuy-bot: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request URL, and the URL carries the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def backup_database(source: Path, target: Path) -> int:
+    """SQLite's online backup: a consistent copy while the bot keeps writing."""
+    if not source.is_file():
+        print(f"groupbuy-bot: no database at {source}", file=sys.stderr)
+        return 1
+    if target.exists():
+        print(f"groupbuy-bot: {target} exists; choose a new file", file=sys.stderr)
+        return 1
+    with sqlite3.connect(source) as live, sqlite3.connect(target) as copy:
+        live.execute("PRAGMA busy_timeout = 5000")
+        live.backup(copy)
+    print(f"backed up {source} to {target}")
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    store = Store(settings.storage.path)
+    await store.open()  # opening applies every pending migration
+    try:
+        return await store.schema_version()
+    finally:
+        await store.close()
 
 
 async def _run(app: App) -> None:

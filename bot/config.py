@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,6 +24,34 @@ from pydantic_settings import (
 )
 
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
+
+
+class WebhookSettings(BaseModel):
+    """Webhook mode: Telegram posts updates to us instead of our polling it."""
+
+    enabled: bool = False
+    # The public HTTPS address Telegram posts to (a reverse proxy forwards it to us).
+    url: str = ""
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=1, le=65535)
+    path: str = "telegram"
+    # Telegram sends it in X-Telegram-Bot-Api-Secret-Token; requests without it are refused.
+    secret_token: SecretStr | None = None
+
+    @field_validator("secret_token")
+    @classmethod
+    def _secret_format(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", secret.get_secret_value()
+        ):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return secret
+
+    @model_validator(mode="after")
+    def _url_when_enabled(self) -> WebhookSettings:
+        if self.enabled and not self.url.startswith(("https://", "http://")):
+            raise ValueError("telegram.webhook.url must be set (https://…) when the webhook is on")
+        return self
 
 
 class TelegramSettings(BaseModel):
@@ -29,6 +64,7 @@ class TelegramSettings(BaseModel):
     group_messages_per_minute: float = Field(default=20, gt=0)
     poll_timeout: float = Field(default=10.0, gt=0, le=60)
     card_edit_interval: float = Field(default=3.0, ge=0, le=60)
+    webhook: WebhookSettings = WebhookSettings()
 
     @field_validator("token")
     @classmethod

@@ -11,7 +11,14 @@ from bot.errors import UserError
 from bot.models import Group
 from bot.texts import LANGUAGES
 
-KEYS = ("lang", "tz", "currency", "summary", "reward", "levels")
+KEYS = ("lang", "tz", "currency", "summary", "reward", "levels", "leaders")
+# The common changes, offered as buttons under /settings: (key, value) by row.
+QUICK: tuple[tuple[tuple[str, str], ...], ...] = (
+    (("lang", "en"), ("lang", "zh")),
+    (("summary", "21:00"), ("summary", "off")),
+    (("levels", "1"), ("levels", "2"), ("levels", "3")),
+)
+QUICK_FLAT = tuple(choice for row in QUICK for choice in row)
 _ALIASES = {
     "language": "lang",
     "语言": "lang",
@@ -24,6 +31,8 @@ _ALIASES = {
     "返利": "reward",
     "层级": "levels",
     "level": "levels",
+    "leader": "leaders",
+    "团长": "leaders",
 }
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 
@@ -72,3 +81,14 @@ def parse_setting(key: str, value: str, group: Group) -> dict[str, Any]:
             raise UserError("settings_bad_value", key=key, value=value[:40])
         return {"levels": int(value)}
     raise UserError("settings_bad_key", key=key[:40])
+
+
+def is_current(group: Group, key: str, value: str) -> bool:
+    """Whether a quick choice is the group's current setting (its button shows a tick)."""
+    if key == "lang":
+        return group.lang == value
+    if key == "summary":
+        return (group.summary_time or "off") == value
+    if key == "levels":
+        return str(group.levels) == value
+    return False

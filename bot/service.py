@@ -120,8 +120,10 @@ class GroupBuy:
         )
 
     async def is_leader(self, chat_id: int, user_id: int) -> bool:
-        """Configured leaders and the group's administrators lead it."""
+        """Configured leaders, the group's administrators and its named leaders lead it."""
         if user_id in self.settings.leaders:
+            return True
+        if await self.store.is_group_leader(chat_id, user_id):
             return True
         try:
             member = await self.bot.get_chat_member(chat_id, user_id)

@@ -61,6 +61,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             ChatMemberHandler(updates.bot_membership, ChatMemberHandler.MY_CHAT_MEMBER),
             # Mark buttons first: the catch-all below answers every other button.
             CallbackQueryHandler(leaders.mark_tap, pattern=r"^v1:(paid|coll):"),
+            CallbackQueryHandler(settings.setting_tap, pattern=r"^v1:set:"),
             CallbackQueryHandler(deals.tap),
         ]
     )

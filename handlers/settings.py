@@ -1,20 +1,28 @@
-"""/settings: a leader reads or changes the group's settings."""
+"""/settings: a leader reads or changes the group's settings, by command or by button."""
 
 from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
 
+from bot import callbacks
 from bot.errors import UserError
-from bot.group_settings import canonical_key, parse_setting
-from handlers.common import Context, group_of, in_group, is_leader, reply, service
+from bot.group_settings import QUICK, QUICK_FLAT, canonical_key, is_current, parse_setting
+from bot.models import Group
+from bot.texts import language_for
+from handlers.common import Context, group_of, in_group, is_leader, member_of, reply, service
 
 log = logging.getLogger(__name__)
 
 
 async def settings_command(update: Update, context: Context) -> None:
-    """/settings [key value]: show the settings, or change one."""
+    """/settings [key value]: show the settings (with buttons), or change one."""
+    message = update.effective_message
+    if message is None:
+        return
     if not in_group(update.effective_chat):
         await reply(update, context, "group_only", command="/settings")
         return
@@ -24,9 +32,12 @@ async def settings_command(update: Update, context: Context) -> None:
         return
     args = context.args or []
     if not args:
-        await reply(update, context, "settings", group=group)
+        await _show(message, context, group)
         return
     key = canonical_key(args[0])
+    if key == "leaders":
+        await _leaders(update, context, group, args[1:])
+        return
     if key is None or len(args) < 2:
         await reply(update, context, "settings_usage", group=group)
         return
@@ -37,4 +48,97 @@ async def settings_command(update: Update, context: Context) -> None:
         return
     group = await service(context).store.update_group(group.chat_id, **changes)
     log.info("settings chat=%s %s", group.chat_id, changes)
-    await reply(update, context, "settings", group=group, changed=key)
+    await _show(message, context, group, changed=key)
+
+
+async def _show(message: Message, context: Context, group: Group, changed: str = "") -> None:
+    groupbuy = service(context)
+    leaders = await groupbuy.store.group_leaders(group.chat_id)
+    text = groupbuy.texts.render(
+        "settings", group.lang, group=group, changed=changed, leaders=leaders
+    )
+    await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=_buttons(context, group))
+
+
+def _buttons(context: Context, group: Group) -> InlineKeyboardMarkup:
+    texts = service(context).texts
+    rows = []
+    for row in QUICK:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    texts.render(
+                        "button_setting",
+                        group.lang,
+                        key=key,
+                        value=value,
+                        current=is_current(group, key, value),
+                    ),
+                    callback_data=callbacks.encode(
+                        callbacks.Action.SETTING, QUICK_FLAT.index((key, value)) + 1
+                    ),
+                )
+                for key, value in row
+            ]
+        )
+    return InlineKeyboardMarkup(rows)
+
+
+async def setting_tap(update: Update, context: Context) -> None:
+    """A quick-choice button under /settings: leaders only."""
+    query = update.callback_query
+    message = query.message if query else None
+    if query is None or not isinstance(message, Message):
+        return
+    groupbuy = service(context)
+    lang = language_for(query.from_user.language_code)
+    tap = callbacks.decode(query.data)
+    if tap is None or not 1 <= tap.target <= len(QUICK_FLAT) or not in_group(message.chat):
+        await query.answer(groupbuy.texts.render("tap_stale", lang))
+        return
+    if not await groupbuy.is_leader(message.chat.id, query.from_user.id):
+        await query.answer(groupbuy.texts.render("tap_not_leader", lang))
+        return
+    key, value = QUICK_FLAT[tap.target - 1]
+    group = await groupbuy.group(message.chat.id, message.chat.title)
+    group = await groupbuy.store.update_group(group.chat_id, **parse_setting(key, value, group))
+    log.info("settings chat=%s %s=%s by=%s", group.chat_id, key, value, query.from_user.id)
+    await query.answer(groupbuy.texts.render("tap_setting", group.lang, key=key, value=value))
+    leaders = await groupbuy.store.group_leaders(group.chat_id)
+    text = groupbuy.texts.render("settings", group.lang, group=group, changed=key, leaders=leaders)
+    try:
+        await message.edit_text(
+            text, parse_mode=ParseMode.HTML, reply_markup=_buttons(context, group)
+        )
+    except BadRequest as exc:
+        log.debug("settings message not edited: %s", exc)
+
+
+async def _leaders(update: Update, context: Context, group: Group, args: list[str]) -> None:
+    """/settings leaders [add|remove] [@user | user id] (or as a reply to the person)."""
+    message = update.effective_message
+    user = update.effective_user
+    assert message is not None and user is not None
+    groupbuy = service(context)
+    action = args[0].lower() if args else ""
+    if action not in ("add", "remove", "添加", "删除"):
+        await reply(update, context, "settings_leaders_usage")
+        return
+    target = None
+    if len(args) >= 2:
+        target = await groupbuy.find_member(args[1])
+    elif message.reply_to_message and message.reply_to_message.from_user:
+        target = member_of(message.reply_to_message.from_user)
+    if target is None:
+        await reply(update, context, "member_not_found", who=args[1] if len(args) > 1 else "?")
+        return
+    adding = action in ("add", "添加")
+    changed = await groupbuy.store.set_group_leader(
+        group.chat_id, target, adding, user.id, groupbuy.clock.timestamp()
+    )
+    log.info(
+        "leader chat=%s member=%s add=%s by=%s", group.chat_id, target.user_id, adding, user.id
+    )
+    await reply(
+        update, context, "settings_leader_done", member=target, adding=adding, changed=changed
+    )

@@ -991,6 +991,41 @@ class Store:
         )
         return [Standing(_member(r), int(r["referred"]), int(r["invites"])) for r in rows]
 
+    async def group_leaders(self, chat_id: int) -> list[Member]:
+        """The leaders the group named itself (administrators lead without being named)."""
+        rows = await self._all(
+            self._r,
+            "SELECT m.* FROM group_leaders l JOIN members m ON m.user_id = l.user_id"
+            " WHERE l.chat_id = ? ORDER BY l.added_at, m.user_id",
+            chat_id,
+        )
+        return [_member(row) for row in rows]
+
+    async def is_group_leader(self, chat_id: int, user_id: int) -> bool:
+        """Whether the group named this user a leader."""
+        row = await self._one(
+            self._r,
+            "SELECT 1 FROM group_leaders WHERE chat_id = ? AND user_id = ?",
+            chat_id,
+            user_id,
+        )
+        return row is not None
+
+    async def set_group_leader(
+        self, chat_id: int, member: Member, leader: bool, by_user: int, now: int
+    ) -> bool:
+        """Name or un-name a leader of the group; False if nothing changed."""
+        async with self._transaction() as db:
+            await self._save_member(db, member, now)
+            if leader:
+                sql = (
+                    "INSERT OR IGNORE INTO group_leaders (chat_id, user_id, added_by, added_at)"
+                    " VALUES (?, ?, ?, ?)"
+                )
+                return bool(await self._change(db, sql, chat_id, member.user_id, by_user, now))
+            sql = "DELETE FROM group_leaders WHERE chat_id = ? AND user_id = ?"
+            return bool(await self._change(db, sql, chat_id, member.user_id))
+
     async def update_group(self, chat_id: int, **settings: Any) -> Group:
         """Change a group's settings (column names from the migrations) and return them."""
         allowed = {
