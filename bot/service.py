@@ -11,7 +11,15 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
@@ -38,6 +46,8 @@ from bot.models import (
 from bot.scheduler import Deadlines
 from bot.texts import (
     CAPTION_LIMIT,
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
     MESSAGE_LIMIT,
     Texts,
     language_for,
@@ -82,8 +92,26 @@ class GroupBuy:
     # -- life cycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Close what fell due while we were down and arm every future deadline."""
+        """Close what fell due while we were down, arm every future deadline, set the menus."""
         await self.deadlines.start()
+        await self.register_commands()
+
+    async def register_commands(self) -> None:
+        """Command menus per scope (members, group admins, private chats) and language."""
+        scopes = (
+            ("group_member", BotCommandScopeAllGroupChats()),
+            ("group_leader", BotCommandScopeAllChatAdministrators()),
+            ("private", BotCommandScopeAllPrivateChats()),
+        )
+        for lang in LANGUAGES:
+            menus = self.texts.catalogue("commands", lang)
+            for name, scope in scopes:
+                commands = [BotCommand(c, d) for c, d in getattr(menus, name)]
+                code = None if lang == DEFAULT_LANGUAGE else lang
+                try:
+                    await self.bot.set_my_commands(commands, scope=scope, language_code=code)
+                except TelegramError as exc:
+                    log.warning("command menu not set scope=%s lang=%s: %s", name, lang, exc)
 
     async def stop(self) -> None:
         """Stop the timers, then finish the notifications and card edits under way."""

@@ -99,6 +99,10 @@ class Texts:
         """A short label (a button's text) from the language's labels template."""
         return str(getattr(self._template("labels", lang).module, name))
 
+    def catalogue(self, name: str, lang: str = DEFAULT_LANGUAGE) -> Any:
+        """The values a data template sets ({% set %}), e.g. the command menus."""
+        return self._template(name, lang).module
+
 
 def _name(member: Member) -> str:
     return member.name

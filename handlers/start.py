@@ -53,5 +53,5 @@ async def help_command(update: Update, context: Context) -> None:
     if in_group(chat):
         leader = await is_leader(update, context, chat.id)
     else:
-        leader = user.id in service(context).settings.leaders
-    await reply(update, context, "help", leader=leader)
+        leader = bool(await context.bot_data["reports"].groups_led_by(user.id))
+    await reply(update, context, "help", leader=leader, private=not in_group(chat))
