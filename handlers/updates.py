@@ -8,7 +8,7 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from handlers.common import Context, service
+from handlers.common import Context, member_of, service
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,11 @@ async def claim(update: Update, context: Context) -> None:
     if update.callback_query is not None:
         return
     groupbuy = service(context)
-    if not await groupbuy.store.first_delivery(update.update_id, groupbuy.clock.timestamp()):
+    user = update.effective_user
+    sender = member_of(user) if user is not None and not user.is_bot else None
+    if not await groupbuy.store.first_delivery(
+        update.update_id, groupbuy.clock.timestamp(), sender
+    ):
         log.info("update %s delivered again; ignored", update.update_id)
         raise ApplicationHandlerStop
 

@@ -473,17 +473,21 @@ class Store:
         ):
             raise UserError("tap_duplicate")
 
-    async def first_delivery(self, update_id: int, now: int) -> bool:
-        """Claim an update for handling; False if it was delivered (and claimed) before."""
+    async def first_delivery(self, update_id: int, now: int, sender: Member | None) -> bool:
+        """Claim an update for handling; False if it was delivered (and claimed) before.
+
+        The sender is remembered on the way, so leaders can name members by @username.
+        """
         async with self._transaction() as db:
-            return bool(
-                await self._change(
-                    db,
-                    "INSERT OR IGNORE INTO updates_seen (update_id, seen_at) VALUES (?, ?)",
-                    update_id,
-                    now,
-                )
+            first = await self._change(
+                db,
+                "INSERT OR IGNORE INTO updates_seen (update_id, seen_at) VALUES (?, ?)",
+                update_id,
+                now,
             )
+            if first and sender is not None:
+                await self._save_member(db, sender, now)
+            return bool(first)
 
     async def forget_deliveries(self, before: int) -> None:
         """Drop delivery records older than Telegram ever redelivers."""

@@ -1,0 +1,241 @@
+"""Hosting: the operator commands, webhook mode, backups, command menus, help by role."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.app import Runtime, build_application
+from bot.clock import Clock
+from tests.conftest import GROUP_ID, World, settings_for
+from tests.fakeapi import FakeBotAPI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m bot …` as an operator would."""
+    import os
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GROUPBUY_")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env=base | {"PYTHONPATH": str(ROOT)} | (env or {}),
+        cwd=cwd or ROOT,
+        timeout=60,
+    )
+
+
+def test_check_config_names_what_is_wrong_in_one_line(tmp_path: Path) -> None:
+    missing = cli("check-config", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().count("\n") == 0
+    assert "telegram.token" in missing.stderr and "Traceback" not in missing.stderr
+
+    bad = cli("check-config", env={"GROUPBUY_TELEGRAM__TOKEN": "not-a-token"}, cwd=tmp_path)
+    assert bad.returncode == 2 and "does not look like a bot token" in bad.stderr
+    assert "not-a-token" not in bad.stderr, "the token is never printed"
+
+    config = tmp_path / "config.toml"
+    config.write_text('timezone = "Mars/Olympus"\n[telegram]\ntoken = "1:abc"\n')
+    zone = cli("--config", str(config), "check-config", cwd=tmp_path)
+    assert zone.returncode == 2 and "setting timezone" in zone.stderr
+
+    config.write_text('[telegram]\ntoken = "1:abc"\n')
+    good = cli("--config", str(config), "check-config", cwd=tmp_path)
+    assert good.returncode == 0 and "config OK" in good.stdout
+
+
+def test_the_example_config_is_valid(tmp_path: Path) -> None:
+    result = cli("--config", str(ROOT / "config.example.toml"), "check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_migrate_prints_the_schema_version(tmp_path: Path) -> None:
+    env = {"GROUPBUY_TELEGRAM__TOKEN": "1:abc", "GROUPBUY_STORAGE__PATH": str(tmp_path / "m.db")}
+    first = cli("migrate", env=env, cwd=tmp_path)
+    again = cli("migrate", env=env, cwd=tmp_path)
+    assert first.returncode == 0 and first.stdout.startswith("schema version ")
+    assert again.stdout == first.stdout
+
+
+async def test_a_backup_taken_while_the_bot_writes_opens_and_holds_the_data(
+    world: World, tmp_path: Path
+) -> None:
+    card = await world.leader.posts("Kiwi\nprice: 3\nmin: 50\ndeadline: 2h")
+    join = world.button(GROUP_ID, card, "Join")
+    queries = [world.api.tap(GROUP_ID, world.member().id, card, join) for _ in range(40)]
+    env = {
+        "GROUPBUY_TELEGRAM__TOKEN": "1:abc",
+        "GROUPBUY_STORAGE__PATH": str(world.service.store.path),
+    }
+    copy = tmp_path / "copy.db"
+    result = await asyncio.to_thread(cli, "backup", str(copy), env=env, cwd=tmp_path)
+    await asyncio.gather(*(world.api.wait_answer(q) for q in queries))
+
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(copy) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        deals = db.execute("SELECT title FROM deals").fetchall()
+        orders, taken = db.execute(
+            "SELECT COUNT(*), (SELECT taken FROM deals) FROM orders WHERE status <> 'cancelled'"
+        ).fetchone()
+    assert deals == [("Kiwi",)]
+    assert orders == taken, "the copy is one consistent moment of the live file"
+    refused = await asyncio.to_thread(cli, "backup", str(copy), env=env, cwd=tmp_path)
+    assert refused.returncode == 1 and "exists" in refused.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def webhook_bot(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[tuple[FakeBotAPI, str]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    settings = settings_for(
+        api,
+        tmp_path / "bot.db",
+        telegram={
+            "webhook": {
+                "enabled": True,
+                "url": url,
+                "listen": "127.0.0.1",
+                "port": port,
+                "path": "hook",
+                "secret_token": "s3cret-token",
+            }
+        },
+    )
+    runtime = Runtime(build_application(settings, Clock()))
+    await runtime.start()
+    try:
+        yield api, url
+    finally:
+        await runtime.stop()
+
+
+async def test_webhook_mode_takes_updates_with_the_right_secret_only(
+    webhook_bot: tuple[FakeBotAPI, str],
+) -> None:
+    api, url = webhook_bot
+    leader = api.user(1001, "Lena")
+    api.group(GROUP_ID, "Mango lovers", creator=leader)
+    assert api.webhook_url == url, "the bot told Telegram where to post"
+
+    def update(update_id: int, text: str) -> dict[str, object]:
+        return {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": 1_800_000_000,
+                "chat": api.chats[GROUP_ID],
+                "from": leader,
+                "text": text,
+                "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}],
+            },
+        }
+
+    async with aiohttp.ClientSession() as http:
+        wrong = await http.post(
+            url,
+            data=json.dumps(update(1, "/deal Figs\nprice: 2\nmin: 2\ndeadline: 2h")),
+            headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "nope"},
+        )
+        missing = await http.post(
+            url,
+            data=json.dumps(update(2, "/deal Figs\nprice: 2\nmin: 2\ndeadline: 2h")),
+            headers={"Content-Type": "application/json"},
+        )
+        right = await http.post(
+            url,
+            data=json.dumps(update(3, "/deal Plums\nprice: 2\nmin: 2\ndeadline: 2h")),
+            headers={
+                "Content-Type": "application/json",
+                "X-Telegram-Bot-Api-Secret-Token": "s3cret-token",
+            },
+        )
+    assert wrong.status == 403 and missing.status == 403 and right.status == 200
+    sent = await api.wait_for("sendMessage", chat_id=GROUP_ID, timeout=5)
+    assert "Plums" in str(sent.params["text"])
+    assert not any("Figs" in str(r.params.get("text")) for r in api.requests)
+
+
+async def test_command_menus_are_set_per_scope_and_language(world: World) -> None:
+    calls = world.api.calls("setMyCommands")
+    scopes = {(json.dumps(c.params.get("scope")), c.params.get("language_code")) for c in calls}
+    assert len(scopes) == 6, scopes
+    leader_menu = next(
+        c
+        for c in calls
+        if "administrators" in json.dumps(c.params.get("scope"))
+        and not c.params.get("language_code")
+    )
+    member_menu = next(
+        c
+        for c in calls
+        if "all_group_chats" in json.dumps(c.params.get("scope"))
+        and not c.params.get("language_code")
+    )
+    leader_names = {c["command"] for c in leader_menu.params["commands"]}
+    member_names = {c["command"] for c in member_menu.params["commands"]}
+    assert {"deal", "close", "summary", "settings"} <= leader_names
+    assert not {"deal", "close", "summary", "settings", "payout"} & member_names
+
+
+async def test_help_shows_each_person_the_commands_they_may_use(world: World) -> None:
+    leader_help = await world.leader.says_and_hears("/help")
+    member_help = await world.member("Ann").says_and_hears("/help")
+    assert "/deal" in leader_help and "/summary" in leader_help
+    assert (
+        "/orders" in member_help and "/deal " not in member_help and "/summary" not in member_help
+    )
+
+
+async def test_a_named_leader_may_post_and_a_removed_one_may_not(world: World) -> None:
+    ann = world.member("Ann")
+    assert "I don't know the member @ann" in await world.leader.says_and_hears(
+        "/settings leaders add @ann"
+    )
+    await ann.says_and_hears("/deals")  # now the bot has seen her
+    assert "is now a leader" in await world.leader.says_and_hears("/settings leaders add @ann")
+    card = await ann.posts("Figs\nprice: 2\nmin: 2\ndeadline: 2h")
+    assert card > 0
+    assert "no longer a leader" in await world.leader.says_and_hears(
+        "/settings leaders remove @ann"
+    )
+    assert "Only the group's leaders" in await ann.says_and_hears(
+        "/deal Figs\nprice: 2\nmin: 2\ndeadline: 2h"
+    )
+
+
+async def test_settings_buttons_change_the_language(world: World) -> None:
+    since = len(world.api.requests)
+    world.leader.says("/settings")
+    sent = await world.api.wait_for("sendMessage", since=since, chat_id=GROUP_ID)
+    message_id = sent.result["message_id"]
+    chinese = next(d for t, d in world.api.buttons(GROUP_ID, message_id) if "中文" in t)
+
+    stranger = world.member("Mallory")
+    refused = await stranger.taps_data(message_id, str(chinese))
+    assert "Only the group's leaders" in refused
+    answer = await world.leader.taps_data(message_id, str(chinese))
+    assert "lang: zh" in answer
+    group = await world.service.store.get_group(GROUP_ID)
+    assert group is not None and group.lang == "zh"
