@@ -25,11 +25,20 @@ class Mode(StrEnum):
 
 
 @dataclass(frozen=True)
+class OptionForm:
+    """One option of a deal (a size, a flavour) with its own price and optional stock."""
+
+    name: str
+    price: int  # minor units
+    stock: int | None = None
+
+
+@dataclass(frozen=True)
 class DealForm:
     """A deal as the leader asked for it, every field checked."""
 
     title: str
-    price: int  # minor units
+    price: int  # minor units; with options, the lowest option price
     min_members: int
     deadline: datetime  # timezone-aware, in UTC
     stock: int | None = None
@@ -37,6 +46,8 @@ class DealForm:
     mode: Mode = Mode.ROUNDS
     note: str | None = None
     description: str | None = None
+    options: tuple[OptionForm, ...] = ()
+    pickups: tuple[str, ...] = ()  # names of the group's pickup points; () means all
 
 
 class FormError(UserError):
@@ -67,6 +78,8 @@ PROBLEMS: dict[str, tuple[str, ...]] = {
     "mode": ("bad_mode",),
     "note": ("too_long",),
     "description": ("too_long",),
+    "options": ("bad_option", "too_many", "duplicate_option"),
+    "pickup": ("too_many",),
 }
 KEY_PROBLEMS = ("unknown_field", "duplicate", "no_value")
 
@@ -80,6 +93,9 @@ MIN_RANGE = (1, 10_000)
 STOCK_RANGE = (1, 1_000_000)
 LIMIT_RANGE = (1, 1_000)
 MAX_DAYS = 90
+MAX_OPTIONS = 8  # one Join button each: more would bury the card
+MAX_OPTION_NAME = 30
+MAX_PICKUPS = 8
 
 _KEYS: dict[str, tuple[str, ...]] = {
     "price": ("价格", "单价"),
@@ -90,6 +106,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "mode": ("模式",),
     "note": ("备注", "取货"),
     "description": ("desc", "描述", "说明"),
+    "options": ("option", "规格", "选项"),
+    "pickup": ("pickups", "取货点", "自提点"),
 }
 _ALIASES = {alias: key for key, aliases in _KEYS.items() for alias in (key, *aliases)}
 
@@ -166,12 +184,16 @@ def _parse(body: str, now: datetime, tz: ZoneInfo, digits: int) -> DealForm:
 
     if not title:
         raise FormError("title", "missing")
+    options = _options(values["options"], digits) if "options" in values else ()
     for key in ("price", "min", "deadline"):
-        if key not in values:
+        if key not in values and not (key == "price" and options):
             raise FormError(key, "missing")
     if len(title) > MAX_TITLE:
         raise FormError("title", "too_long", title, max=MAX_TITLE)
-    price = _price(values["price"], digits)
+    if "price" in values:
+        price = _price(values["price"], digits)
+    else:
+        price = min(option.price for option in options)
     min_members = _count("min", values["min"], MIN_RANGE, suffixes="人位")
     deadline = _deadline(values["deadline"], now, tz)
     stock = _optional_count("stock", values.get("stock"), STOCK_RANGE)
@@ -195,7 +217,56 @@ def _parse(body: str, now: datetime, tz: ZoneInfo, digits: int) -> DealForm:
         mode=mode,
         note=note,
         description=joined,
+        options=options,
+        pickups=_pickups(values.get("pickup")),
     )
+
+
+_LIST_SEPARATOR = re.compile(r"[;；]")
+_OPTION = re.compile(
+    r"(?P<name>.+?)\s+(?P<price>[¥￥$€£]?\s*[0-9]+(?:\.[0-9]+)?\s*(?:元|块)?)"
+    r"(?:\s*[x×*]\s*(?P<stock>[0-9]+)\s*[份件个]?)?"
+)
+
+
+def _options(value: str, digits: int) -> tuple[OptionForm, ...]:
+    """`5kg box 12.50 x30; 10kg box 22.00 x10`: name, price and optional stock each."""
+    parts = [part.strip() for part in _LIST_SEPARATOR.split(value) if part.strip()]
+    if len(parts) > MAX_OPTIONS:
+        raise FormError("options", "too_many", value, max=MAX_OPTIONS)
+    options: list[OptionForm] = []
+    for part in parts:
+        match = _OPTION.fullmatch(part.translate(_FULL_WIDTH))
+        if match is None or len(match["name"].strip()) > MAX_OPTION_NAME:
+            raise FormError("options", "bad_option", part)
+        name = match["name"].strip()
+        if any(option.name.casefold() == name.casefold() for option in options):
+            raise FormError("options", "duplicate_option", name)
+        try:
+            price = _price(match["price"], digits)
+        except FormError:
+            raise FormError("options", "bad_option", part) from None
+        stock = None
+        if match["stock"] is not None:
+            stock = int(match["stock"])
+            if not STOCK_RANGE[0] <= stock <= STOCK_RANGE[1]:
+                raise FormError("options", "bad_option", part)
+        options.append(OptionForm(name, price, stock))
+    if not options:
+        raise FormError("options", "bad_option", value)
+    return tuple(options)
+
+
+def _pickups(value: str | None) -> tuple[str, ...]:
+    """Pickup point names the deal uses, separated by `;` or `,`."""
+    if value is None:
+        return ()
+    names = tuple(
+        dict.fromkeys(name.strip() for name in re.split(r"[;；,，]", value) if name.strip())
+    )
+    if len(names) > MAX_PICKUPS:
+        raise FormError("pickup", "too_many", value, max=MAX_PICKUPS)
+    return names
 
 
 def _clean(body: str) -> str:

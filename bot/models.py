@@ -45,6 +45,7 @@ class Group:
     reward_kind: str = "percent"
     reward_value: int = 0
     levels: int = 1
+    privacy: str = "names"  # cards show names, or only "counts"
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,10 @@ class Order:
     created_at: int
     paid_at: int | None = None
     collected_at: int | None = None
+    option_id: int | None = None
+    pickup_id: int | None = None
+    code: str | None = None
+    paid_claimed_at: int | None = None
 
     @property
     def amount(self) -> int:
@@ -147,6 +152,8 @@ class OrderRow:
     deal: Deal
     round_number: int
     group_title: str = ""
+    option: str | None = None
+    pickup: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,37 @@ class Line:
 
     member: Member
     quantity: int
+    option: str | None = None
+    code: str | None = None
+    order_id: int | None = None
+    amount: int | None = None
+
+
+@dataclass(frozen=True)
+class DealOption:
+    """One option of a deal, with its own price and stock."""
+
+    id: int
+    deal_id: int
+    position: int
+    name: str
+    price: int
+    stock: int | None
+    taken: int
+
+    @property
+    def stock_left(self) -> int | None:
+        """Units of this option still free, or None without a cap."""
+        return None if self.stock is None else self.stock - self.taken
+
+
+@dataclass(frozen=True)
+class PickupPoint:
+    """A place where members collect their goods."""
+
+    id: int
+    chat_id: int
+    name: str
 
 
 @dataclass(frozen=True)
@@ -167,11 +205,27 @@ class DealView:
     lines: list[Line]
     rounds_formed: int
     last_round: Round | None
+    options: list[DealOption] = field(default_factory=list)
+    pickups: list[PickupPoint] = field(default_factory=list)
 
     @property
     def members(self) -> int:
         """Distinct members in the open round."""
-        return len(self.lines)
+        return len({line.member.user_id for line in self.lines})
+
+    def units_of(self, option: DealOption) -> int:
+        """Units of an option in the open round."""
+        return sum(line.quantity for line in self.lines if line.option == option.name)
+
+    @property
+    def sold_out(self) -> bool:
+        """No unit of the deal is left."""
+        left = self.deal.stock_left
+        if left is not None and left <= 0:
+            return True
+        return bool(self.options) and all(
+            o.stock_left is not None and o.stock_left <= 0 for o in self.options
+        )
 
 
 @dataclass(frozen=True)
@@ -182,6 +236,18 @@ class ClosedRound:
     round: Round
     lines: list[Line]
     next_round: int | None = None
+    offers: list[Offer] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A freed unit offered to the first member on a waitlist, for a limited time."""
+
+    waitlist_id: int
+    deal: Deal
+    user_id: int
+    option: str | None
+    expires_at: int
 
 
 @dataclass(frozen=True)
@@ -194,6 +260,10 @@ class JoinOutcome:
     members: int
     tipped: bool = False
     closed: ClosedRound | None = None
+    option: str | None = None
+    order_id: int | None = None
+    needs_pickup: bool = False
+    offers: list[Offer] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -204,6 +274,7 @@ class LeaveOutcome:
     round_number: int
     released: int
     members: int
+    offers: list[Offer] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,12 @@ class RoundFacts:
     stock: int | None
     taken: int
     tipped: bool
+    options_exhausted: bool = False  # the deal has options and none has a unit left
 
     @property
     def sold_out(self) -> bool:
         """No unit of the deal is left."""
-        return self.stock is not None and self.taken >= self.stock
+        return self.options_exhausted or (self.stock is not None and self.taken >= self.stock)
 
 
 def check_join(
@@ -89,9 +90,18 @@ def at_close(members: int, min_members: int, choice: CloseChoice | None = None) 
     return RoundStatus.FAILED
 
 
-def opens_next_round(*, mode: str, now: int, deadline: int, stock: int | None, taken: int) -> bool:
+def opens_next_round(
+    *,
+    mode: str,
+    now: int,
+    deadline: int,
+    stock: int | None,
+    taken: int,
+    options_exhausted: bool = False,
+) -> bool:
     """Whether a fresh round opens after one formed (rounds mode, time and stock left)."""
-    return mode == "rounds" and now < deadline and (stock is None or taken < stock)
+    stock_left = (stock is None or taken < stock) and not options_exhausted
+    return mode == "rounds" and now < deadline and stock_left
 
 
 def reminder_at(*, created_at: int, deadline: int, before: int) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -20,6 +21,7 @@ from bot.models import (
     CancelledDeal,
     ClosedRound,
     Deal,
+    DealOption,
     DealStatus,
     DealView,
     Group,
@@ -28,9 +30,11 @@ from bot.models import (
     LedgerEntry,
     Line,
     Member,
+    Offer,
     Order,
     OrderRow,
     OrderStatus,
+    PickupPoint,
     Round,
     RoundStatus,
     Standing,
@@ -39,6 +43,9 @@ from bot.models import (
 log = logging.getLogger(__name__)
 
 Row = aiosqlite.Row
+# Collection codes: no 0/O, 1/I/L, so that they read out loud without doubt.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+OFFER_SECONDS = 15 * 60  # how long a freed unit is held for the first in line
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -228,9 +235,13 @@ class Store:
         currency: str,
         now: int,
     ) -> Deal:
-        """Store a new deal with its first round open."""
+        """Store a new deal with its options, pickup points and first round open.
+
+        Raises UserError if the form names a pickup point the group does not have.
+        """
         async with self._transaction() as db:
             await self._save_member(db, leader, now)
+            pickups = await self._resolve_pickups(db, chat_id, form.pickups)
             async with db.execute(
                 "INSERT INTO deals (chat_id, leader_id, title, description, photo_file_id,"
                 " price, currency, min_members, deadline, stock, member_limit, note, mode,"
@@ -253,12 +264,72 @@ class Store:
                 ),
             ) as cursor:
                 deal_id = cursor.lastrowid
+            for position, option in enumerate(form.options, start=1):
+                await db.execute(
+                    "INSERT INTO deal_options (deal_id, position, name, price, stock)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (deal_id, position, option.name, option.price, option.stock),
+                )
+            for pickup in pickups:
+                await db.execute(
+                    "INSERT INTO deal_pickups (deal_id, pickup_id) VALUES (?, ?)",
+                    (deal_id, pickup.id),
+                )
             await db.execute(
                 "INSERT INTO rounds (deal_id, number, opened_at) VALUES (?, 1, ?)", (deal_id, now)
             )
             row = await self._one(db, "SELECT * FROM deals WHERE id = ?", deal_id)
         assert row is not None
         return _deal(row)
+
+    async def _resolve_pickups(
+        self, db: aiosqlite.Connection, chat_id: int, names: tuple[str, ...]
+    ) -> list[PickupPoint]:
+        """The group's pickup points a form names (none named: none stored, meaning all)."""
+        points = await self._pickup_points(db, chat_id)
+        chosen = []
+        for name in names:
+            point = next((p for p in points if p.name.casefold() == name.casefold()), None)
+            if point is None:
+                raise UserError(
+                    "deal_unknown_pickup", name=name[:40], known=[p.name for p in points]
+                )
+            chosen.append(point)
+        return chosen
+
+    async def _pickup_points(self, db: aiosqlite.Connection, chat_id: int) -> list[PickupPoint]:
+        rows = await self._all(
+            db,
+            "SELECT * FROM pickup_points WHERE chat_id = ? AND active = 1 ORDER BY id",
+            chat_id,
+        )
+        return [PickupPoint(int(r["id"]), int(r["chat_id"]), r["name"]) for r in rows]
+
+    async def _deal_pickups(self, db: aiosqlite.Connection, deal: Deal) -> list[PickupPoint]:
+        """The points a deal uses: those it named, else every active point of its group."""
+        rows = await self._all(
+            db,
+            "SELECT p.* FROM deal_pickups d JOIN pickup_points p ON p.id = d.pickup_id"
+            " WHERE d.deal_id = ? ORDER BY p.id",
+            deal.id,
+        )
+        named = [PickupPoint(int(r["id"]), int(r["chat_id"]), r["name"]) for r in rows]
+        return named or await self._pickup_points(db, deal.chat_id)
+
+    async def deal_pickups(self, deal: Deal) -> list[PickupPoint]:
+        """The pickup points a member of this deal may choose from."""
+        return await self._deal_pickups(self._r, deal)
+
+    async def _options(self, db: aiosqlite.Connection, deal_id: int) -> list[DealOption]:
+        rows = await self._all(
+            db, "SELECT * FROM deal_options WHERE deal_id = ? ORDER BY position", deal_id
+        )
+        return [_option(row) for row in rows]
+
+    async def get_option(self, option_id: int) -> DealOption | None:
+        """One option of a deal."""
+        row = await self._one(self._r, "SELECT * FROM deal_options WHERE id = ?", option_id)
+        return _option(row) if row else None
 
     async def set_card(self, deal_id: int, message_id: int) -> None:
         """Remember which message is the deal's card."""
@@ -310,38 +381,63 @@ class Store:
             lines=lines,
             rounds_formed=sum(r.status is RoundStatus.FORMED for r in all_rounds),
             last_round=all_rounds[-1] if all_rounds else None,
+            options=await self._options(db, deal_id),
+            pickups=await self._deal_pickups(db, deal),
         )
 
     @classmethod
     async def _lines(
         cls, db: aiosqlite.Connection, round_id: int, status: str | None = None
     ) -> list[Line]:
-        """Each member's order in a round, first joiner first; live orders unless told."""
+        """Each order in a round, first joiner first; live orders unless told."""
         condition = "o.status = ?" if status else "o.status <> ?"
         rows = await cls._all(
             db,
-            "SELECT m.*, o.quantity FROM orders o JOIN members m ON m.user_id = o.user_id"
+            "SELECT m.*, o.id AS order_id, o.quantity, o.unit_price, o.code,"
+            " op.name AS option_name FROM orders o JOIN members m ON m.user_id = o.user_id"
+            " LEFT JOIN deal_options op ON op.id = o.option_id"
             f" WHERE o.round_id = ? AND {condition} ORDER BY o.created_at, o.id",
             round_id,
             status or "cancelled",
         )
-        return [Line(member=_member(row), quantity=int(row["quantity"])) for row in rows]
+        return [
+            Line(
+                member=_member(row),
+                quantity=int(row["quantity"]),
+                option=row["option_name"],
+                code=row["code"],
+                order_id=int(row["order_id"]),
+                amount=int(row["quantity"]) * int(row["unit_price"]),
+            )
+            for row in rows
+        ]
 
     # -- joining and leaving ----------------------------------------------------------
 
     async def join_round(
-        self, deal_id: int, member: Member, now: int, tap_id: str | None = None
+        self,
+        deal_id: int,
+        member: Member,
+        now: int,
+        tap_id: str | None = None,
+        option_id: int | None = None,
+        offer_id: int | None = None,
     ) -> JoinOutcome:
         """Add one unit to the member's order in the open round, or raise why not.
 
         Limit and stock are checked and the order written in one transaction; the round
         forms (or the tipping point is marked) in that same transaction, so no tap can
-        slip between the count and the close. A tap delivered twice counts once.
+        slip between the count and the close. A tap delivered twice counts once. With
+        `offer_id` the unit is the one a waitlist offer holds for this member.
         """
         async with self._transaction() as db:
             await self._claim_tap(db, tap_id, now)
             await self._save_member(db, member, now)
             deal, open_round = await self._deal_and_round(db, deal_id)
+            options = await self._options(db, deal_id)
+            option = next((o for o in options if o.id == option_id), None)
+            if (options and option is None) or (option_id is not None and option is None):
+                raise UserError("tap_stale")
             held_row = await self._one(
                 db,
                 "SELECT COALESCE(SUM(quantity), 0) FROM orders"
@@ -350,59 +446,41 @@ class Store:
                 member.user_id,
             )
             held = int(held_row[0]) if held_row else 0
+            holding = offer_id is not None and await self._use_offer(
+                db, offer_id, deal_id, option_id, member.user_id, now
+            )
             rounds.check_join(
                 status=deal.status if open_round else DealStatus.CLOSED,
                 now=now,
                 deadline=deal.deadline,
                 held=held,
                 limit=deal.member_limit,
-                stock=deal.stock,
+                stock=None if holding else deal.stock,
                 taken=deal.taken,
             )
             assert open_round is not None
-            # The conditional UPDATE is the guard that holds on any engine and any
-            # isolation level: the unit is taken only if one is still free.
-            if not await self._change(
+            if not holding:
+                await self._take_unit(db, deal_id, option)
+            await self._add_unit(db, deal, open_round.id, member.user_id, option, now)
+            order = await self._one(
                 db,
-                "UPDATE deals SET taken = taken + 1 WHERE id = ? AND status = 'open'"
-                " AND (stock IS NULL OR taken < stock)",
-                deal_id,
-            ):
-                raise UserError("tap_sold_out")
-            if not await self._change(
-                db,
-                "UPDATE orders SET quantity = quantity + 1, updated_at = ?"
-                " WHERE round_id = ? AND user_id = ? AND status = 'pending'",
-                now,
+                "SELECT id, quantity, pickup_id FROM orders WHERE round_id = ? AND user_id = ?"
+                " AND COALESCE(option_id, 0) = ? AND status = 'pending'",
                 open_round.id,
                 member.user_id,
-            ):
-                # The order is credited to whoever brought the member to the group.
-                await db.execute(
-                    "INSERT INTO orders (deal_id, round_id, user_id, quantity, unit_price,"
-                    " created_at, updated_at, referrer_id) VALUES (?, ?, ?, 1, ?, ?, ?,"
-                    " (SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?))",
-                    (
-                        deal_id,
-                        open_round.id,
-                        member.user_id,
-                        deal.price,
-                        now,
-                        now,
-                        deal.chat_id,
-                        member.user_id,
-                    ),
-                )
-            quantity_row = await self._one(
-                db,
-                "SELECT quantity FROM orders WHERE round_id = ? AND user_id = ?"
-                " AND status = 'pending'",
-                open_round.id,
-                member.user_id,
+                option_id or 0,
             )
-            assert quantity_row is not None
+            assert order is not None
+            pickups = await self._deal_pickups(db, deal)
+            if order["pickup_id"] is None and pickups:
+                await self._default_pickup(db, deal_id, member.user_id, order["id"], pickups)
+                order = await self._one(
+                    db, "SELECT id, quantity, pickup_id FROM orders WHERE id = ?", order["id"]
+                )
+                assert order is not None
             members = await self._count_members(db, open_round.id)
             deal = await self._reload_deal(db, deal_id)
+            options = await self._options(db, deal_id)
             facts = rounds.RoundFacts(
                 mode=deal.mode,
                 min_members=deal.min_members,
@@ -410,6 +488,7 @@ class Store:
                 stock=deal.stock,
                 taken=deal.taken,
                 tipped=open_round.tipped_at is not None,
+                options_exhausted=_exhausted(options),
             )
             verdict = rounds.after_join(facts)
             closed = None
@@ -424,45 +503,298 @@ class Store:
         return JoinOutcome(
             deal=deal,
             round_number=open_round.number,
-            quantity=int(quantity_row["quantity"]),
+            quantity=int(order["quantity"]),
             members=members,
             tipped=verdict is rounds.Verdict.TIP,
             closed=closed,
+            option=option.name if option else None,
+            order_id=int(order["id"]),
+            needs_pickup=order["pickup_id"] is None and len(pickups) > 1,
+            offers=closed.offers if closed else [],
         )
+
+    async def _take_unit(
+        self, db: aiosqlite.Connection, deal_id: int, option: DealOption | None
+    ) -> None:
+        """Take one unit of the deal (and of the option), or raise sold out.
+
+        Conditional UPDATEs are the guard that holds on any engine and any isolation
+        level: a unit is taken only if one is still free.
+        """
+        if not await self._change(
+            db,
+            "UPDATE deals SET taken = taken + 1 WHERE id = ? AND status = 'open'"
+            " AND (stock IS NULL OR taken < stock)",
+            deal_id,
+        ):
+            raise UserError("tap_sold_out")
+        if option is not None and not await self._change(
+            db,
+            "UPDATE deal_options SET taken = taken + 1 WHERE id = ?"
+            " AND (stock IS NULL OR taken < stock)",
+            option.id,
+        ):
+            raise UserError("tap_sold_out")
+
+    async def _add_unit(
+        self,
+        db: aiosqlite.Connection,
+        deal: Deal,
+        round_id: int,
+        user_id: int,
+        option: DealOption | None,
+        now: int,
+    ) -> None:
+        """One more unit on the member's pending order, or a new order of one unit."""
+        option_id = option.id if option else None
+        if await self._change(
+            db,
+            "UPDATE orders SET quantity = quantity + 1, updated_at = ?"
+            " WHERE round_id = ? AND user_id = ? AND COALESCE(option_id, 0) = ?"
+            " AND status = 'pending'",
+            now,
+            round_id,
+            user_id,
+            option_id or 0,
+        ):
+            return
+        # The order is credited to whoever brought the member to the group, and picks
+        # up where the member's other orders in this deal are collected.
+        await db.execute(
+            "INSERT INTO orders (deal_id, round_id, user_id, quantity, unit_price, option_id,"
+            " created_at, updated_at, referrer_id, pickup_id) VALUES (?, ?, ?, 1, ?, ?, ?, ?,"
+            " (SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?),"
+            " (SELECT pickup_id FROM orders WHERE deal_id = ? AND user_id = ?"
+            "  AND pickup_id IS NOT NULL ORDER BY id DESC LIMIT 1))",
+            (
+                deal.id,
+                round_id,
+                user_id,
+                option.price if option else deal.price,
+                option_id,
+                now,
+                now,
+                deal.chat_id,
+                user_id,
+                deal.id,
+                user_id,
+            ),
+        )
+
+    async def _default_pickup(
+        self,
+        db: aiosqlite.Connection,
+        deal_id: int,
+        user_id: int,
+        order_id: int,
+        pickups: list[PickupPoint],
+    ) -> None:
+        """With one pickup point there is nothing to choose: the order is collected there."""
+        if len(pickups) == 1:
+            await db.execute(
+                "UPDATE orders SET pickup_id = ? WHERE id = ?", (pickups[0].id, order_id)
+            )
+
+    async def choose_pickup(self, deal_id: int, user_id: int, pickup_id: int) -> bool:
+        """The member collects every live order of the deal at this point."""
+        async with self._transaction() as db:
+            deal = await self._find_deal(db, deal_id)
+            if deal is None:
+                return False
+            if pickup_id not in {p.id for p in await self._deal_pickups(db, deal)}:
+                return False
+            return bool(
+                await self._change(
+                    db,
+                    "UPDATE orders SET pickup_id = ? WHERE deal_id = ? AND user_id = ?"
+                    " AND status <> 'cancelled'",
+                    pickup_id,
+                    deal_id,
+                    user_id,
+                )
+            )
 
     async def leave_round(
         self, deal_id: int, user_id: int, now: int, tap_id: str | None = None
     ) -> LeaveOutcome:
-        """Withdraw the member's order from the open round and release its stock."""
+        """Withdraw the member's orders from the open round and release their stock."""
         async with self._transaction() as db:
             await self._claim_tap(db, tap_id, now)
             deal, open_round = await self._deal_and_round(db, deal_id)
             if deal.status is not DealStatus.OPEN or open_round is None or now >= deal.deadline:
                 raise UserError("tap_closed")
-            order = await self._one(
-                db,
-                "SELECT id, quantity FROM orders WHERE round_id = ? AND user_id = ?"
-                " AND status = 'pending'",
-                open_round.id,
-                user_id,
+            orders = list(
+                await self._all(
+                    db,
+                    "SELECT id, quantity, option_id FROM orders WHERE round_id = ?"
+                    " AND user_id = ? AND status = 'pending'",
+                    open_round.id,
+                    user_id,
+                )
             )
-            if order is None:
+            if not orders:
                 raise UserError("tap_not_in")
             await db.execute(
-                "UPDATE orders SET status = 'cancelled', updated_at = ? WHERE id = ?",
-                (now, order["id"]),
+                "UPDATE orders SET status = 'cancelled', updated_at = ? WHERE round_id = ?"
+                " AND user_id = ? AND status = 'pending'",
+                (now, open_round.id, user_id),
             )
-            await db.execute(
-                "UPDATE deals SET taken = taken - ? WHERE id = ?", (order["quantity"], deal_id)
-            )
+            await self._release(db, deal_id, orders)
+            offers = await self._offer_freed(db, deal_id, now)
             members = await self._count_members(db, open_round.id)
             deal = await self._reload_deal(db, deal_id)
         return LeaveOutcome(
             deal=deal,
             round_number=open_round.number,
-            released=int(order["quantity"]),
+            released=sum(int(order["quantity"]) for order in orders),
             members=members,
+            offers=offers,
         )
+
+    async def _release(self, db: aiosqlite.Connection, deal_id: int, orders: Iterable[Any]) -> None:
+        """Give the units of cancelled orders back to the deal and their options."""
+        for order in orders:
+            await db.execute(
+                "UPDATE deals SET taken = taken - ? WHERE id = ?", (order["quantity"], deal_id)
+            )
+            if order["option_id"] is not None:
+                await db.execute(
+                    "UPDATE deal_options SET taken = taken - ? WHERE id = ?",
+                    (order["quantity"], order["option_id"]),
+                )
+
+    # -- the waitlist -----------------------------------------------------------------
+
+    async def wait_for_unit(
+        self, deal_id: int, option_id: int | None, user_id: int, now: int
+    ) -> bool:
+        """Put the member in line for a unit; False if they already are."""
+        async with self._transaction() as db:
+            deal = await self._find_deal(db, deal_id)
+            if deal is None or deal.status is not DealStatus.OPEN:
+                raise UserError("tap_closed")
+            return bool(
+                await self._change(
+                    db,
+                    "INSERT OR IGNORE INTO waitlist (deal_id, option_id, user_id, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    deal_id,
+                    option_id,
+                    user_id,
+                    now,
+                )
+            )
+
+    async def _offer_freed(self, db: aiosqlite.Connection, deal_id: int, now: int) -> list[Offer]:
+        """Offer free units to the first in line: each offer holds one unit for a while."""
+        deal = await self._find_deal(db, deal_id)
+        if deal is None or deal.status is not DealStatus.OPEN:
+            return []
+        offers: list[Offer] = []
+        waiting = await self._all(
+            db,
+            "SELECT w.id, w.user_id, w.option_id, op.name FROM waitlist w"
+            " LEFT JOIN deal_options op ON op.id = w.option_id"
+            " WHERE w.deal_id = ? AND w.status = 'waiting' ORDER BY w.id",
+            deal_id,
+        )
+        expires = now + OFFER_SECONDS
+        for entry in waiting:
+            option = None
+            if entry["option_id"] is not None:
+                option = next(
+                    (o for o in await self._options(db, deal_id) if o.id == entry["option_id"]),
+                    None,
+                )
+            try:
+                await self._take_unit(db, deal_id, option)  # the offer holds the unit
+            except UserError:
+                continue  # nothing free for this one (yet)
+            await db.execute(
+                "UPDATE waitlist SET status = 'offered', offered_at = ?, expires_at = ?"
+                " WHERE id = ?",
+                (now, expires, entry["id"]),
+            )
+            offers.append(
+                Offer(int(entry["id"]), deal, int(entry["user_id"]), entry["name"], expires)
+            )
+        return offers
+
+    async def _use_offer(
+        self,
+        db: aiosqlite.Connection,
+        offer_id: int,
+        deal_id: int,
+        option_id: int | None,
+        user_id: int,
+        now: int,
+    ) -> bool:
+        """Turn the member's live offer into the unit it holds; UserError if it lapsed."""
+        if not await self._change(
+            db,
+            "UPDATE waitlist SET status = 'taken' WHERE id = ? AND deal_id = ? AND user_id = ?"
+            " AND COALESCE(option_id, 0) = ? AND status = 'offered' AND expires_at > ?",
+            offer_id,
+            deal_id,
+            user_id,
+            option_id or 0,
+            now,
+        ):
+            raise UserError("tap_offer_gone")
+        return True
+
+    async def get_offer(self, offer_id: int) -> tuple[int, int | None, int] | None:
+        """(deal id, option id, user id) of a waitlist entry."""
+        row = await self._one(
+            self._r, "SELECT deal_id, option_id, user_id FROM waitlist WHERE id = ?", offer_id
+        )
+        if row is None:
+            return None
+        return int(row["deal_id"]), row["option_id"], int(row["user_id"])
+
+    async def expire_offers(self, now: int) -> list[Offer]:
+        """Lapse offers past their time, free their units, and offer them to the next."""
+        async with self._transaction() as db:
+            lapsed = list(
+                await self._all(
+                    db,
+                    "SELECT id, deal_id, option_id FROM waitlist"
+                    " WHERE status = 'offered' AND expires_at <= ?",
+                    now,
+                )
+            )
+            offers: list[Offer] = []
+            for entry in lapsed:
+                await db.execute(
+                    "UPDATE waitlist SET status = 'expired' WHERE id = ?", (entry["id"],)
+                )
+                held = [{"quantity": 1, "option_id": entry["option_id"]}]
+                await self._release(db, int(entry["deal_id"]), held)
+            for deal_id in dict.fromkeys(int(entry["deal_id"]) for entry in lapsed):
+                offers += await self._offer_freed(db, deal_id, now)
+        return offers
+
+    async def restock(
+        self, deal_id: int, units: int, option_id: int | None, now: int
+    ) -> list[Offer]:
+        """The leader adds stock to the deal (or one option); the waitlist is offered it."""
+        async with self._transaction() as db:
+            if option_id is None:
+                await db.execute(
+                    "UPDATE deals SET stock = stock + ? WHERE id = ? AND stock IS NOT NULL",
+                    (units, deal_id),
+                )
+            else:
+                await db.execute(
+                    "UPDATE deal_options SET stock = stock + ? WHERE id = ? AND deal_id = ?"
+                    " AND stock IS NOT NULL",
+                    (units, option_id, deal_id),
+                )
+                await db.execute(
+                    "UPDATE deals SET stock = stock + ? WHERE id = ? AND stock IS NOT NULL",
+                    (units, deal_id),
+                )
+            return await self._offer_freed(db, deal_id, now)
 
     async def _claim_tap(self, db: aiosqlite.Connection, tap_id: str | None, now: int) -> None:
         """Record the tap inside its own transaction; a second delivery raises UserError."""
@@ -596,6 +928,8 @@ class Store:
                 (now, deal_id),
             )
             await db.execute("UPDATE deals SET taken = 0 WHERE id = ?", (deal_id,))
+            await db.execute("UPDATE deal_options SET taken = 0 WHERE deal_id = ?", (deal_id,))
+            await self._end_waitlist(db, deal_id)
             await self._mark_deal(db, deal_id, DealStatus.CANCELLED, now)
             deal = await self._reload_deal(db, deal_id)
         return CancelledDeal(deal=deal, lines=lines)
@@ -617,42 +951,87 @@ class Store:
             open_round.id,
         ):
             return None  # somebody closed it first: closing is idempotent
+        offers: list[Offer] = []
         if outcome is RoundStatus.FORMED:
             await db.execute(
                 "UPDATE orders SET status = 'confirmed', updated_at = ?"
                 " WHERE round_id = ? AND status = 'pending'",
                 (now, open_round.id),
             )
+            await self._give_codes(db, open_round.id)
             lines = await self._lines(db, open_round.id, "confirmed")
             await self._credit_referrers(db, deal, open_round.id, now)
         else:
             lines = await self._lines(db, open_round.id, "pending")
+            released = list(
+                await self._all(
+                    db,
+                    "SELECT quantity, option_id FROM orders WHERE round_id = ?"
+                    " AND status = 'pending'",
+                    open_round.id,
+                )
+            )
             await db.execute(
                 "UPDATE orders SET status = 'cancelled', updated_at = ?"
                 " WHERE round_id = ? AND status = 'pending'",
                 (now, open_round.id),
             )
-            await db.execute(
-                "UPDATE deals SET taken = taken - ? WHERE id = ?",
-                (sum(line.quantity for line in lines), deal.id),
-            )
+            await self._release(db, deal.id, released)
         deal = await self._reload_deal(db, deal.id)
         next_round = None
         if outcome is RoundStatus.FORMED and deal.status is DealStatus.OPEN:
             if rounds.opens_next_round(
-                mode=deal.mode, now=now, deadline=deal.deadline, stock=deal.stock, taken=deal.taken
+                mode=deal.mode,
+                now=now,
+                deadline=deal.deadline,
+                stock=deal.stock,
+                taken=deal.taken,
+                options_exhausted=_exhausted(await self._options(db, deal.id)),
             ):
                 next_round = open_round.number + 1
                 await db.execute(
                     "INSERT INTO rounds (deal_id, number, opened_at) VALUES (?, ?, ?)",
                     (deal.id, next_round, now),
                 )
+                offers = await self._offer_freed(db, deal.id, now)
         if next_round is None and deal.status is DealStatus.OPEN:
             await self._mark_deal(db, deal.id, DealStatus.CLOSED, now)
             deal = await self._reload_deal(db, deal.id)
+        if deal.status is not DealStatus.OPEN:
+            await self._end_waitlist(db, deal.id)
         closed_row = await self._one(db, "SELECT * FROM rounds WHERE id = ?", open_round.id)
         assert closed_row is not None
-        return ClosedRound(deal=deal, round=_round(closed_row), lines=lines, next_round=next_round)
+        return ClosedRound(
+            deal=deal, round=_round(closed_row), lines=lines, next_round=next_round, offers=offers
+        )
+
+    async def _give_codes(self, db: aiosqlite.Connection, round_id: int) -> None:
+        """A short collection code for each confirmed order of the round."""
+        rows = await self._all(
+            db,
+            "SELECT id FROM orders WHERE round_id = ? AND status = 'confirmed' AND code IS NULL",
+            round_id,
+        )
+        for row in rows:
+            while True:  # a clash among 32^5 codes is rare; draw again if it happens
+                code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(5))
+                clash = await self._one(db, "SELECT 1 FROM orders WHERE code = ?", code)
+                if clash is None:
+                    break
+            await db.execute("UPDATE orders SET code = ? WHERE id = ?", (code, row["id"]))
+
+    async def _end_waitlist(self, db: aiosqlite.Connection, deal_id: int) -> None:
+        """The deal has ended: nobody waits for it any more, and held units go back."""
+        await db.execute(
+            "UPDATE waitlist SET status = 'gone' WHERE deal_id = ?"
+            " AND status IN ('waiting', 'offered')",
+            (deal_id,),
+        )
+
+    async def order_by_code(self, code: str) -> OrderRow | None:
+        """The confirmed order a collection code belongs to."""
+        rows = await self._order_rows("o.code = ?", code.strip().upper())
+        return rows[0] if rows else None
 
     # -- reminders --------------------------------------------------------------------
 
@@ -675,10 +1054,14 @@ class Store:
     _ORDER_ROWS = (
         "SELECT o.id AS o_id, o.deal_id AS o_deal_id, o.round_id, o.user_id AS o_user_id,"
         " o.quantity, o.unit_price, o.status AS o_status, o.created_at AS o_created_at,"
-        " o.paid_at, o.collected_at, r.number AS round_number, g.title AS group_title,"
+        " o.paid_at, o.collected_at, o.option_id, o.pickup_id, o.code, o.paid_claimed_at,"
+        " r.number AS round_number, g.title AS group_title, op.name AS option_name,"
+        " p.name AS pickup_name,"
         " m.user_id, m.first_name, m.last_name, m.username, m.language_code, d.*"
         " FROM orders o JOIN rounds r ON r.id = o.round_id JOIN deals d ON d.id = o.deal_id"
         " JOIN members m ON m.user_id = o.user_id JOIN groups g ON g.chat_id = d.chat_id"
+        " LEFT JOIN deal_options op ON op.id = o.option_id"
+        " LEFT JOIN pickup_points p ON p.id = o.pickup_id"
     )
 
     async def _order_rows(self, where: str, *args: Any) -> list[OrderRow]:
@@ -764,6 +1147,77 @@ class Store:
                     )
                     changed.append(order_id)
         return changed
+
+    async def claim_paid(self, order_id: int, user_id: int, now: int) -> OrderRow:
+        """The member says they paid a confirmed order; UserError if that cannot be."""
+        async with self._transaction() as db:
+            changed = await self._change(
+                db,
+                "UPDATE orders SET paid_claimed_at = ? WHERE id = ? AND user_id = ?"
+                " AND status = 'confirmed' AND paid_at IS NULL AND paid_claimed_at IS NULL",
+                now,
+                order_id,
+                user_id,
+            )
+        row = await self.get_order(order_id)
+        if row is None or row.member.user_id != user_id:
+            raise UserError("tap_stale")
+        if not changed:
+            raise UserError("tap_paid_already" if row.order.paid else "tap_claimed_already")
+        return row
+
+    async def settle_claim(self, order_id: int, accept: bool, by_user: int, now: int) -> bool:
+        """The leader confirms (marks paid) or rejects a member's "I've paid"."""
+        async with self._transaction() as db:
+            if not await self._change(
+                db,
+                "UPDATE orders SET paid_claimed_at = NULL WHERE id = ?"
+                " AND paid_claimed_at IS NOT NULL",
+                order_id,
+            ):
+                return False
+        if accept:
+            await self.mark_orders([order_id], "paid", True, by_user, now)
+        return True
+
+    async def unpaid_orders(self, chat_id: int) -> list[OrderRow]:
+        """Confirmed orders of the group not marked paid, member by member."""
+        return await self._order_rows(
+            "d.chat_id = ? AND o.status = 'confirmed' AND o.paid_at IS NULL"
+            " ORDER BY m.first_name, m.user_id, o.id",
+            chat_id,
+        )
+
+    async def record_payment_reminder(self, chat_id: int, user_id: int, day: str, now: int) -> bool:
+        """Note a payment reminder; False if the member had one from this group today."""
+        async with self._transaction() as db:
+            return bool(
+                await self._change(
+                    db,
+                    "INSERT OR IGNORE INTO payment_reminders (chat_id, user_id, day, sent_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    chat_id,
+                    user_id,
+                    day,
+                    now,
+                )
+            )
+
+    async def pickup_points(self, chat_id: int) -> list[PickupPoint]:
+        """The group's active pickup points."""
+        return await self._pickup_points(self._r, chat_id)
+
+    async def set_pickup_points(self, chat_id: int, names: list[str]) -> list[PickupPoint]:
+        """Make these the group's pickup points; points no longer listed are retired."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE pickup_points SET active = 0 WHERE chat_id = ?", (chat_id,))
+            for name in names:
+                await db.execute(
+                    "INSERT INTO pickup_points (chat_id, name) VALUES (?, ?)"
+                    " ON CONFLICT (chat_id, name) DO UPDATE SET active = 1",
+                    (chat_id, name),
+                )
+            return await self._pickup_points(db, chat_id)
 
     async def groups_led_by(self, user_id: int) -> list[Group]:
         """Groups in which this user has posted a deal."""
@@ -1080,7 +1534,8 @@ class Store:
     async def _count_members(self, db: aiosqlite.Connection, round_id: int) -> int:
         row = await self._one(
             db,
-            "SELECT COUNT(*) FROM orders WHERE round_id = ? AND status <> 'cancelled'",
+            "SELECT COUNT(DISTINCT user_id) FROM orders"
+            " WHERE round_id = ? AND status <> 'cancelled'",
             round_id,
         )
         return int(row[0]) if row else 0
@@ -1097,6 +1552,23 @@ class Store:
 # -- row mapping ----------------------------------------------------------------------
 
 
+def _exhausted(options: list[DealOption]) -> bool:
+    """The deal has options and not one unit of any is left."""
+    return bool(options) and all(o.stock_left is not None and o.stock_left <= 0 for o in options)
+
+
+def _option(row: Row) -> DealOption:
+    return DealOption(
+        id=row["id"],
+        deal_id=row["deal_id"],
+        position=row["position"],
+        name=row["name"],
+        price=row["price"],
+        stock=row["stock"],
+        taken=row["taken"],
+    )
+
+
 def _group(row: Row) -> Group:
     return Group(
         chat_id=row["chat_id"],
@@ -1109,6 +1581,7 @@ def _group(row: Row) -> Group:
         reward_kind=row["reward_kind"],
         reward_value=row["reward_value"],
         levels=row["levels"],
+        privacy=row["privacy"],
     )
 
 
@@ -1140,6 +1613,10 @@ def _order_row(row: Row) -> OrderRow:
         created_at=row["o_created_at"],
         paid_at=row["paid_at"],
         collected_at=row["collected_at"],
+        option_id=row["option_id"],
+        pickup_id=row["pickup_id"],
+        code=row["code"],
+        paid_claimed_at=row["paid_claimed_at"],
     )
     return OrderRow(
         order=order,
@@ -1147,6 +1624,8 @@ def _order_row(row: Row) -> OrderRow:
         deal=_deal(row),
         round_number=row["round_number"],
         group_title=row["group_title"],
+        option=row["option_name"],
+        pickup=row["pickup_name"],
     )
 
 

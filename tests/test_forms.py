@@ -70,7 +70,29 @@ PROBLEM_STORIES: list[tuple[str, str, str]] = [
     (form("Weight: 5kg"), "Weight", "unknown_field"),
     (form("price: 13"), "price", "duplicate"),
     (form("limit:"), "limit", "no_value"),
+    (form("options: big box"), "options", "bad_option"),
+    (form("options: " + "; ".join(f"o{n} 1" for n in range(9))), "options", "too_many"),
+    (form("options: box 1; Box 2"), "options", "duplicate_option"),
+    (form("pickup: " + "; ".join(f"p{n}" for n in range(9))), "pickup", "too_many"),
 ]
+
+
+def test_options_carry_their_own_price_and_stock_and_price_may_be_left_out() -> None:
+    deal = leader_posts(
+        "Mangoes\noptions: 5kg box 12.50 x30; 10kg box ¥22 x10; 规格三 8元\nmin: 2\ndeadline: 2h"
+    )
+    assert [(o.name, o.price, o.stock) for o in deal.options] == [
+        ("5kg box", 1250, 30),
+        ("10kg box", 2200, 10),
+        ("规格三", 800, None),
+    ]
+    assert deal.price == 800
+
+
+def test_chinese_option_and_pickup_keys() -> None:
+    deal = leader_posts("芒果\n规格：小箱 10 x5；大箱 18\n成团：2\n截止：2h\n取货点：东门，会所")
+    assert [o.name for o in deal.options] == ["小箱", "大箱"]
+    assert deal.pickups == ("东门", "会所")
 
 
 @pytest.mark.parametrize(("body", "field", "problem"), PROBLEM_STORIES)
