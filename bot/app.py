@@ -60,6 +60,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
     reports = Reports(groupbuy)
     groupbuy.deadlines.every_minute(reports.send_due_summaries)
     groupbuy.deadlines.every_minute(groupbuy.forget_old_deliveries)
+    groupbuy.deadlines.every_minute(groupbuy.expire_offers)
     app.bot_data["service"] = groupbuy
     app.bot_data["reports"] = reports
     handlers.register(app)

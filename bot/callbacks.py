@@ -17,22 +17,44 @@ class Action(StrEnum):
     PAID = "paid"
     COLLECTED = "coll"
     SETTING = "set"  # a quick choice under /settings: the target indexes QUICK_FLAT
+    JOIN_OPTION = "jo"  # target: an option id
+    WAIT = "wait"  # "Notify me" on a sold-out deal
+    WAIT_OPTION = "wo"  # "Notify me" on a sold-out option
+    TAKE = "take"  # take the unit a waitlist offer holds: target the waitlist entry
+    PICK = "pick"  # choose a pickup point: target the deal, extra the point
+    I_PAID = "ipaid"  # the member says they paid an order
+    PAY_OK = "pok"  # the leader confirms a payment claim
+    PAY_NO = "pno"  # the leader rejects it
+    REMIND = "remind"  # remind a group's unpaid members: target the negated chat id
 
 
-DEAL_ACTIONS = frozenset({Action.JOIN, Action.LEAVE, Action.INVITE})
+DEAL_ACTIONS = frozenset(
+    {
+        Action.JOIN,
+        Action.LEAVE,
+        Action.INVITE,
+        Action.JOIN_OPTION,
+        Action.WAIT,
+        Action.WAIT_OPTION,
+        Action.TAKE,
+        Action.PICK,
+    }
+)
 
 
 @dataclass(frozen=True)
 class Tap:
-    """A decoded button press: the action and the id of the deal or order it is about."""
+    """A decoded button press: the action, the id it is about, and an optional second id."""
 
     action: Action
     target: int
+    extra: int | None = None
 
 
-def encode(action: Action, target: int) -> str:
+def encode(action: Action, target: int, extra: int | None = None) -> str:
     """Callback data for a button, e.g. ``v1:join:42`` (well under Telegram's 64 bytes)."""
-    return f"{VERSION}:{action}:{target}"
+    tail = "" if extra is None else f":{extra}"
+    return f"{VERSION}:{action}:{target}{tail}"
 
 
 def decode(data: str | None) -> Tap | None:
@@ -40,13 +62,18 @@ def decode(data: str | None) -> Tap | None:
     if not data or len(data) > 64:
         return None
     parts = data.split(":")
-    if len(parts) != 3 or parts[0] != VERSION:
+    if len(parts) not in (3, 4) or parts[0] != VERSION:
         return None
     try:
         action = Action(parts[1])
     except ValueError:
         return None
-    target = parts[2]
-    if not target.isascii() or not target.isdigit() or len(target) > 12 or target[0] == "0":
+    numbers = parts[2:]
+    if not all(_is_id(number) for number in numbers):
         return None
-    return Tap(action=action, target=int(target))
+    extra = int(numbers[1]) if len(numbers) == 2 else None
+    return Tap(action=action, target=int(numbers[0]), extra=extra)
+
+
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 15 and text[0] != "0"

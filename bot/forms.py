@@ -229,6 +229,15 @@ _OPTION = re.compile(
 )
 
 
+def parse_options(value: str, digits: int = 2) -> tuple[OptionForm, ...]:
+    """Options typed on their own (/options): FormError if they do not read."""
+    try:
+        return _options(value, digits)
+    except FormError as error:
+        error.context.setdefault("digits", digits)
+        raise
+
+
 def _options(value: str, digits: int) -> tuple[OptionForm, ...]:
     """`5kg box 12.50 x30; 10kg box 22.00 x10`: name, price and optional stock each."""
     parts = [part.strip() for part in _LIST_SEPARATOR.split(value) if part.strip()]

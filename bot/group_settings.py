@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import currency, referrals, summary
 from bot.errors import UserError
+from bot.forms import MAX_PICKUPS
 from bot.models import Group
 from bot.texts import LANGUAGES
 
-KEYS = ("lang", "tz", "currency", "summary", "reward", "levels", "leaders")
+KEYS = ("lang", "tz", "currency", "summary", "reward", "levels", "privacy", "pickup", "leaders")
 # The common changes, offered as buttons under /settings: (key, value) by row.
 QUICK: tuple[tuple[tuple[str, str], ...], ...] = (
     (("lang", "en"), ("lang", "zh")),
@@ -32,6 +33,10 @@ _ALIASES = {
     "层级": "levels",
     "level": "levels",
     "leader": "leaders",
+    "隐私": "privacy",
+    "pickups": "pickup",
+    "取货点": "pickup",
+    "自提点": "pickup",
     "团长": "leaders",
 }
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
@@ -80,6 +85,11 @@ def parse_setting(key: str, value: str, group: Group) -> dict[str, Any]:
         if value not in ("1", "2", "3"):
             raise UserError("settings_bad_value", key=key, value=value[:40])
         return {"levels": int(value)}
+    if key == "privacy":
+        privacy = {"names": "names", "counts": "counts", "名字": "names", "人数": "counts"}
+        if value.lower() not in privacy:
+            raise UserError("settings_bad_value", key=key, value=value[:40])
+        return {"privacy": privacy[value.lower()]}
     raise UserError("settings_bad_key", key=key[:40])
 
 
@@ -92,3 +102,11 @@ def is_current(group: Group, key: str, value: str) -> bool:
     if key == "levels":
         return str(group.levels) == value
     return False
+
+
+def parse_pickups(value: str) -> list[str]:
+    """`Clubhouse; North gate` → the names, or UserError for none or too many or too long."""
+    names = list(dict.fromkeys(n.strip() for n in re.split(r"[;；]", value) if n.strip()))
+    if not names or len(names) > MAX_PICKUPS or any(len(n) > 60 for n in names):
+        raise UserError("settings_bad_value", key="pickup", value=value[:40])
+    return names

@@ -166,6 +166,7 @@ class Line:
     code: str | None = None
     order_id: int | None = None
     amount: int | None = None
+    pickup: str | None = None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ from bot.models import (
     LeaveOutcome,
     Line,
     Member,
+    Offer,
+    OrderRow,
     RoundStatus,
 )
 from bot.scheduler import Deadlines
@@ -251,14 +253,27 @@ class GroupBuy:
 
     # -- taps -------------------------------------------------------------------------
 
-    async def join(self, deal_id: int, member: Member, tap_id: str | None = None) -> JoinOutcome:
+    async def join(
+        self,
+        deal_id: int,
+        member: Member,
+        tap_id: str | None = None,
+        option_id: int | None = None,
+        offer_id: int | None = None,
+    ) -> JoinOutcome:
         """One more unit for the member (raises UserError with the reason if not)."""
-        outcome = await self.store.join_round(deal_id, member, self.clock.timestamp(), tap_id)
+        outcome = await self.store.join_round(
+            deal_id, member, self.clock.timestamp(), tap_id, option_id, offer_id
+        )
         self.cards.request(deal_id)
         if outcome.tipped:
             self._spawn(self._announce_tipped(outcome.deal))
         if outcome.closed:
             self._spawn(self._announce_closed(outcome.closed))
+        if outcome.needs_pickup:
+            self._spawn(self.ask_pickup(outcome.deal, member))
+        if outcome.offers:
+            self._spawn(self._send_offers(outcome.offers))
         return outcome
 
     async def leave(self, deal_id: int, member: Member, tap_id: str | None = None) -> LeaveOutcome:
@@ -267,7 +282,155 @@ class GroupBuy:
             deal_id, member.user_id, self.clock.timestamp(), tap_id
         )
         self.cards.request(deal_id)
+        if outcome.offers:
+            self._spawn(self._send_offers(outcome.offers))
         return outcome
+
+    # -- pickup points, the waitlist, payments -----------------------------------------
+
+    async def ask_pickup(self, deal: Deal, member: Member) -> None:
+        """Ask the member privately where they will collect the deal."""
+        points = await self.store.deal_pickups(deal)
+        lang = language_for(member.language_code)
+        markup = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        point.name,
+                        callback_data=callbacks.encode(callbacks.Action.PICK, deal.id, point.id),
+                    )
+                ]
+                for point in points
+            ]
+        )
+        text = self.texts.render("pickup_question", lang, deal=deal)
+        await self._send_private_markup(member.user_id, text, markup)
+
+    async def choose_pickup(self, deal_id: int, member: Member, pickup_id: int) -> str:
+        """Record the member's pickup point for the deal; the point's name."""
+        deal = await self.store.get_deal(deal_id)
+        points = await self.store.deal_pickups(deal) if deal else []
+        point = next((p for p in points if p.id == pickup_id), None)
+        if (
+            deal is None
+            or point is None
+            or not await self.store.choose_pickup(deal_id, member.user_id, pickup_id)
+        ):
+            raise UserError("tap_stale")
+        return point.name
+
+    async def wait(self, deal_id: int, option_id: int | None, member: Member) -> bool:
+        """Put the member on the waitlist for a sold-out deal or option."""
+        await self.store.save_member(member, self.clock.timestamp())
+        return await self.store.wait_for_unit(
+            deal_id, option_id, member.user_id, self.clock.timestamp()
+        )
+
+    async def take_offer(self, offer_id: int, member: Member, tap_id: str) -> JoinOutcome:
+        """Turn a waitlist offer into an order."""
+        found = await self.store.get_offer(offer_id)
+        if found is None or found[2] != member.user_id:
+            raise UserError("tap_stale")
+        deal_id, option_id, _ = found
+        return await self.join(deal_id, member, tap_id, option_id, offer_id)
+
+    async def expire_offers(self) -> None:
+        """Offers past their time go to the next in line (run by the periodic tick)."""
+        offers = await self.store.expire_offers(self.clock.timestamp())
+        for deal_id in {offer.deal.id for offer in offers}:
+            self.cards.request(deal_id)
+        await self._send_offers(offers)
+
+    async def restock(self, deal: Deal, units: int, option_id: int | None) -> int:
+        """More stock from the leader; the waitlist hears of it first. Offers made."""
+        offers = await self.store.restock(deal.id, units, option_id, self.clock.timestamp())
+        self.cards.request(deal.id)
+        await self._send_offers(offers)
+        return len(offers)
+
+    async def _send_offers(self, offers: Sequence[Offer]) -> None:
+        for offer in offers:
+            member = await self.store.get_member(offer.user_id)
+            lang = language_for(member.language_code if member else None)
+            text = self.texts.render(
+                "waitlist_offer",
+                lang,
+                deal=offer.deal,
+                option=offer.option,
+                expires_at=offer.expires_at,
+                now=self.clock.timestamp(),
+            )
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(
+                            self.texts.label("take_offer", lang),
+                            callback_data=callbacks.encode(
+                                callbacks.Action.TAKE, offer.waitlist_id
+                            ),
+                        )
+                    ]
+                ]
+            )
+            await self._send_private_markup(offer.user_id, text, markup)
+
+    async def claim_paid(self, order_id: int, member: Member) -> OrderRow:
+        """The member says they paid; the deal's leader is asked to confirm."""
+        row = await self.store.claim_paid(order_id, member.user_id, self.clock.timestamp())
+        leader = await self.store.get_member(row.deal.leader_id)
+        lang = language_for(leader.language_code if leader else None)
+        markup = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        self.texts.label("confirm_payment", lang),
+                        callback_data=callbacks.encode(callbacks.Action.PAY_OK, order_id),
+                    ),
+                    InlineKeyboardButton(
+                        self.texts.label("reject_payment", lang),
+                        callback_data=callbacks.encode(callbacks.Action.PAY_NO, order_id),
+                    ),
+                ]
+            ]
+        )
+        text = self.texts.render("payment_claimed", lang, row=row)
+        await self._send_private_markup(row.deal.leader_id, text, markup)
+        return row
+
+    async def settle_claim(self, order_id: int, accept: bool, leader_id: int) -> OrderRow:
+        """The leader confirms or rejects a payment claim; the member is told."""
+        row = await self.store.get_order(order_id)
+        if row is None:
+            raise UserError("tap_stale")
+        if not await self.is_leader(row.deal.chat_id, leader_id):
+            raise UserError("tap_not_leader")
+        if not await self.store.settle_claim(order_id, accept, leader_id, self.clock.timestamp()):
+            raise UserError("tap_claim_settled")
+        await self.send_private(
+            row.member, "payment_confirmed" if accept else "payment_rejected", row=row
+        )
+        return row
+
+    async def remind_unpaid(self, chat_id: int) -> tuple[int, int]:
+        """Remind each member with unpaid orders privately, once a day: (sent, skipped)."""
+        group = await self.store.get_group(chat_id)
+        if group is None:
+            raise UserError("tap_stale")
+        day = self.clock.now().astimezone(ZoneInfo(group.tz)).date().isoformat()
+        by_member: dict[int, list[OrderRow]] = {}
+        for row in await self.store.unpaid_orders(chat_id):
+            by_member.setdefault(row.member.user_id, []).append(row)
+        sent = skipped = 0
+        for user_id, rows in by_member.items():
+            first = await self.store.record_payment_reminder(
+                chat_id, user_id, day, self.clock.timestamp()
+            )
+            if first and await self.send_private(rows[0].member, "payment_reminder", rows=rows):
+                sent += 1
+            else:
+                skipped += 1
+        log.info("payment reminders chat=%s sent=%s skipped=%s", chat_id, sent, skipped)
+        return sent, skipped
 
     # -- closing ----------------------------------------------------------------------
 
@@ -353,7 +516,7 @@ class GroupBuy:
             next_round=closed.next_round,
         )
         if formed:
-            await self._tell_members(closed.deal, closed.lines, "order_confirmed")
+            await self._confirm_orders(closed.deal, closed.lines)
         else:
             await self._tell_members(closed.deal, closed.lines, "order_cancelled", reason="failed")
 
@@ -365,6 +528,44 @@ class GroupBuy:
             await self.send_private(
                 line.member, template, deal=deal, quantity=line.quantity, **context
             )
+
+    async def _confirm_orders(self, deal: Deal, lines: Sequence[Line]) -> None:
+        """Each confirmed order privately: its code, where to collect it, "I've paid"."""
+        for line in lines:
+            lang = language_for(line.member.language_code)
+            text = self.texts.render(
+                "order_confirmed", lang, deal=deal, line=line, quantity=line.quantity
+            )
+            markup = None
+            if line.order_id is not None:
+                markup = InlineKeyboardMarkup(
+                    [
+                        [
+                            InlineKeyboardButton(
+                                self.texts.label("i_paid", lang),
+                                callback_data=callbacks.encode(
+                                    callbacks.Action.I_PAID, line.order_id
+                                ),
+                            )
+                        ]
+                    ]
+                )
+            await self._send_private_markup(line.member.user_id, text, markup)
+
+    async def _send_private_markup(
+        self, user_id: int, text: str, markup: InlineKeyboardMarkup | None
+    ) -> bool:
+        try:
+            await self.bot.send_message(
+                user_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+            )
+        except Forbidden:
+            log.debug("member %s has not started the bot; skipped", user_id)
+            return False
+        except TelegramError as exc:
+            log.warning("private message failed user=%s: %s", user_id, exc)
+            return False
+        return True
 
     async def _group_of(self, deal: Deal) -> Group:
         group = await self.store.get_group(deal.chat_id)
@@ -382,7 +583,7 @@ class GroupBuy:
                 "group message failed chat=%s template=%s: %s", group.chat_id, template, exc
             )
 
-    async def send_private(self, member: Member, template: str, **context: Any) -> bool:
+    async def send_private(self, member: Member, template: str, /, **context: Any) -> bool:
         """Message a member privately; False (and no error) if they never started the bot."""
         lang = language_for(member.language_code)
         text = self.texts.render(template, lang, now=self.clock.timestamp(), **context)
@@ -425,30 +626,40 @@ class GroupBuy:
         return text, self._buttons(view)
 
     def _buttons(self, view: DealView) -> InlineKeyboardMarkup | None:
+        """Join (one per option), or "Notify me" where sold out; Leave; Invite."""
         if view.deal.status is not DealStatus.OPEN:
             return None
         lang = view.group.lang
-        deal_id = view.deal.id
-        return InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        self.texts.label("join", lang),
-                        callback_data=callbacks.encode(callbacks.Action.JOIN, deal_id),
-                    ),
-                    InlineKeyboardButton(
-                        self.texts.label("leave", lang),
-                        callback_data=callbacks.encode(callbacks.Action.LEAVE, deal_id),
-                    ),
-                ],
-                [
-                    InlineKeyboardButton(
-                        self.texts.label("invite", lang),
-                        callback_data=callbacks.encode(callbacks.Action.INVITE, deal_id),
-                    )
-                ],
+        deal = view.deal
+        Action = callbacks.Action
+
+        def button(label: str, action: callbacks.Action, target: int) -> InlineKeyboardButton:
+            return InlineKeyboardButton(label, callback_data=callbacks.encode(action, target))
+
+        deal_sold_out = deal.stock_left is not None and deal.stock_left <= 0
+        rows: list[list[InlineKeyboardButton]] = []
+        for option in view.options:
+            if deal_sold_out or (option.stock_left is not None and option.stock_left <= 0):
+                label = self.texts.render("button_notify_option", lang, option=option)
+                rows.append([button(label, Action.WAIT_OPTION, option.id)])
+            else:
+                label = self.texts.render("button_join_option", lang, option=option, deal=deal)
+                rows.append([button(label, Action.JOIN_OPTION, option.id)])
+        leave = button(self.texts.label("leave", lang), Action.LEAVE, deal.id)
+        invite = button(self.texts.label("invite", lang), Action.INVITE, deal.id)
+        if view.options:
+            rows.append([leave, invite])
+        elif deal_sold_out:
+            rows += [
+                [button(self.texts.label("notify", lang), Action.WAIT, deal.id), leave],
+                [invite],
             ]
-        )
+        else:
+            rows += [
+                [button(self.texts.label("join", lang), Action.JOIN, deal.id), leave],
+                [invite],
+            ]
+        return InlineKeyboardMarkup(rows)
 
     async def _edit_card(self, deal_id: int) -> None:
         view = await self.store.deal_view(deal_id)

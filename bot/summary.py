@@ -100,6 +100,17 @@ class DealDay:
         """Value of the orders marked paid."""
         return sum(row.order.amount for row in self.rows if row.order.paid)
 
+    @property
+    def by_option(self) -> list[tuple[str, int, int]]:
+        """(option, units, revenue) for a deal with options, in the order first ordered."""
+        totals: dict[str, list[int]] = {}
+        for row in self.rows:
+            if row.option is not None:
+                total = totals.setdefault(row.option, [0, 0])
+                total[0] += row.order.quantity
+                total[1] += row.order.amount
+        return [(name, units, revenue) for name, (units, revenue) in totals.items()]
+
 
 @dataclass(frozen=True)
 class PickupEntry:
@@ -110,13 +121,21 @@ class PickupEntry:
 
 
 @dataclass(frozen=True)
+class PickupPlace:
+    """A pickup point's list (point None: orders without a point), members by name."""
+
+    point: str | None
+    entries: list[PickupEntry]
+
+
+@dataclass(frozen=True)
 class GroupDay:
     """A group's summary for one local day."""
 
     group: Group
     day: date
     deals: list[DealDay]
-    pickup: list[PickupEntry]
+    pickup: list[PickupPlace]
     rewards: list[tuple[Member, int]] = field(default_factory=list)
 
     @property
@@ -172,11 +191,28 @@ def build_day(
             continue
         deal = deal_rows[0].deal if deal_rows else deals[deal_id]
         deal_days.append(DealDay(deal, formed, failed, deal_rows))
-    pickup: dict[int, PickupEntry] = {}
+    return GroupDay(
+        group=group, day=day, deals=deal_days, pickup=pickup_places(rows), rewards=rewards or []
+    )
+
+
+def pickup_places(rows: list[OrderRow]) -> list[PickupPlace]:
+    """Orders grouped by pickup point (named points first), then by member name."""
+    places: dict[str | None, dict[int, PickupEntry]] = {}
     for row in rows:
-        pickup.setdefault(row.member.user_id, PickupEntry(row.member)).rows.append(row)
-    ordered = sorted(pickup.values(), key=lambda e: (e.member.name.casefold(), e.member.user_id))
-    return GroupDay(group=group, day=day, deals=deal_days, pickup=ordered, rewards=rewards or [])
+        members = places.setdefault(row.pickup, {})
+        members.setdefault(row.member.user_id, PickupEntry(row.member)).rows.append(row)
+    ordered = sorted(places, key=lambda point: (point is None, (point or "").casefold()))
+    return [
+        PickupPlace(
+            point,
+            sorted(
+                places[point].values(),
+                key=lambda e: (e.member.name.casefold(), e.member.user_id),
+            ),
+        )
+        for point in ordered
+    ]
 
 
 EXPORT_COLUMNS = (
@@ -185,6 +221,7 @@ EXPORT_COLUMNS = (
     "group_title",
     "deal_id",
     "deal_title",
+    "option",
     "round",
     "member_id",
     "member_name",
@@ -199,6 +236,8 @@ EXPORT_COLUMNS = (
     "collected",
     "collected_at",
     "ordered_at",
+    "pickup_point",
+    "code",
 )
 
 
@@ -234,6 +273,7 @@ def export_csv(rows: list[OrderRow], tz: str) -> bytes:
                 row.group_title,
                 deal.id,
                 deal.title,
+                row.option or "",
                 row.round_number,
                 row.member.user_id,
                 row.member.name,
@@ -248,6 +288,8 @@ def export_csv(rows: list[OrderRow], tz: str) -> bytes:
                 "yes" if order.collected else "no",
                 when(order.collected_at),
                 when(order.created_at),
+                row.pickup or "",
+                order.code or "",
             )
         )
     return out.getvalue().encode("utf-8-sig")

@@ -90,9 +90,9 @@ class Texts:
         except jinja2.TemplateNotFound:
             return env.get_template(f"{DEFAULT_LANGUAGE}/{name}.j2")
 
-    def render(self, name: str, lang: str = DEFAULT_LANGUAGE, **context: Any) -> str:
-        """The message `name` in `lang`, as Telegram HTML, trimmed."""
-        text = self._template(name, lang).render(lang=lang, **context)
+    def render(self, template: str, lang: str = DEFAULT_LANGUAGE, /, **context: Any) -> str:
+        """The message `template` in `lang`, as Telegram HTML, trimmed."""
+        text = self._template(template, lang).render(lang=lang, **context)
         return _squeeze(text)
 
     def label(self, name: str, lang: str = DEFAULT_LANGUAGE) -> str:

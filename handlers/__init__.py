@@ -16,7 +16,17 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import deals, errors, leaders, orders, referrals, settings, start, updates
+from handlers import (
+    deals,
+    errors,
+    leaders,
+    orders,
+    payments,
+    referrals,
+    settings,
+    start,
+    updates,
+)
 from handlers.common import Context
 
 Callback = Callable[[Update, Context], Coroutine[Any, Any, None]]
@@ -50,6 +60,9 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             command("export", leaders.export_command),
             command("paid", leaders.paid_command),
             command("collected", leaders.collected_command),
+            command("unpaid", payments.unpaid_command),
+            command("restock", leaders.restock_command),
+            command("options", leaders.options_command),
             command("invite", referrals.invite_command),
             command("rewards", referrals.rewards_command),
             command("top", referrals.top_command),
@@ -62,6 +75,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             # Mark buttons first: the catch-all below answers every other button.
             CallbackQueryHandler(leaders.mark_tap, pattern=r"^v1:(paid|coll):"),
             CallbackQueryHandler(settings.setting_tap, pattern=r"^v1:set:"),
+            CallbackQueryHandler(payments.payment_tap, pattern=r"^v1:(ipaid|pok|pno|remind):"),
             CallbackQueryHandler(deals.tap),
         ]
     )

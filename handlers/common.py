@@ -64,7 +64,7 @@ async def language(update: Update, context: Context) -> str:
     return language_for(user.language_code if user else None)
 
 
-async def reply(update: Update, context: Context, template: str, **values: Any) -> None:
+async def reply(update: Update, context: Context, template: str, /, **values: Any) -> None:
     """Answer the update's message with a rendered template (HTML)."""
     message = update.effective_message
     if message is None:

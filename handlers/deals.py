@@ -10,7 +10,9 @@ from telegram.error import BadRequest, TelegramError
 
 from bot import callbacks
 from bot.errors import UserError
+from bot.models import Member
 from bot.rounds import CloseChoice
+from bot.service import GroupBuy
 from bot.texts import language_for
 from handlers.common import (
     Context,
@@ -145,17 +147,21 @@ def _choice(text: str) -> CloseChoice | None:
 
 
 async def tap(update: Update, context: Context) -> None:
-    """A deal-card button: Join, Leave or Invite. Every tap is answered once."""
+    """A deal-card button (Join, Leave, Invite, Notify me) or a waitlist or pickup button.
+
+    Every tap is answered once, with what it did or why not.
+    """
     query = update.callback_query
     if query is None:
         return
     groupbuy = service(context)
     lang = language_for(query.from_user.language_code)
     decoded = callbacks.decode(query.data)
-    if decoded is None:
+    if decoded is None or decoded.action not in callbacks.DEAL_ACTIONS:
         await query.answer(groupbuy.texts.render("tap_stale", lang))
         return
     member = member_of(query.from_user)
+    deal_id: int | None = None
     try:
         if decoded.action is callbacks.Action.INVITE:
             deal = await groupbuy.store.get_deal(decoded.target)
@@ -166,20 +172,7 @@ async def tap(update: Update, context: Context) -> None:
             payload = groupbuy.links.invite_request(deal.id)
             await query.answer(url=f"https://t.me/{context.bot.username}?start={payload}")
             return
-        if decoded.action is callbacks.Action.JOIN:
-            joined = await groupbuy.join(decoded.target, member, query.id)
-            formed = joined.closed is not None and joined.closed.round.status == "formed"
-            text = groupbuy.texts.render(
-                "tap_formed" if formed else "tap_joined",
-                lang,
-                deal=joined.deal,
-                quantity=joined.quantity,
-                round_number=joined.round_number,
-                members=joined.members,
-            )
-        else:
-            left = await groupbuy.leave(decoded.target, member, query.id)
-            text = groupbuy.texts.render("tap_left", lang, deal=left.deal, released=left.released)
+        deal_id, text = await _act(groupbuy, decoded, member, query.id, lang)
     except UserError as error:
         text = groupbuy.texts.render(error.template, lang, **error.context)
     try:
@@ -187,7 +180,48 @@ async def tap(update: Update, context: Context) -> None:
     except BadRequest as exc:
         # A redelivered tap may have been answered the first time round.
         log.info("tap answer refused query=%s: %s", query.id, exc)
-    await _refresh_private_copy(update, context, decoded.target)
+    if deal_id is not None:
+        await _refresh_private_copy(update, context, deal_id)
+
+
+async def _act(
+    groupbuy: GroupBuy, tap: callbacks.Tap, member: Member, query_id: str, lang: str
+) -> tuple[int | None, str]:
+    """Do what the button says; (the deal it touched, the answer to show)."""
+    Action = callbacks.Action
+    texts = groupbuy.texts
+    if tap.action in (Action.JOIN_OPTION, Action.WAIT_OPTION):
+        option = await groupbuy.store.get_option(tap.target)
+        if option is None:
+            raise UserError("tap_stale")
+        deal_id, option_id = option.deal_id, option.id
+    else:
+        deal_id, option_id = tap.target, None
+    if tap.action in (Action.JOIN, Action.JOIN_OPTION, Action.TAKE):
+        if tap.action is Action.TAKE:
+            joined = await groupbuy.take_offer(tap.target, member, query_id)
+        else:
+            joined = await groupbuy.join(deal_id, member, query_id, option_id)
+        formed = joined.closed is not None and joined.closed.round.status == "formed"
+        text = texts.render(
+            "tap_formed" if formed else "tap_joined",
+            lang,
+            deal=joined.deal,
+            quantity=joined.quantity,
+            round_number=joined.round_number,
+            members=joined.members,
+            option=joined.option,
+        )
+        return joined.deal.id, text
+    if tap.action is Action.LEAVE:
+        left = await groupbuy.leave(deal_id, member, query_id)
+        return deal_id, texts.render("tap_left", lang, deal=left.deal, released=left.released)
+    if tap.action in (Action.WAIT, Action.WAIT_OPTION):
+        added = await groupbuy.wait(deal_id, option_id, member)
+        return None, texts.render("tap_waiting" if added else "tap_waiting_already", lang)
+    assert tap.action is Action.PICK and tap.extra is not None
+    name = await groupbuy.choose_pickup(deal_id, member, tap.extra)
+    return None, texts.render("tap_pickup", lang, name=name)
 
 
 async def _refresh_private_copy(update: Update, context: Context, deal_id: int) -> None:

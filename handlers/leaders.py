@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from telegram import Message, Update
 
-from bot import callbacks, summary
+from bot import callbacks, currency, summary
 from bot.errors import UserError
+from bot.forms import parse_options
 from bot.models import Group, OrderRow
 from bot.reports import Reports
 from bot.texts import language_for
@@ -31,7 +33,7 @@ def reports(context: Context) -> Reports:
     return found
 
 
-async def _groups_asked(update: Update, context: Context) -> list[Group] | None:
+async def groups_asked(update: Update, context: Context) -> list[Group] | None:
     """The groups a leader's command covers: this group, or privately every group they lead.
 
     Replies with the refusal and returns None when the sender leads none.
@@ -60,7 +62,7 @@ async def summary_command(update: Update, context: Context) -> None:
     if len(args) > 1:
         await reply(update, context, "summary_usage")
         return
-    groups = await _groups_asked(update, context)
+    groups = await groups_asked(update, context)
     if groups is None:
         return
     leader = member_of(user)
@@ -85,7 +87,7 @@ async def export_command(update: Update, context: Context) -> None:
     if len(args) > 1:
         await reply(update, context, "export_usage")
         return
-    groups = await _groups_asked(update, context)
+    groups = await groups_asked(update, context)
     if groups is None:
         return
     leader_reports = reports(context)
@@ -133,7 +135,13 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
         args.pop()
     store = service(context).store
     rows: list[OrderRow] = []
-    if len(args) == 1 and (order_id := _number(args[0])) is not None:
+    if len(args) == 1 and _number(args[0]) is None and CODE.fullmatch(args[0].upper()):
+        found = await store.order_by_code(args[0])
+        if found is None:
+            await reply(update, context, "code_not_found", code=args[0][:12])
+            return
+        rows = [found]
+    elif len(args) == 1 and (order_id := _number(args[0])) is not None:
         row = await store.get_order(order_id)
         rows = [row] if row is not None else []
         if row is None:
@@ -158,6 +166,9 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
             return
     changed = await reports(context).mark(rows, mark, not undo, user.id)
     await reply(update, context, "marked", mark=mark, undo=undo, changed=changed, total=len(rows))
+
+
+CODE = re.compile(r"[A-Z0-9]{5}")
 
 
 def _number(text: str) -> int | None:
@@ -195,3 +206,65 @@ async def mark_tap(update: Update, context: Context) -> None:
     rows = await reports(context).rows_of_panel(row.deal.id, order_ids)
     _, markup = reports(context).mark_panel(row.deal, rows, lang)
     await message.edit_reply_markup(reply_markup=markup)
+
+
+async def restock_command(update: Update, context: Context) -> None:
+    """/restock <deal> <units> [option]: more stock; the waitlist is offered it first."""
+    groups = await groups_asked(update, context)
+    if groups is None:
+        return
+    args = context.args or []
+    deal_id = _number(args[0]) if args else None
+    units = _number(args[1]) if len(args) > 1 else None
+    if deal_id is None or units is None or units > 1_000_000:
+        await reply(update, context, "restock_usage")
+        return
+    groupbuy = service(context)
+    deal = await groupbuy.store.get_deal(deal_id)
+    if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
+        await reply(update, context, "deal_not_found", deal_id=deal_id)
+        return
+    if deal.status != "open":
+        await reply(update, context, "deal_not_open", deal=deal)
+        return
+    option_id = None
+    if len(args) > 2:
+        wanted = " ".join(args[2:]).casefold()
+        view = await groupbuy.store.deal_view(deal.id)
+        option = (
+            next((o for o in view.options if o.name.casefold() == wanted), None) if view else None
+        )
+        if option is None:
+            await reply(update, context, "restock_usage")
+            return
+        option_id = option.id
+    offers = await groupbuy.restock(deal, units, option_id)
+    await reply(update, context, "restock_done", deal=deal, units=units, offers=offers)
+
+
+async def options_command(update: Update, context: Context) -> None:
+    """/options <deal> <options>: change a deal's options while nobody has ordered."""
+    message = update.effective_message
+    groups = await groups_asked(update, context)
+    if groups is None or message is None:
+        return
+    args = context.args or []
+    deal_id = _number(args[0]) if args else None
+    if deal_id is None or len(args) < 2:
+        await reply(update, context, "options_usage")
+        return
+    groupbuy = service(context)
+    deal = await groupbuy.store.get_deal(deal_id)
+    if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
+        await reply(update, context, "deal_not_found", deal_id=deal_id)
+        return
+    group = next(g for g in groups if g.chat_id == deal.chat_id)
+    text = (message.text or "").split(None, 2)[2]
+    try:
+        options = parse_options(text, currency.digits(group.currency))
+        await groupbuy.store.replace_options(deal.id, options)
+    except UserError as error:
+        await reply(update, context, error.template, **error.context)
+        return
+    groupbuy.cards.request(deal.id)
+    await reply(update, context, "options_done", deal=deal)

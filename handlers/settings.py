@@ -10,7 +10,14 @@ from telegram.error import BadRequest
 
 from bot import callbacks
 from bot.errors import UserError
-from bot.group_settings import QUICK, QUICK_FLAT, canonical_key, is_current, parse_setting
+from bot.group_settings import (
+    QUICK,
+    QUICK_FLAT,
+    canonical_key,
+    is_current,
+    parse_pickups,
+    parse_setting,
+)
 from bot.models import Group
 from bot.texts import language_for
 from handlers.common import Context, group_of, in_group, is_leader, member_of, reply, service
@@ -41,6 +48,17 @@ async def settings_command(update: Update, context: Context) -> None:
     if key is None or len(args) < 2:
         await reply(update, context, "settings_usage", group=group)
         return
+    if key == "pickup":
+        text = (message.text or "").split(None, 2)[2]
+        try:
+            names = parse_pickups(text)
+        except UserError as error:
+            await reply(update, context, error.template, **error.context)
+            return
+        await service(context).store.set_pickup_points(group.chat_id, names)
+        log.info("pickup points chat=%s %s", group.chat_id, names)
+        await _show(message, context, group, changed=key)
+        return
     try:
         changes = parse_setting(key, " ".join(args[1:]), group)
     except UserError as error:
@@ -54,8 +72,9 @@ async def settings_command(update: Update, context: Context) -> None:
 async def _show(message: Message, context: Context, group: Group, changed: str = "") -> None:
     groupbuy = service(context)
     leaders = await groupbuy.store.group_leaders(group.chat_id)
+    pickups = await groupbuy.store.pickup_points(group.chat_id)
     text = groupbuy.texts.render(
-        "settings", group.lang, group=group, changed=changed, leaders=leaders
+        "settings", group.lang, group=group, changed=changed, leaders=leaders, pickups=pickups
     )
     await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=_buttons(context, group))
 
@@ -105,7 +124,10 @@ async def setting_tap(update: Update, context: Context) -> None:
     log.info("settings chat=%s %s=%s by=%s", group.chat_id, key, value, query.from_user.id)
     await query.answer(groupbuy.texts.render("tap_setting", group.lang, key=key, value=value))
     leaders = await groupbuy.store.group_leaders(group.chat_id)
-    text = groupbuy.texts.render("settings", group.lang, group=group, changed=key, leaders=leaders)
+    pickups = await groupbuy.store.pickup_points(group.chat_id)
+    text = groupbuy.texts.render(
+        "settings", group.lang, group=group, changed=key, leaders=leaders, pickups=pickups
+    )
     try:
         await message.edit_text(
             text, parse_mode=ParseMode.HTML, reply_markup=_buttons(context, group)

@@ -326,6 +326,26 @@ class Store:
         )
         return [_option(row) for row in rows]
 
+    async def replace_options(self, deal_id: int, options: tuple[Any, ...]) -> None:
+        """Change a deal's options: only before anybody ordered (prices are promises)."""
+        async with self._transaction() as db:
+            ordered = await self._one(db, "SELECT 1 FROM orders WHERE deal_id = ? LIMIT 1", deal_id)
+            if ordered is not None:
+                raise UserError("options_locked")
+            await db.execute("DELETE FROM waitlist WHERE deal_id = ?", (deal_id,))
+            await db.execute("DELETE FROM deal_options WHERE deal_id = ?", (deal_id,))
+            for position, option in enumerate(options, start=1):
+                await db.execute(
+                    "INSERT INTO deal_options (deal_id, position, name, price, stock)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (deal_id, position, option.name, option.price, option.stock),
+                )
+            if options:
+                await db.execute(
+                    "UPDATE deals SET price = ? WHERE id = ?",
+                    (min(option.price for option in options), deal_id),
+                )
+
     async def get_option(self, option_id: int) -> DealOption | None:
         """One option of a deal."""
         row = await self._one(self._r, "SELECT * FROM deal_options WHERE id = ?", option_id)
@@ -394,8 +414,10 @@ class Store:
         rows = await cls._all(
             db,
             "SELECT m.*, o.id AS order_id, o.quantity, o.unit_price, o.code,"
-            " op.name AS option_name FROM orders o JOIN members m ON m.user_id = o.user_id"
+            " op.name AS option_name, p.name AS pickup_name"
+            " FROM orders o JOIN members m ON m.user_id = o.user_id"
             " LEFT JOIN deal_options op ON op.id = o.option_id"
+            " LEFT JOIN pickup_points p ON p.id = o.pickup_id"
             f" WHERE o.round_id = ? AND {condition} ORDER BY o.created_at, o.id",
             round_id,
             status or "cancelled",
@@ -408,6 +430,7 @@ class Store:
                 code=row["code"],
                 order_id=int(row["order_id"]),
                 amount=int(row["quantity"]) * int(row["unit_price"]),
+                pickup=row["pickup_name"],
             )
             for row in rows
         ]

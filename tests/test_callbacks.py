@@ -18,14 +18,14 @@ def test_button_data_round_trips_and_fits_telegram() -> None:
 
 
 def test_strange_button_data_decodes_to_nothing() -> None:
-    for data in ("", None, "v1:join", "v1:join:", "v1:join:01", "v2:join:1", "v1:join:١٢"):
+    for data in ("", None, "v1:join", "v1:join:", "v1:join:01", "v2:join:1", "v1:join:١٢", "v1:join:1:2:3", "v1:join:1:"):
         assert callbacks.decode(data) is None
 
 
 @given(st.text(max_size=80))
 def test_decoding_never_raises(data: str) -> None:
     tap = callbacks.decode(data)
-    assert tap is None or callbacks.encode(tap.action, tap.target) == data
+    assert tap is None or callbacks.encode(tap.action, tap.target, tap.extra) == data
 
 
 def test_invite_payloads_are_signed() -> None:

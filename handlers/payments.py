@@ -1,0 +1,92 @@
+"""Payment chasing: "I've paid" from members, the leader's answer, /unpaid and reminders."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden
+
+from bot import callbacks
+from bot.errors import UserError
+from bot.texts import language_for
+from handlers.common import Context, member_of, service, told_privately
+from handlers.leaders import groups_asked
+
+log = logging.getLogger(__name__)
+
+
+async def payment_tap(update: Update, context: Context) -> None:
+    """I've paid (member), Received / Not received (leader), Remind them all (leader)."""
+    query = update.callback_query
+    if query is None:
+        return
+    groupbuy = service(context)
+    lang = language_for(query.from_user.language_code)
+    tap = callbacks.decode(query.data)
+    Action = callbacks.Action
+    try:
+        if tap is None:
+            raise UserError("tap_stale")
+        if tap.action is Action.I_PAID:
+            await groupbuy.claim_paid(tap.target, member_of(query.from_user))
+            text = groupbuy.texts.render("tap_claimed", lang)
+        elif tap.action in (Action.PAY_OK, Action.PAY_NO):
+            accept = tap.action is Action.PAY_OK
+            row = await groupbuy.settle_claim(tap.target, accept, query.from_user.id)
+            text = groupbuy.texts.render("tap_claim_done", lang, accept=accept, row=row)
+            if isinstance(query.message, Message):
+                await _drop_buttons(query.message)
+        elif tap.action is Action.REMIND:
+            chat_id = -tap.target
+            if not await groupbuy.is_leader(chat_id, query.from_user.id):
+                raise UserError("tap_not_leader")
+            sent, skipped = await groupbuy.remind_unpaid(chat_id)
+            text = groupbuy.texts.render("tap_reminded", lang, sent=sent, skipped=skipped)
+        else:
+            raise UserError("tap_stale")
+    except UserError as error:
+        text = groupbuy.texts.render(error.template, lang, **error.context)
+    try:
+        await query.answer(text[:200])
+    except BadRequest as exc:
+        log.info("tap answer refused query=%s: %s", query.id, exc)
+
+
+async def _drop_buttons(message: Message) -> None:
+    try:
+        await message.edit_reply_markup(reply_markup=None)
+    except BadRequest as exc:
+        log.debug("buttons not removed: %s", exc)
+
+
+async def unpaid_command(update: Update, context: Context) -> None:
+    """/unpaid: confirmed orders not yet paid, privately, with a one-tap reminder."""
+    user = update.effective_user
+    if user is None:
+        return
+    groups = await groups_asked(update, context)
+    if groups is None:
+        return
+    groupbuy = service(context)
+    lang = language_for(user.language_code)
+    delivered = True
+    for group in groups:
+        rows = await groupbuy.store.unpaid_orders(group.chat_id)
+        text = groupbuy.texts.render("unpaid", lang, group=group, rows=rows)
+        markup = None
+        if rows:
+            button = InlineKeyboardButton(
+                groupbuy.texts.label("remind_all", lang),
+                callback_data=callbacks.encode(callbacks.Action.REMIND, -group.chat_id),
+            )
+            markup = InlineKeyboardMarkup([[button]])
+        try:
+            await context.bot.send_message(
+                user.id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+            )
+        except Forbidden:
+            delivered = False
+            break
+    await told_privately(update, context, delivered)
