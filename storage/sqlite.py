@@ -1517,6 +1517,7 @@ class Store:
             "reward_kind",
             "reward_value",
             "levels",
+            "privacy",
         }
         assert settings and set(settings) <= allowed, settings
         assignments = ", ".join(f"{column} = ?" for column in settings)
