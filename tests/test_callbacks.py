@@ -18,7 +18,17 @@ def test_button_data_round_trips_and_fits_telegram() -> None:
 
 
 def test_strange_button_data_decodes_to_nothing() -> None:
-    for data in ("", None, "v1:join", "v1:join:", "v1:join:01", "v2:join:1", "v1:join:١٢", "v1:join:1:2:3", "v1:join:1:"):
+    for data in (
+        "",
+        None,
+        "v1:join",
+        "v1:join:",
+        "v1:join:01",
+        "v2:join:1",
+        "v1:join:١٢",
+        "v1:join:1:2:3",
+        "v1:join:1:",
+    ):
         assert callbacks.decode(data) is None
 
 
