@@ -18,7 +18,7 @@ from bot.delivery import FloodControl, TolerantBot
 from bot.reports import Reports
 from bot.service import GroupBuy
 from bot.texts import Texts
-from storage.sqlite import Store
+from storage import open_store
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,9 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
     clock = clock or Clock(settings.clock_offset)
     groupbuy = GroupBuy(
         settings=settings,
-        store=Store(settings.storage.path),
+        store=open_store(
+            str(settings.storage.path), settings.storage.url, settings.storage.schema_name
+        ),
         texts=Texts(),
         clock=clock,
         bot=app.bot,

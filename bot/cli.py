@@ -15,7 +15,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.app import App, Runtime, build_application
 from bot.config import ConfigError, Settings, config_path, load_settings
-from storage.sqlite import Store
+from storage import open_store
 
 log = logging.getLogger("bot")
 
@@ -80,7 +80,9 @@ def backup_database(source: Path, target: Path) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    store = Store(settings.storage.path)
+    store = open_store(
+        str(settings.storage.path), settings.storage.url, settings.storage.schema_name
+    )
     await store.open()  # opening applies every pending migration
     try:
         return await store.schema_version()

@@ -76,9 +76,18 @@ class TelegramSettings(BaseModel):
 
 
 class StorageSettings(BaseModel):
-    """Where orders are kept."""
+    """Where orders are kept: an SQLite file, or a PostgreSQL database shared by workers."""
 
     path: Path = Path("groupbuy.db")
+    url: str = ""  # postgresql://user:password@host/db; empty: the SQLite file above
+    schema_name: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_only(cls, url: str) -> str:
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (or empty for SQLite)")
+        return url
 
 
 class DealSettings(BaseModel):

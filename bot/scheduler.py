@@ -13,7 +13,7 @@ from apscheduler.triggers.date import DateTrigger
 from bot import rounds
 from bot.clock import Clock
 from bot.models import Deal
-from storage.sqlite import Store
+from storage.store import Store
 
 log = logging.getLogger(__name__)
 

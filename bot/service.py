@@ -56,7 +56,7 @@ from bot.texts import (
     split_duration,
     utf16_len,
 )
-from storage.sqlite import Store
+from storage.store import Store
 
 log = logging.getLogger(__name__)
 

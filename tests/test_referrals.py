@@ -16,7 +16,8 @@ from bot.forms import DealForm
 from bot.models import Member
 from bot.referrals import Attribution, RewardRule, attribution, parse_reward, reward, rewards
 from bot.rounds import CloseChoice
-from storage.sqlite import Store
+from storage.engines import SqliteEngine
+from storage.store import Store
 
 NOW = 1_800_000_000
 
@@ -148,7 +149,7 @@ def test_the_ledger_never_lies(script: list[tuple[str, int, object]], levels: in
         path = Path(folder) / "ledger.db"
 
         async def run() -> list[tuple[int, int]]:
-            store = Store(path)
+            store = Store(SqliteEngine(path))
             await store.open()
             try:
                 await play(store, script, levels)

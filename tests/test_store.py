@@ -13,7 +13,8 @@ import pytest
 from bot.errors import UserError
 from bot.forms import DealForm, Mode
 from bot.models import DealStatus, Member, OrderStatus, RoundStatus
-from storage.sqlite import Store, migrations
+from storage.engines import SqliteEngine, migration_files
+from storage.store import Store
 
 NOW = 1_800_000_000
 LEADER = Member(user_id=1, first_name="Lena")
@@ -21,7 +22,7 @@ LEADER = Member(user_id=1, first_name="Lena")
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(tmp_path / "store.db")
+    s = Store(SqliteEngine(tmp_path / "store.db"))
     await s.open()
     await s.ensure_group(-100, "Group", tz="UTC", currency="CNY", lang="en", now=NOW)
     yield s
@@ -54,21 +55,21 @@ async def orders(store: Store, deal_id: int) -> list[sqlite3.Row]:
 
 
 async def test_migrations_are_numbered_and_reach_the_last(store: Store) -> None:
-    numbers = [number for number, _, _ in migrations()]
+    numbers = [number for number, _, _ in migration_files("sqlite")]
     assert numbers == sorted(set(numbers)) and numbers[0] == 1
     assert await store.schema_version() == numbers[-1]
     assert await store.migrate() == numbers[-1]  # a second run changes nothing
 
 
 async def test_reopening_keeps_every_deal(tmp_path: Path) -> None:
-    first = Store(tmp_path / "keep.db")
+    first = Store(SqliteEngine(tmp_path / "keep.db"))
     await first.open()
     await first.ensure_group(-100, "G", tz="UTC", currency="CNY", lang="en", now=NOW)
     deal_id = await new_deal(first)
     await first.join_round(deal_id, member(1), NOW)
     await first.close()
 
-    again = Store(tmp_path / "keep.db")
+    again = Store(SqliteEngine(tmp_path / "keep.db"))
     await again.open()
     view = await again.deal_view(deal_id)
     await again.close()

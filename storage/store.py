@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
-from importlib import resources
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
-
-import aiosqlite
 
 from bot import referrals, rounds
 from bot.errors import UserError
@@ -39,132 +35,67 @@ from bot.models import (
     RoundStatus,
     Standing,
 )
+from storage.engines import PostgresEngine, Row, SqliteEngine, Tx
 
 log = logging.getLogger(__name__)
 
-Row = aiosqlite.Row
 # Collection codes: no 0/O, 1/I/L, so that they read out loud without doubt.
+# Every column of groups but its key: a migrated group's settings are copied whole.
+GROUP_COLUMNS = (
+    "title",
+    "lang",
+    "tz",
+    "currency",
+    "created_at",
+    "summary_time",
+    "summary_sent_on",
+    "reward_kind",
+    "reward_value",
+    "levels",
+    "privacy",
+)
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 OFFER_SECONDS = 15 * 60  # how long a freed unit is held for the first in line
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """The numbered migration files, in order: (number, name, SQL)."""
-    found = []
-    for entry in resources.files("storage").joinpath("migrations").iterdir():
-        if entry.name.endswith(".sql"):
-            number = int(entry.name.split("_", 1)[0])
-            found.append((number, entry.name, entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
 class Store:
-    """One SQLite file in WAL mode: a write connection used under one lock, a read one beside.
+    """Every read and write of the product, in domain words, on one engine.
 
-    Every write is an explicit ``BEGIN IMMEDIATE … COMMIT`` under ``self._lock``: on a
-    shared aiosqlite connection another coroutine's statements would otherwise run inside
-    our open transaction between awaits. Reads use their own connection, so they only ever
-    see committed state and never wait for the writer.
+    Each method that changes anything is one transaction; the rules it applies come
+    from bot/ (pure functions), the SQL is written once for both engines.
     """
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._lock = asyncio.Lock()
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+    def __init__(self, engine: SqliteEngine | PostgresEngine) -> None:
+        self.engine = engine
 
-    # -- life cycle -------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """The SQLite file (for the operator's backup command)."""
+        assert isinstance(self.engine, SqliteEngine), "only SQLite keeps a file"
+        return self.engine.path
 
     async def open(self) -> None:
-        """Connect, switch to WAL and bring the schema up to date."""
-        self._writer = await self._connect()
-        await self._writer.execute("PRAGMA journal_mode = WAL")
-        await self.migrate()
-        self._reader = await self._connect()
-
-    async def _connect(self) -> aiosqlite.Connection:
-        # isolation_level=None: no implicit transactions; every write says BEGIN itself.
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA busy_timeout = 5000")
-        await db.execute("PRAGMA foreign_keys = ON")
-        await db.execute("PRAGMA synchronous = NORMAL")
-        return db
+        """Connect and bring the schema up to date."""
+        await self.engine.open()
 
     async def close(self) -> None:
-        """Close both connections; safe to call twice."""
-        for db in (self._reader, self._writer):
-            if db is not None:
-                await db.close()
-        self._reader = self._writer = None
+        """Disconnect; safe to call twice."""
+        await self.engine.close()
 
     async def schema_version(self) -> int:
         """The number of the last migration applied."""
-        async with self._w.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        return await self.engine.schema_version()
 
     async def migrate(self) -> int:
-        """Apply every migration newer than the file's schema; return the version reached."""
-        version = await self.schema_version()
-        for number, name, sql in migrations():
-            if number <= version:
-                continue
-            async with self._lock:
-                try:
-                    # executescript runs the whole file; the version moves in the same
-                    # transaction, so a failed migration leaves the file as it was.
-                    await self._w.executescript(
-                        f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;"
-                    )
-                except Exception:
-                    if self._w.in_transaction:
-                        await self._w.execute("ROLLBACK")
-                    raise
-            log.info("applied migration %s", name)
-            version = number
-        return version
+        """Apply pending migrations; the version reached."""
+        return await self.engine.migrate()
 
     @property
-    def _w(self) -> aiosqlite.Connection:
-        assert self._writer is not None, "store is not open"
-        return self._writer
+    def _r(self) -> Tx:
+        return self.engine.reader
 
-    @property
-    def _r(self) -> aiosqlite.Connection:
-        assert self._reader is not None, "store is not open"
-        return self._reader
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            db = self._w
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
-
-    # -- small helpers ----------------------------------------------------------------
-
-    @staticmethod
-    async def _one(db: aiosqlite.Connection, sql: str, *args: Any) -> Row | None:
-        async with db.execute(sql, args) as cursor:
-            row: Row | None = await cursor.fetchone()
-        return row
-
-    @staticmethod
-    async def _all(db: aiosqlite.Connection, sql: str, *args: Any) -> Iterable[Row]:
-        async with db.execute(sql, args) as cursor:
-            return await cursor.fetchall()
-
-    @staticmethod
-    async def _change(db: aiosqlite.Connection, sql: str, *args: Any) -> int:
-        """Run a write and return how many rows it touched."""
-        async with db.execute(sql, args) as cursor:
-            return int(cursor.rowcount)
+    def _transaction(self) -> AbstractAsyncContextManager[Tx]:
+        return self.engine.transaction()
 
     # -- groups and members -----------------------------------------------------------
 
@@ -179,17 +110,17 @@ class Store:
                 " ON CONFLICT (chat_id) DO UPDATE SET title = excluded.title",
                 (chat_id, title, tz, currency, lang, now),
             )
-            row = await self._one(db, "SELECT * FROM groups WHERE chat_id = ?", chat_id)
+            row = await db.one("SELECT * FROM groups WHERE chat_id = ?", chat_id)
         assert row is not None
         return _group(row)
 
     async def get_group(self, chat_id: int) -> Group | None:
         """A group's settings, or None for a group the bot has never served."""
-        row = await self._one(self._r, "SELECT * FROM groups WHERE chat_id = ?", chat_id)
+        row = await self._r.one("SELECT * FROM groups WHERE chat_id = ?", chat_id)
         return _group(row) if row else None
 
     @staticmethod
-    async def _save_member(db: aiosqlite.Connection, member: Member, now: int) -> None:
+    async def _save_member(db: Tx, member: Member, now: int) -> None:
         await db.execute(
             "INSERT INTO members (user_id, first_name, last_name, username, language_code,"
             " updated_at) VALUES (?, ?, ?, ?, ?, ?)"
@@ -208,14 +139,12 @@ class Store:
 
     async def get_member(self, user_id: int) -> Member | None:
         """A member as last seen, or None."""
-        row = await self._one(self._r, "SELECT * FROM members WHERE user_id = ?", user_id)
+        row = await self._r.one("SELECT * FROM members WHERE user_id = ?", user_id)
         return _member(row) if row else None
 
     async def member_by_username(self, username: str) -> Member | None:
         """A member by @username (without the @), case-insensitively."""
-        row = await self._one(
-            self._r, "SELECT * FROM members WHERE lower(username) = lower(?)", username
-        )
+        row = await self._r.one("SELECT * FROM members WHERE lower(username) = lower(?)", username)
         return _member(row) if row else None
 
     async def save_member(self, member: Member, now: int) -> None:
@@ -242,7 +171,7 @@ class Store:
         async with self._transaction() as db:
             await self._save_member(db, leader, now)
             pickups = await self._resolve_pickups(db, chat_id, form.pickups)
-            async with db.execute(
+            deal_id = await db.insert(
                 "INSERT INTO deals (chat_id, leader_id, title, description, photo_file_id,"
                 " price, currency, min_members, deadline, stock, member_limit, note, mode,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -262,8 +191,7 @@ class Store:
                     str(form.mode),
                     now,
                 ),
-            ) as cursor:
-                deal_id = cursor.lastrowid
+            )
             for position, option in enumerate(form.options, start=1):
                 await db.execute(
                     "INSERT INTO deal_options (deal_id, position, name, price, stock)"
@@ -278,12 +206,12 @@ class Store:
             await db.execute(
                 "INSERT INTO rounds (deal_id, number, opened_at) VALUES (?, 1, ?)", (deal_id, now)
             )
-            row = await self._one(db, "SELECT * FROM deals WHERE id = ?", deal_id)
+            row = await db.one("SELECT * FROM deals WHERE id = ?", deal_id)
         assert row is not None
         return _deal(row)
 
     async def _resolve_pickups(
-        self, db: aiosqlite.Connection, chat_id: int, names: tuple[str, ...]
+        self, db: Tx, chat_id: int, names: tuple[str, ...]
     ) -> list[PickupPoint]:
         """The group's pickup points a form names (none named: none stored, meaning all)."""
         points = await self._pickup_points(db, chat_id)
@@ -297,18 +225,16 @@ class Store:
             chosen.append(point)
         return chosen
 
-    async def _pickup_points(self, db: aiosqlite.Connection, chat_id: int) -> list[PickupPoint]:
-        rows = await self._all(
-            db,
+    async def _pickup_points(self, db: Tx, chat_id: int) -> list[PickupPoint]:
+        rows = await db.all(
             "SELECT * FROM pickup_points WHERE chat_id = ? AND active = 1 ORDER BY id",
             chat_id,
         )
         return [PickupPoint(int(r["id"]), int(r["chat_id"]), r["name"]) for r in rows]
 
-    async def _deal_pickups(self, db: aiosqlite.Connection, deal: Deal) -> list[PickupPoint]:
+    async def _deal_pickups(self, db: Tx, deal: Deal) -> list[PickupPoint]:
         """The points a deal uses: those it named, else every active point of its group."""
-        rows = await self._all(
-            db,
+        rows = await db.all(
             "SELECT p.* FROM deal_pickups d JOIN pickup_points p ON p.id = d.pickup_id"
             " WHERE d.deal_id = ? ORDER BY p.id",
             deal.id,
@@ -320,16 +246,16 @@ class Store:
         """The pickup points a member of this deal may choose from."""
         return await self._deal_pickups(self._r, deal)
 
-    async def _options(self, db: aiosqlite.Connection, deal_id: int) -> list[DealOption]:
-        rows = await self._all(
-            db, "SELECT * FROM deal_options WHERE deal_id = ? ORDER BY position", deal_id
+    async def _options(self, db: Tx, deal_id: int) -> list[DealOption]:
+        rows = await db.all(
+            "SELECT * FROM deal_options WHERE deal_id = ? ORDER BY position", deal_id
         )
         return [_option(row) for row in rows]
 
     async def replace_options(self, deal_id: int, options: tuple[Any, ...]) -> None:
         """Change a deal's options: only before anybody ordered (prices are promises)."""
         async with self._transaction() as db:
-            ordered = await self._one(db, "SELECT 1 FROM orders WHERE deal_id = ? LIMIT 1", deal_id)
+            ordered = await db.one("SELECT 1 FROM orders WHERE deal_id = ? LIMIT 1", deal_id)
             if ordered is not None:
                 raise UserError("options_locked")
             await db.execute("DELETE FROM waitlist WHERE deal_id = ?", (deal_id,))
@@ -348,7 +274,7 @@ class Store:
 
     async def get_option(self, option_id: int) -> DealOption | None:
         """One option of a deal."""
-        row = await self._one(self._r, "SELECT * FROM deal_options WHERE id = ?", option_id)
+        row = await self._r.one("SELECT * FROM deal_options WHERE id = ?", option_id)
         return _option(row) if row else None
 
     async def set_card(self, deal_id: int, message_id: int) -> None:
@@ -360,13 +286,12 @@ class Store:
 
     async def get_deal(self, deal_id: int) -> Deal | None:
         """One deal, or None."""
-        row = await self._one(self._r, "SELECT * FROM deals WHERE id = ?", deal_id)
+        row = await self._r.one("SELECT * FROM deals WHERE id = ?", deal_id)
         return _deal(row) if row else None
 
     async def open_deals(self, chat_id: int) -> list[Deal]:
         """The group's open deals, soonest deadline first."""
-        rows = await self._all(
-            self._r,
+        rows = await self._r.all(
             "SELECT * FROM deals WHERE chat_id = ? AND status = 'open' ORDER BY deadline, id",
             chat_id,
         )
@@ -374,22 +299,20 @@ class Store:
 
     async def all_open_deals(self) -> list[Deal]:
         """Every open deal in every group: what the scheduler must keep armed."""
-        rows = await self._all(
-            self._r, "SELECT * FROM deals WHERE status = 'open' ORDER BY deadline, id"
-        )
+        rows = await self._r.all("SELECT * FROM deals WHERE status = 'open' ORDER BY deadline, id")
         return [_deal(row) for row in rows]
 
     async def deal_view(self, deal_id: int) -> DealView | None:
         """Everything the deal card shows."""
         db = self._r
-        row = await self._one(db, "SELECT * FROM deals WHERE id = ?", deal_id)
+        row = await db.one("SELECT * FROM deals WHERE id = ?", deal_id)
         if row is None:
             return None
         deal = _deal(row)
-        group_row = await self._one(db, "SELECT * FROM groups WHERE chat_id = ?", deal.chat_id)
+        group_row = await db.one("SELECT * FROM groups WHERE chat_id = ?", deal.chat_id)
         assert group_row is not None
         round_rows = list(
-            await self._all(db, "SELECT * FROM rounds WHERE deal_id = ? ORDER BY number", deal_id)
+            await db.all("SELECT * FROM rounds WHERE deal_id = ? ORDER BY number", deal_id)
         )
         all_rounds = [_round(r) for r in round_rows]
         open_round = next((r for r in all_rounds if r.status is RoundStatus.OPEN), None)
@@ -406,13 +329,10 @@ class Store:
         )
 
     @classmethod
-    async def _lines(
-        cls, db: aiosqlite.Connection, round_id: int, status: str | None = None
-    ) -> list[Line]:
+    async def _lines(cls, db: Tx, round_id: int, status: str | None = None) -> list[Line]:
         """Each order in a round, first joiner first; live orders unless told."""
         condition = "o.status = ?" if status else "o.status <> ?"
-        rows = await cls._all(
-            db,
+        rows = await db.all(
             "SELECT m.*, o.id AS order_id, o.quantity, o.unit_price, o.code,"
             " op.name AS option_name, p.name AS pickup_name"
             " FROM orders o JOIN members m ON m.user_id = o.user_id"
@@ -461,8 +381,7 @@ class Store:
             option = next((o for o in options if o.id == option_id), None)
             if (options and option is None) or (option_id is not None and option is None):
                 raise UserError("tap_stale")
-            held_row = await self._one(
-                db,
+            held_row = await db.one(
                 "SELECT COALESCE(SUM(quantity), 0) FROM orders"
                 " WHERE deal_id = ? AND user_id = ? AND status <> 'cancelled'",
                 deal_id,
@@ -485,8 +404,7 @@ class Store:
             if not holding:
                 await self._take_unit(db, deal_id, option)
             await self._add_unit(db, deal, open_round.id, member.user_id, option, now)
-            order = await self._one(
-                db,
+            order = await db.one(
                 "SELECT id, quantity, pickup_id FROM orders WHERE round_id = ? AND user_id = ?"
                 " AND COALESCE(option_id, 0) = ? AND status = 'pending'",
                 open_round.id,
@@ -497,8 +415,8 @@ class Store:
             pickups = await self._deal_pickups(db, deal)
             if order["pickup_id"] is None and pickups:
                 await self._default_pickup(db, deal_id, member.user_id, order["id"], pickups)
-                order = await self._one(
-                    db, "SELECT id, quantity, pickup_id FROM orders WHERE id = ?", order["id"]
+                order = await db.one(
+                    "SELECT id, quantity, pickup_id FROM orders WHERE id = ?", order["id"]
                 )
                 assert order is not None
             members = await self._count_members(db, open_round.id)
@@ -536,23 +454,19 @@ class Store:
             offers=closed.offers if closed else [],
         )
 
-    async def _take_unit(
-        self, db: aiosqlite.Connection, deal_id: int, option: DealOption | None
-    ) -> None:
+    async def _take_unit(self, db: Tx, deal_id: int, option: DealOption | None) -> None:
         """Take one unit of the deal (and of the option), or raise sold out.
 
         Conditional UPDATEs are the guard that holds on any engine and any isolation
         level: a unit is taken only if one is still free.
         """
-        if not await self._change(
-            db,
+        if not await db.change(
             "UPDATE deals SET taken = taken + 1 WHERE id = ? AND status = 'open'"
             " AND (stock IS NULL OR taken < stock)",
             deal_id,
         ):
             raise UserError("tap_sold_out")
-        if option is not None and not await self._change(
-            db,
+        if option is not None and not await db.change(
             "UPDATE deal_options SET taken = taken + 1 WHERE id = ?"
             " AND (stock IS NULL OR taken < stock)",
             option.id,
@@ -561,7 +475,7 @@ class Store:
 
     async def _add_unit(
         self,
-        db: aiosqlite.Connection,
+        db: Tx,
         deal: Deal,
         round_id: int,
         user_id: int,
@@ -570,8 +484,7 @@ class Store:
     ) -> None:
         """One more unit on the member's pending order, or a new order of one unit."""
         option_id = option.id if option else None
-        if await self._change(
-            db,
+        if await db.change(
             "UPDATE orders SET quantity = quantity + 1, updated_at = ?"
             " WHERE round_id = ? AND user_id = ? AND COALESCE(option_id, 0) = ?"
             " AND status = 'pending'",
@@ -606,7 +519,7 @@ class Store:
 
     async def _default_pickup(
         self,
-        db: aiosqlite.Connection,
+        db: Tx,
         deal_id: int,
         user_id: int,
         order_id: int,
@@ -627,8 +540,7 @@ class Store:
             if pickup_id not in {p.id for p in await self._deal_pickups(db, deal)}:
                 return False
             return bool(
-                await self._change(
-                    db,
+                await db.change(
                     "UPDATE orders SET pickup_id = ? WHERE deal_id = ? AND user_id = ?"
                     " AND status <> 'cancelled'",
                     pickup_id,
@@ -647,8 +559,7 @@ class Store:
             if deal.status is not DealStatus.OPEN or open_round is None or now >= deal.deadline:
                 raise UserError("tap_closed")
             orders = list(
-                await self._all(
-                    db,
+                await db.all(
                     "SELECT id, quantity, option_id FROM orders WHERE round_id = ?"
                     " AND user_id = ? AND status = 'pending'",
                     open_round.id,
@@ -674,7 +585,7 @@ class Store:
             offers=offers,
         )
 
-    async def _release(self, db: aiosqlite.Connection, deal_id: int, orders: Iterable[Any]) -> None:
+    async def _release(self, db: Tx, deal_id: int, orders: Iterable[Any]) -> None:
         """Give the units of cancelled orders back to the deal and their options."""
         for order in orders:
             await db.execute(
@@ -697,10 +608,9 @@ class Store:
             if deal is None or deal.status is not DealStatus.OPEN:
                 raise UserError("tap_closed")
             return bool(
-                await self._change(
-                    db,
-                    "INSERT OR IGNORE INTO waitlist (deal_id, option_id, user_id, created_at)"
-                    " VALUES (?, ?, ?, ?)",
+                await db.change(
+                    "INSERT INTO waitlist (deal_id, option_id, user_id, created_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     deal_id,
                     option_id,
                     user_id,
@@ -708,14 +618,13 @@ class Store:
                 )
             )
 
-    async def _offer_freed(self, db: aiosqlite.Connection, deal_id: int, now: int) -> list[Offer]:
+    async def _offer_freed(self, db: Tx, deal_id: int, now: int) -> list[Offer]:
         """Offer free units to the first in line: each offer holds one unit for a while."""
         deal = await self._find_deal(db, deal_id)
         if deal is None or deal.status is not DealStatus.OPEN:
             return []
         offers: list[Offer] = []
-        waiting = await self._all(
-            db,
+        waiting = await db.all(
             "SELECT w.id, w.user_id, w.option_id, op.name FROM waitlist w"
             " LEFT JOIN deal_options op ON op.id = w.option_id"
             " WHERE w.deal_id = ? AND w.status = 'waiting' ORDER BY w.id",
@@ -745,7 +654,7 @@ class Store:
 
     async def _use_offer(
         self,
-        db: aiosqlite.Connection,
+        db: Tx,
         offer_id: int,
         deal_id: int,
         option_id: int | None,
@@ -753,8 +662,7 @@ class Store:
         now: int,
     ) -> bool:
         """Turn the member's live offer into the unit it holds; UserError if it lapsed."""
-        if not await self._change(
-            db,
+        if not await db.change(
             "UPDATE waitlist SET status = 'taken' WHERE id = ? AND deal_id = ? AND user_id = ?"
             " AND COALESCE(option_id, 0) = ? AND status = 'offered' AND expires_at > ?",
             offer_id,
@@ -768,8 +676,8 @@ class Store:
 
     async def get_offer(self, offer_id: int) -> tuple[int, int | None, int] | None:
         """(deal id, option id, user id) of a waitlist entry."""
-        row = await self._one(
-            self._r, "SELECT deal_id, option_id, user_id FROM waitlist WHERE id = ?", offer_id
+        row = await self._r.one(
+            "SELECT deal_id, option_id, user_id FROM waitlist WHERE id = ?", offer_id
         )
         if row is None:
             return None
@@ -779,8 +687,7 @@ class Store:
         """Lapse offers past their time, free their units, and offer them to the next."""
         async with self._transaction() as db:
             lapsed = list(
-                await self._all(
-                    db,
+                await db.all(
                     "SELECT id, deal_id, option_id FROM waitlist"
                     " WHERE status = 'offered' AND expires_at <= ?",
                     now,
@@ -819,12 +726,14 @@ class Store:
                 )
             return await self._offer_freed(db, deal_id, now)
 
-    async def _claim_tap(self, db: aiosqlite.Connection, tap_id: str | None, now: int) -> None:
+    async def _claim_tap(self, db: Tx, tap_id: str | None, now: int) -> None:
         """Record the tap inside its own transaction; a second delivery raises UserError."""
         if tap_id is None:
             return
-        if not await self._change(
-            db, "INSERT OR IGNORE INTO taps (query_id, seen_at) VALUES (?, ?)", tap_id, now
+        if not await db.change(
+            "INSERT INTO taps (query_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            tap_id,
+            now,
         ):
             raise UserError("tap_duplicate")
 
@@ -834,9 +743,9 @@ class Store:
         The sender is remembered on the way, so leaders can name members by @username.
         """
         async with self._transaction() as db:
-            first = await self._change(
-                db,
-                "INSERT OR IGNORE INTO updates_seen (update_id, seen_at) VALUES (?, ?)",
+            first = await db.change(
+                "INSERT INTO updates_seen (update_id, seen_at) VALUES (?, ?)"
+                " ON CONFLICT DO NOTHING",
                 update_id,
                 now,
             )
@@ -856,14 +765,9 @@ class Store:
         Returns the open deals, whose cards must be posted again in the new chat.
         """
         async with self._transaction() as db:
-            exists = await self._one(db, "SELECT 1 FROM groups WHERE chat_id = ?", new_chat_id)
+            exists = await db.one("SELECT 1 FROM groups WHERE chat_id = ?", new_chat_id)
             if exists is None:
-                columns = [
-                    row["name"]
-                    for row in await self._all(db, "PRAGMA table_info(groups)")
-                    if row["name"] != "chat_id"
-                ]
-                names = ", ".join(columns)
+                names = ", ".join(GROUP_COLUMNS)
                 # A copy under the new id, then the children, then the old row: the
                 # foreign keys hold at every step.
                 await db.execute(
@@ -880,8 +784,8 @@ class Store:
                 "UPDATE deals SET card_message_id = NULL WHERE chat_id = ? AND status = 'open'",
                 (new_chat_id,),
             )
-            rows = await self._all(
-                db, "SELECT * FROM deals WHERE chat_id = ? AND status = 'open'", new_chat_id
+            rows = await db.all(
+                "SELECT * FROM deals WHERE chat_id = ? AND status = 'open'", new_chat_id
             )
         return [_deal(row) for row in rows]
 
@@ -907,7 +811,7 @@ class Store:
 
     async def _end_deal(
         self,
-        db: aiosqlite.Connection,
+        db: Tx,
         deal: Deal,
         now: int,
         choice: rounds.CloseChoice | None,
@@ -930,8 +834,7 @@ class Store:
             deal = await self._find_deal(db, deal_id)
             if deal is None or deal.status is DealStatus.CANCELLED:
                 return None
-            rows = await self._all(
-                db,
+            rows = await db.all(
                 "SELECT m.*, SUM(o.quantity) AS quantity FROM orders o"
                 " JOIN members m ON m.user_id = o.user_id"
                 " WHERE o.deal_id = ? AND o.status <> 'cancelled'"
@@ -959,15 +862,14 @@ class Store:
 
     async def _close_round(
         self,
-        db: aiosqlite.Connection,
+        db: Tx,
         deal: Deal,
         open_round: Round,
         outcome: RoundStatus,
         now: int,
     ) -> ClosedRound | None:
         """End one round as formed or failed; a fresh round follows a formed one if it may."""
-        if not await self._change(
-            db,
+        if not await db.change(
             "UPDATE rounds SET status = ?, closed_at = ? WHERE id = ? AND status = 'open'",
             str(outcome),
             now,
@@ -987,8 +889,7 @@ class Store:
         else:
             lines = await self._lines(db, open_round.id, "pending")
             released = list(
-                await self._all(
-                    db,
+                await db.all(
                     "SELECT quantity, option_id FROM orders WHERE round_id = ?"
                     " AND status = 'pending'",
                     open_round.id,
@@ -1022,28 +923,27 @@ class Store:
             deal = await self._reload_deal(db, deal.id)
         if deal.status is not DealStatus.OPEN:
             await self._end_waitlist(db, deal.id)
-        closed_row = await self._one(db, "SELECT * FROM rounds WHERE id = ?", open_round.id)
+        closed_row = await db.one("SELECT * FROM rounds WHERE id = ?", open_round.id)
         assert closed_row is not None
         return ClosedRound(
             deal=deal, round=_round(closed_row), lines=lines, next_round=next_round, offers=offers
         )
 
-    async def _give_codes(self, db: aiosqlite.Connection, round_id: int) -> None:
+    async def _give_codes(self, db: Tx, round_id: int) -> None:
         """A short collection code for each confirmed order of the round."""
-        rows = await self._all(
-            db,
+        rows = await db.all(
             "SELECT id FROM orders WHERE round_id = ? AND status = 'confirmed' AND code IS NULL",
             round_id,
         )
         for row in rows:
             while True:  # a clash among 32^5 codes is rare; draw again if it happens
                 code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(5))
-                clash = await self._one(db, "SELECT 1 FROM orders WHERE code = ?", code)
+                clash = await db.one("SELECT 1 FROM orders WHERE code = ?", code)
                 if clash is None:
                     break
             await db.execute("UPDATE orders SET code = ? WHERE id = ?", (code, row["id"]))
 
-    async def _end_waitlist(self, db: aiosqlite.Connection, deal_id: int) -> None:
+    async def _end_waitlist(self, db: Tx, deal_id: int) -> None:
         """The deal has ended: nobody waits for it any more, and held units go back."""
         await db.execute(
             "UPDATE waitlist SET status = 'gone' WHERE deal_id = ?"
@@ -1062,8 +962,7 @@ class Store:
         """Record the reminder for this round; False if it was sent already."""
         async with self._transaction() as db:
             return bool(
-                await self._change(
-                    db,
+                await db.change(
                     "UPDATE deals SET reminded_round = ? WHERE id = ?"
                     " AND (reminded_round IS NULL OR reminded_round <> ?)",
                     round_number,
@@ -1088,7 +987,7 @@ class Store:
     )
 
     async def _order_rows(self, where: str, *args: Any) -> list[OrderRow]:
-        rows = await self._all(self._r, f"{self._ORDER_ROWS} WHERE {where}", *args)
+        rows = await self._r.all(f"{self._ORDER_ROWS} WHERE {where}", *args)
         return [_order_row(row) for row in rows]
 
     async def orders_in_formed_rounds(self, chat_id: int, start: int, end: int) -> list[OrderRow]:
@@ -1105,8 +1004,7 @@ class Store:
         self, chat_id: int, start: int, end: int
     ) -> list[tuple[int, int, RoundStatus]]:
         """(deal id, round number, status) of the rounds that ended in [start, end)."""
-        rows = await self._all(
-            self._r,
+        rows = await self._r.all(
             "SELECT r.deal_id, r.number, r.status FROM rounds r JOIN deals d ON d.id = r.deal_id"
             " WHERE d.chat_id = ? AND r.closed_at >= ? AND r.closed_at < ?"
             " ORDER BY r.deal_id, r.number",
@@ -1153,8 +1051,7 @@ class Store:
         changed: list[int] = []
         async with self._transaction() as db:
             for order_id in order_ids:
-                touched = await self._change(
-                    db,
+                touched = await db.change(
                     f"UPDATE orders SET {mark}_at = ?, {mark}_by = ?"
                     f" WHERE id = ? AND status = 'confirmed' AND ({mark}_at IS NULL) = ?",
                     now if value else None,
@@ -1174,8 +1071,7 @@ class Store:
     async def claim_paid(self, order_id: int, user_id: int, now: int) -> OrderRow:
         """The member says they paid a confirmed order; UserError if that cannot be."""
         async with self._transaction() as db:
-            changed = await self._change(
-                db,
+            changed = await db.change(
                 "UPDATE orders SET paid_claimed_at = ? WHERE id = ? AND user_id = ?"
                 " AND status = 'confirmed' AND paid_at IS NULL AND paid_claimed_at IS NULL",
                 now,
@@ -1192,8 +1088,7 @@ class Store:
     async def settle_claim(self, order_id: int, accept: bool, by_user: int, now: int) -> bool:
         """The leader confirms (marks paid) or rejects a member's "I've paid"."""
         async with self._transaction() as db:
-            if not await self._change(
-                db,
+            if not await db.change(
                 "UPDATE orders SET paid_claimed_at = NULL WHERE id = ?"
                 " AND paid_claimed_at IS NOT NULL",
                 order_id,
@@ -1215,10 +1110,9 @@ class Store:
         """Note a payment reminder; False if the member had one from this group today."""
         async with self._transaction() as db:
             return bool(
-                await self._change(
-                    db,
-                    "INSERT OR IGNORE INTO payment_reminders (chat_id, user_id, day, sent_at)"
-                    " VALUES (?, ?, ?, ?)",
+                await db.change(
+                    "INSERT INTO payment_reminders (chat_id, user_id, day, sent_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     chat_id,
                     user_id,
                     day,
@@ -1244,8 +1138,7 @@ class Store:
 
     async def groups_led_by(self, user_id: int) -> list[Group]:
         """Groups in which this user has posted a deal."""
-        rows = await self._all(
-            self._r,
+        rows = await self._r.all(
             "SELECT * FROM groups WHERE chat_id IN"
             " (SELECT DISTINCT chat_id FROM deals WHERE leader_id = ?) ORDER BY chat_id",
             user_id,
@@ -1254,15 +1147,14 @@ class Store:
 
     async def all_groups(self) -> list[Group]:
         """Every group the bot serves."""
-        rows = await self._all(self._r, "SELECT * FROM groups ORDER BY chat_id")
+        rows = await self._r.all("SELECT * FROM groups ORDER BY chat_id")
         return [_group(row) for row in rows]
 
     async def record_summary_sent(self, chat_id: int, day: str) -> bool:
         """Note that the day's summary went out; False if it already had."""
         async with self._transaction() as db:
             return bool(
-                await self._change(
-                    db,
+                await db.change(
                     "UPDATE groups SET summary_sent_on = ? WHERE chat_id = ?"
                     " AND (summary_sent_on IS NULL OR summary_sent_on < ?)",
                     day,
@@ -1273,13 +1165,12 @@ class Store:
 
     # -- referrals and the ledger -----------------------------------------------------
 
-    async def _chain(self, db: aiosqlite.Connection, chat_id: int, user_id: int) -> list[int]:
+    async def _chain(self, db: Tx, chat_id: int, user_id: int) -> list[int]:
         """Who brought `user_id` to the group, who brought them, … (at most 3 deep)."""
         chain: list[int] = []
         current = user_id
         while len(chain) < referrals.MAX_LEVELS:
-            row = await self._one(
-                db,
+            row = await db.one(
                 "SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?",
                 chat_id,
                 current,
@@ -1295,14 +1186,12 @@ class Store:
     ) -> referrals.Attribution:
         """Record that `referrer` brought `referee` to the group, if the rules allow it."""
         async with self._transaction() as db:
-            existing = await self._one(
-                db,
+            existing = await db.one(
                 "SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?",
                 chat_id,
                 referee,
             )
-            ordered = await self._one(
-                db,
+            ordered = await db.one(
                 "SELECT 1 FROM orders o JOIN deals d ON d.id = o.deal_id"
                 " WHERE d.chat_id = ? AND o.user_id = ? LIMIT 1",
                 chat_id,
@@ -1323,18 +1212,15 @@ class Store:
                 )
         return verdict
 
-    async def _credit_referrers(
-        self, db: aiosqlite.Connection, deal: Deal, round_id: int, now: int
-    ) -> None:
+    async def _credit_referrers(self, db: Tx, deal: Deal, round_id: int, now: int) -> None:
         """Credit the referrers of a formed round's referred orders, per the group's rule."""
-        group_row = await self._one(db, "SELECT * FROM groups WHERE chat_id = ?", deal.chat_id)
+        group_row = await db.one("SELECT * FROM groups WHERE chat_id = ?", deal.chat_id)
         assert group_row is not None
         group = _group(group_row)
         rule = referrals.RewardRule(group.reward_kind, group.reward_value, group.levels)
         if rule.value <= 0:
             return
-        orders = await self._all(
-            db,
+        orders = await db.all(
             "SELECT id, quantity * unit_price AS amount, referrer_id FROM orders"
             " WHERE round_id = ? AND status = 'confirmed' AND referrer_id IS NOT NULL",
             round_id,
@@ -1344,12 +1230,13 @@ class Store:
             chain = [referrer, *await self._chain(db, deal.chat_id, referrer)]
             for user_id, level, amount in referrals.rewards(int(order["amount"]), chain, rule):
                 await db.execute(
-                    "INSERT OR IGNORE INTO ledger (chat_id, user_id, kind, amount, currency,"
-                    " order_id, level, created_at) VALUES (?, ?, 'reward', ?, ?, ?, ?, ?)",
+                    "INSERT INTO ledger (chat_id, user_id, kind, amount, currency,"
+                    " order_id, level, created_at) VALUES (?, ?, 'reward', ?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",
                     (deal.chat_id, user_id, amount, deal.currency, order["id"], level, now),
                 )
 
-    async def _reverse_rewards(self, db: aiosqlite.Connection, deal_id: int, now: int) -> None:
+    async def _reverse_rewards(self, db: Tx, deal_id: int, now: int) -> None:
         """Write a reversal for every reward of the deal's confirmed orders not yet reversed."""
         await db.execute(
             "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, order_id, level,"
@@ -1363,8 +1250,7 @@ class Store:
 
     async def rewards_between(self, chat_id: int, start: int, end: int) -> list[tuple[Member, int]]:
         """Each member's net referral rewards written in [start, end) (rewards less reversals)."""
-        rows = await self._all(
-            self._r,
+        rows = await self._r.all(
             "SELECT m.*, SUM(l.amount) AS earned FROM ledger l JOIN members m"
             " ON m.user_id = l.user_id WHERE l.chat_id = ? AND l.kind <> 'payout'"
             " AND l.created_at >= ? AND l.created_at < ? GROUP BY l.user_id"
@@ -1377,8 +1263,7 @@ class Store:
 
     async def balance(self, chat_id: int, user_id: int) -> int:
         """A member's balance in a group: the sum of their entries."""
-        row = await self._one(
-            self._r,
+        row = await self._r.one(
             "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE chat_id = ? AND user_id = ?",
             chat_id,
             user_id,
@@ -1387,8 +1272,7 @@ class Store:
 
     async def balances(self, user_id: int) -> list[Balance]:
         """A member's balance in every group where they have entries."""
-        rows = await self._all(
-            self._r,
+        rows = await self._r.all(
             "SELECT l.chat_id, g.title, SUM(l.amount) AS amount, MAX(l.currency) AS currency"
             " FROM ledger l JOIN groups g ON g.chat_id = l.chat_id WHERE l.user_id = ?"
             " GROUP BY l.chat_id ORDER BY l.chat_id",
@@ -1400,8 +1284,7 @@ class Store:
 
     async def ledger_entries(self, user_id: int, limit: int = 20) -> list[LedgerEntry]:
         """A member's most recent ledger entries across groups, newest first."""
-        rows = await self._all(
-            self._r,
+        rows = await self._r.all(
             "SELECT l.*, g.title AS group_title, g.tz AS group_tz FROM ledger l"
             " JOIN groups g ON g.chat_id = l.chat_id WHERE l.user_id = ?"
             " ORDER BY l.id DESC LIMIT ?",
@@ -1415,8 +1298,7 @@ class Store:
     ) -> int:
         """Record a payout to a member; raises UserError if it exceeds the balance."""
         async with self._transaction() as db:
-            row = await self._one(
-                db,
+            row = await db.one(
                 "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE chat_id = ? AND user_id = ?",
                 chat_id,
                 user_id,
@@ -1441,10 +1323,9 @@ class Store:
             await self._save_member(db, inviter, now)
             await self._save_member(db, invitee, now)
             return bool(
-                await self._change(
-                    db,
-                    "INSERT OR IGNORE INTO group_invites (chat_id, invitee_id, inviter_id,"
-                    " created_at) VALUES (?, ?, ?, ?)",
+                await db.change(
+                    "INSERT INTO group_invites (chat_id, invitee_id, inviter_id,"
+                    " created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     chat_id,
                     invitee.user_id,
                     inviter.user_id,
@@ -1454,8 +1335,7 @@ class Store:
 
     async def leaderboard(self, chat_id: int, limit: int = 10) -> list[Standing]:
         """The group's best referrers: confirmed referred orders, then group invites."""
-        rows = await self._all(
-            self._r,
+        rows = await self._r.all(
             "WITH score AS ("
             " SELECT o.referrer_id AS user_id, COUNT(*) AS referred, 0 AS invites"
             " FROM orders o JOIN deals d ON d.id = o.deal_id"
@@ -1474,8 +1354,7 @@ class Store:
 
     async def group_leaders(self, chat_id: int) -> list[Member]:
         """The leaders the group named itself (administrators lead without being named)."""
-        rows = await self._all(
-            self._r,
+        rows = await self._r.all(
             "SELECT m.* FROM group_leaders l JOIN members m ON m.user_id = l.user_id"
             " WHERE l.chat_id = ? ORDER BY l.added_at, m.user_id",
             chat_id,
@@ -1484,8 +1363,7 @@ class Store:
 
     async def is_group_leader(self, chat_id: int, user_id: int) -> bool:
         """Whether the group named this user a leader."""
-        row = await self._one(
-            self._r,
+        row = await self._r.one(
             "SELECT 1 FROM group_leaders WHERE chat_id = ? AND user_id = ?",
             chat_id,
             user_id,
@@ -1500,12 +1378,12 @@ class Store:
             await self._save_member(db, member, now)
             if leader:
                 sql = (
-                    "INSERT OR IGNORE INTO group_leaders (chat_id, user_id, added_by, added_at)"
-                    " VALUES (?, ?, ?, ?)"
+                    "INSERT INTO group_leaders (chat_id, user_id, added_by, added_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
                 )
-                return bool(await self._change(db, sql, chat_id, member.user_id, by_user, now))
+                return bool(await db.change(sql, chat_id, member.user_id, by_user, now))
             sql = "DELETE FROM group_leaders WHERE chat_id = ? AND user_id = ?"
-            return bool(await self._change(db, sql, chat_id, member.user_id))
+            return bool(await db.change(sql, chat_id, member.user_id))
 
     async def update_group(self, chat_id: int, **settings: Any) -> Group:
         """Change a group's settings (column names from the migrations) and return them."""
@@ -1526,38 +1404,33 @@ class Store:
                 f"UPDATE groups SET {assignments} WHERE chat_id = ?",
                 (*settings.values(), chat_id),
             )
-            row = await self._one(db, "SELECT * FROM groups WHERE chat_id = ?", chat_id)
+            row = await db.one("SELECT * FROM groups WHERE chat_id = ?", chat_id)
         assert row is not None
         return _group(row)
 
     # -- shared lookups inside a transaction ------------------------------------------
 
-    async def _find_deal(self, db: aiosqlite.Connection, deal_id: int) -> Deal | None:
-        row = await self._one(db, "SELECT * FROM deals WHERE id = ?", deal_id)
+    async def _find_deal(self, db: Tx, deal_id: int) -> Deal | None:
+        row = await db.one("SELECT * FROM deals WHERE id = ?", deal_id)
         return _deal(row) if row else None
 
-    async def _reload_deal(self, db: aiosqlite.Connection, deal_id: int) -> Deal:
+    async def _reload_deal(self, db: Tx, deal_id: int) -> Deal:
         deal = await self._find_deal(db, deal_id)
         assert deal is not None
         return deal
 
-    async def _open_round(self, db: aiosqlite.Connection, deal_id: int) -> Round | None:
-        row = await self._one(
-            db, "SELECT * FROM rounds WHERE deal_id = ? AND status = 'open'", deal_id
-        )
+    async def _open_round(self, db: Tx, deal_id: int) -> Round | None:
+        row = await db.one("SELECT * FROM rounds WHERE deal_id = ? AND status = 'open'", deal_id)
         return _round(row) if row else None
 
-    async def _deal_and_round(
-        self, db: aiosqlite.Connection, deal_id: int
-    ) -> tuple[Deal, Round | None]:
+    async def _deal_and_round(self, db: Tx, deal_id: int) -> tuple[Deal, Round | None]:
         deal = await self._find_deal(db, deal_id)
         if deal is None:
             raise UserError("tap_stale")
         return deal, await self._open_round(db, deal_id)
 
-    async def _count_members(self, db: aiosqlite.Connection, round_id: int) -> int:
-        row = await self._one(
-            db,
+    async def _count_members(self, db: Tx, round_id: int) -> int:
+        row = await db.one(
             "SELECT COUNT(DISTINCT user_id) FROM orders"
             " WHERE round_id = ? AND status <> 'cancelled'",
             round_id,
@@ -1565,9 +1438,7 @@ class Store:
         return int(row[0]) if row else 0
 
     @staticmethod
-    async def _mark_deal(
-        db: aiosqlite.Connection, deal_id: int, status: DealStatus, now: int
-    ) -> None:
+    async def _mark_deal(db: Tx, deal_id: int, status: DealStatus, now: int) -> None:
         await db.execute(
             "UPDATE deals SET status = ?, closed_at = ? WHERE id = ?", (str(status), now, deal_id)
         )

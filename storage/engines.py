@@ -1,0 +1,315 @@
+"""Database engines behind the one Store: SQLite (embedded, the default) and PostgreSQL.
+
+The Store writes its SQL once, with `?` placeholders, `ON CONFLICT` upserts and
+`FOR UPDATE` row locks. An engine runs it in its dialect: SQLite takes `?` as is and has
+no row locks (its writes are serialised whole, under `BEGIN IMMEDIATE` and one lock);
+PostgreSQL gets `$1, $2, …` and keeps `FOR UPDATE`, so several processes can share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+Row = Any  # aiosqlite.Row or asyncpg.Record: both read by column name and by index
+
+
+class Tx(Protocol):
+    """A connection inside a transaction (or the reader outside one)."""
+
+    async def one(self, sql: str, *args: Any) -> Row | None:
+        """The first row, or None."""
+
+    async def all(self, sql: str, *args: Any) -> list[Row]:
+        """Every row."""
+
+    async def change(self, sql: str, *args: Any) -> int:
+        """Run a write; how many rows it touched."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement."""
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run an INSERT into a table with an `id` column; the new id."""
+
+
+def migration_files(dialect: str) -> list[tuple[int, str, str]]:
+    """The numbered migrations of a dialect, in order: (number, name, SQL)."""
+    folder = resources.files("storage").joinpath("migrations")
+    if dialect == "postgres":
+        folder = folder.joinpath("postgres")
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number = int(entry.name.split("_", 1)[0])
+            found.append((number, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+# -- SQLite -------------------------------------------------------------------------------
+
+_ROW_LOCKS = re.compile(r"\s+FOR UPDATE(\s+SKIP LOCKED)?", re.IGNORECASE)
+
+
+class _SqliteTx:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    async def one(self, sql: str, *args: Any) -> Row | None:
+        async with self.db.execute(_ROW_LOCKS.sub("", sql), args) as cursor:
+            return await cursor.fetchone()
+
+    async def all(self, sql: str, *args: Any) -> list[Row]:
+        async with self.db.execute(_ROW_LOCKS.sub("", sql), args) as cursor:
+            return list(await cursor.fetchall())
+
+    async def change(self, sql: str, *args: Any) -> int:
+        async with self.db.execute(sql, args) as cursor:
+            return int(cursor.rowcount)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self.db.execute(_ROW_LOCKS.sub("", sql), tuple(params))
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self.db.execute(sql, tuple(params)) as cursor:
+            assert cursor.lastrowid is not None
+            return int(cursor.lastrowid)
+
+
+class SqliteEngine:
+    """One SQLite file in WAL mode: a write connection used under one lock, a read one beside.
+
+    Every write is an explicit ``BEGIN IMMEDIATE … COMMIT`` under ``self._lock``: on a
+    shared aiosqlite connection another coroutine's statements would otherwise run inside
+    our open transaction between awaits. Reads use their own connection, so they only ever
+    see committed state and never wait for the writer.
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = asyncio.Lock()
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        """Connect, switch to WAL and bring the schema up to date."""
+        self._writer = await self._connect()
+        await self._writer.execute("PRAGMA journal_mode = WAL")
+        await self.migrate()
+        self._reader = await self._connect()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        # isolation_level=None: no implicit transactions; every write says BEGIN itself.
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA busy_timeout = 5000")
+        await db.execute("PRAGMA foreign_keys = ON")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    async def close(self) -> None:
+        """Close both connections; safe to call twice."""
+        for db in (self._reader, self._writer):
+            if db is not None:
+                await db.close()
+        self._reader = self._writer = None
+
+    @property
+    def reader(self) -> Tx:
+        """Reads outside any transaction: committed state only."""
+        assert self._reader is not None, "store is not open"
+        return _SqliteTx(self._reader)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """One write transaction at a time, ``BEGIN IMMEDIATE`` to ``COMMIT``."""
+        assert self._writer is not None, "store is not open"
+        async with self._lock:
+            db = self._writer
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(db)
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def schema_version(self) -> int:
+        """The number of the last migration applied."""
+        assert self._writer is not None, "store is not open"
+        async with self._writer.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> int:
+        """Apply every migration newer than the file's schema; the version reached."""
+        assert self._writer is not None, "store is not open"
+        version = await self.schema_version()
+        for number, name, sql in migration_files(self.dialect):
+            if number <= version:
+                continue
+            async with self._lock:
+                try:
+                    # The whole file and the version move in one transaction: a failed
+                    # migration leaves the file as it was.
+                    await self._writer.executescript(
+                        f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;"
+                    )
+                except Exception:
+                    if self._writer.in_transaction:
+                        await self._writer.execute("ROLLBACK")
+                    raise
+            log.info("applied migration %s", name)
+            version = number
+        return version
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def _numbered(sql: str) -> str:
+    """`?` placeholders as PostgreSQL's `$1, $2, …` (our SQL has no `?` in literals)."""
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+class _PostgresTx:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def one(self, sql: str, *args: Any) -> Row | None:
+        return await self.conn.fetchrow(_numbered(sql), *args)
+
+    async def all(self, sql: str, *args: Any) -> list[Row]:
+        return list(await self.conn.fetch(_numbered(sql), *args))
+
+    async def change(self, sql: str, *args: Any) -> int:
+        status = await self.conn.execute(_numbered(sql), *args)
+        # "UPDATE 3", "INSERT 0 1", "DELETE 0": the last word is the row count.
+        return int(status.rsplit(" ", 1)[-1]) if status and status[-1].isdigit() else 0
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self.conn.execute(_numbered(sql), *params)
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(await self.conn.fetchval(_numbered(sql) + " RETURNING id", *params))
+
+
+class _PoolReader:
+    """Reads on any pooled connection, outside a transaction."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    async def one(self, sql: str, *args: Any) -> Row | None:
+        async with self.pool.acquire() as conn:
+            return await conn.fetchrow(_numbered(sql), *args)
+
+    async def all(self, sql: str, *args: Any) -> list[Row]:
+        async with self.pool.acquire() as conn:
+            return list(await conn.fetch(_numbered(sql), *args))
+
+    async def change(self, sql: str, *args: Any) -> int:
+        raise AssertionError("writes belong in a transaction")
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise AssertionError("writes belong in a transaction")
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        raise AssertionError("writes belong in a transaction")
+
+
+class PostgresEngine:
+    """A PostgreSQL database shared by any number of bot processes (asyncpg pool).
+
+    Transactions are READ COMMITTED; what must not race takes a row lock first
+    (`SELECT … FOR UPDATE` on the deal) and checks with conditional UPDATEs, so no Python
+    lock is needed and several workers can write at once.
+    """
+
+    dialect = "postgres"
+
+    def __init__(self, url: str, schema: str = "public", pool_size: int = 10) -> None:
+        self.url = url
+        self.schema = schema
+        self.pool_size = pool_size
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        """Connect, create the schema if need be and bring it up to date."""
+        import asyncpg  # only operators who chose PostgreSQL need it installed
+
+        admin = await asyncpg.connect(self.url)
+        try:
+            await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+        finally:
+            await admin.close()
+        self._pool = await asyncpg.create_pool(
+            self.url,
+            min_size=1,
+            max_size=self.pool_size,
+            server_settings={"search_path": self.schema},
+        )
+        await self.migrate()
+
+    async def close(self) -> None:
+        """Close the pool; safe to call twice."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def reader(self) -> Tx:
+        """Reads outside any transaction."""
+        assert self._pool is not None, "store is not open"
+        return _PoolReader(self._pool)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A transaction on a pooled connection, rolled back on any error."""
+        assert self._pool is not None, "store is not open"
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _PostgresTx(conn)
+
+    async def schema_version(self) -> int:
+        """The number of the last migration applied."""
+        row = await self.reader.one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> int:
+        """Apply every newer migration, each in a transaction, one process at a time."""
+        assert self._pool is not None, "store is not open"
+        async with self._pool.acquire() as conn:
+            # Two workers starting together must not both migrate: an advisory lock
+            # (held to the end of the transaction) lets one in at a time.
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(4711)")
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version"
+                    " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())"
+                )
+                version = int(
+                    await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                )
+                for number, name, sql in migration_files(self.dialect):
+                    if number <= version:
+                        continue
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
+                    log.info("applied migration %s", name)
+                    version = number
+        return version
