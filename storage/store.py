@@ -685,22 +685,28 @@ class Store:
 
     async def expire_offers(self, now: int) -> list[Offer]:
         """Lapse offers past their time, free their units, and offer them to the next."""
-        async with self._transaction() as db:
-            lapsed = list(
-                await db.all(
-                    "SELECT id, deal_id, option_id FROM waitlist"
-                    " WHERE status = 'offered' AND expires_at <= ?",
+        lapsed = await self._r.all(
+            "SELECT DISTINCT deal_id FROM waitlist WHERE status = 'offered' AND expires_at <= ?",
+            now,
+        )
+        offers: list[Offer] = []
+        for lapsed_deal in lapsed:
+            deal_id = int(lapsed_deal["deal_id"])
+            async with self._transaction() as db:
+                await self._find_deal(db, deal_id)  # the deal first, as every writer does
+                entries = await db.all(
+                    "SELECT id, option_id FROM waitlist WHERE deal_id = ?"
+                    " AND status = 'offered' AND expires_at <= ?",
+                    deal_id,
                     now,
                 )
-            )
-            offers: list[Offer] = []
-            for entry in lapsed:
-                await db.execute(
-                    "UPDATE waitlist SET status = 'expired' WHERE id = ?", (entry["id"],)
-                )
-                held = [{"quantity": 1, "option_id": entry["option_id"]}]
-                await self._release(db, int(entry["deal_id"]), held)
-            for deal_id in dict.fromkeys(int(entry["deal_id"]) for entry in lapsed):
+                for entry in entries:
+                    if await db.change(
+                        "UPDATE waitlist SET status = 'expired'"
+                        " WHERE id = ? AND status = 'offered'",
+                        entry["id"],
+                    ):
+                        await self._release(db, deal_id, [{"quantity": 1, **dict(entry)}])
                 offers += await self._offer_freed(db, deal_id, now)
         return offers
 
@@ -771,8 +777,8 @@ class Store:
                 # A copy under the new id, then the children, then the old row: the
                 # foreign keys hold at every step.
                 await db.execute(
-                    f"INSERT INTO groups (chat_id, {names}) SELECT ?, {names} FROM groups"
-                    " WHERE chat_id = ?",
+                    f"INSERT INTO groups (chat_id, {names})"
+                    f" SELECT CAST(? AS BIGINT), {names} FROM groups WHERE chat_id = ?",
                     (new_chat_id, old_chat_id),
                 )
             for table in ("deals", "referrals", "ledger", "group_invites"):
@@ -838,7 +844,7 @@ class Store:
                 "SELECT m.*, SUM(o.quantity) AS quantity FROM orders o"
                 " JOIN members m ON m.user_id = o.user_id"
                 " WHERE o.deal_id = ? AND o.status <> 'cancelled'"
-                " GROUP BY o.user_id ORDER BY MIN(o.id)",
+                " GROUP BY m.user_id ORDER BY MIN(o.id)",
                 deal_id,
             )
             lines = [Line(member=_member(row), quantity=int(row["quantity"])) for row in rows]
@@ -1051,13 +1057,13 @@ class Store:
         changed: list[int] = []
         async with self._transaction() as db:
             for order_id in order_ids:
+                unmarked = "IS NULL" if value else "IS NOT NULL"  # only a real change counts
                 touched = await db.change(
                     f"UPDATE orders SET {mark}_at = ?, {mark}_by = ?"
-                    f" WHERE id = ? AND status = 'confirmed' AND ({mark}_at IS NULL) = ?",
+                    f" WHERE id = ? AND status = 'confirmed' AND {mark}_at {unmarked}",
                     now if value else None,
                     by_user if value else None,
                     order_id,
-                    1 if value else 0,
                 )
                 if touched:
                     await db.execute(
@@ -1242,7 +1248,8 @@ class Store:
             "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, order_id, level,"
             " reverses_id, created_at)"
             " SELECT l.chat_id, l.user_id, 'reversal', -l.amount, l.currency, l.order_id,"
-            " l.level, l.id, ? FROM ledger l JOIN orders o ON o.id = l.order_id"
+            " l.level, l.id, CAST(? AS BIGINT)"
+            " FROM ledger l JOIN orders o ON o.id = l.order_id"
             " WHERE o.deal_id = ? AND o.status = 'confirmed' AND l.kind = 'reward'"
             " AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.reverses_id = l.id)",
             (now, deal_id),
@@ -1253,7 +1260,7 @@ class Store:
         rows = await self._r.all(
             "SELECT m.*, SUM(l.amount) AS earned FROM ledger l JOIN members m"
             " ON m.user_id = l.user_id WHERE l.chat_id = ? AND l.kind <> 'payout'"
-            " AND l.created_at >= ? AND l.created_at < ? GROUP BY l.user_id"
+            " AND l.created_at >= ? AND l.created_at < ? GROUP BY m.user_id"
             " ORDER BY earned DESC, m.user_id",
             chat_id,
             start,
@@ -1275,7 +1282,7 @@ class Store:
         rows = await self._r.all(
             "SELECT l.chat_id, g.title, SUM(l.amount) AS amount, MAX(l.currency) AS currency"
             " FROM ledger l JOIN groups g ON g.chat_id = l.chat_id WHERE l.user_id = ?"
-            " GROUP BY l.chat_id ORDER BY l.chat_id",
+            " GROUP BY l.chat_id, g.title ORDER BY l.chat_id",
             user_id,
         )
         return [
@@ -1344,7 +1351,7 @@ class Store:
             " UNION ALL SELECT inviter_id, 0, COUNT(*) FROM group_invites WHERE chat_id = ?"
             " GROUP BY inviter_id)"
             " SELECT m.*, SUM(s.referred) AS referred, SUM(s.invites) AS invites"
-            " FROM score s JOIN members m ON m.user_id = s.user_id GROUP BY s.user_id"
+            " FROM score s JOIN members m ON m.user_id = s.user_id GROUP BY m.user_id"
             " ORDER BY referred DESC, invites DESC, m.user_id LIMIT ?",
             chat_id,
             chat_id,
@@ -1411,7 +1418,9 @@ class Store:
     # -- shared lookups inside a transaction ------------------------------------------
 
     async def _find_deal(self, db: Tx, deal_id: int) -> Deal | None:
-        row = await db.one("SELECT * FROM deals WHERE id = ?", deal_id)
+        # Locked for the rest of the transaction: on PostgreSQL, writers of one deal take
+        # turns (SQLite serialises every write anyway).
+        row = await db.one("SELECT * FROM deals WHERE id = ? FOR UPDATE", deal_id)
         return _deal(row) if row else None
 
     async def _reload_deal(self, db: Tx, deal_id: int) -> Deal:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import html
 import itertools
+import os
 import re
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,15 @@ GROUP_ID = -1001234567890
 _user_ids = itertools.count(2001)
 
 
-def settings_for(api: FakeBotAPI, db: Path, **overrides: Any) -> Settings:
+POSTGRES_URL = os.environ.get("GROUPBUY_TEST_POSTGRES_URL", "")
+# Every story runs on the embedded SQLite store, and on PostgreSQL too when a server is
+# given: the product must behave the same on both.
+STORES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+def settings_for(
+    api: FakeBotAPI, db: Path, store: str = "sqlite", schema: str = "", **overrides: Any
+) -> Settings:
     """Settings that point the bot at the fake API, with fast card edits."""
     telegram = {
         "token": TOKEN,
@@ -37,12 +48,26 @@ def settings_for(api: FakeBotAPI, db: Path, **overrides: Any) -> Settings:
         # use the real limits.
         "group_messages_per_minute": 6000,
     } | overrides.pop("telegram", {})
+    storage: dict[str, Any] = {"path": db}
+    if store == "postgres":
+        storage |= {"url": POSTGRES_URL, "schema_name": schema}
     return Settings(
         telegram=telegram,
-        storage={"path": db},
+        storage=storage,
         timezone="Asia/Shanghai",
         **overrides,
     )
+
+
+async def drop_schema(schema: str) -> None:
+    """Remove a test's PostgreSQL schema and everything in it."""
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 class Person:
@@ -151,6 +176,10 @@ class World:
         raw = str(params.get("text") or params.get("caption") or "")
         return html.unescape(re.sub(r"<[^>]+>", "", raw))
 
+    async def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Read the store directly, on whichever engine it runs (`?` placeholders)."""
+        return [tuple(row) for row in await self.service.store.engine.reader.all(sql, *args)]
+
     async def settle(self) -> None:
         """Let background notifications and card edits finish."""
         await self.service.settle()
@@ -177,12 +206,32 @@ async def api() -> AsyncIterator[FakeBotAPI]:
         yield fake
 
 
-@pytest.fixture
-async def world(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[World]:
+@asynccontextmanager
+async def running_world(api: FakeBotAPI, tmp_path: Path, store: str) -> AsyncIterator[World]:
+    """The bot on the given store, started, with a group and its leader."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
     clock = Clock()
-    runtime = Runtime(build_application(settings_for(api, tmp_path / "bot.db"), clock))
+    settings = settings_for(api, tmp_path / "bot.db", store, schema)
+    runtime = Runtime(build_application(settings, clock))
     await runtime.start()
     try:
         yield World(api, runtime, clock)
     finally:
         await runtime.stop()
+        if store == "postgres":
+            await drop_schema(schema)
+
+
+@pytest.fixture(params=STORES)
+async def world(
+    request: pytest.FixtureRequest, api: FakeBotAPI, tmp_path: Path
+) -> AsyncIterator[World]:
+    async with running_world(api, tmp_path, request.param) as running:
+        yield running
+
+
+@pytest.fixture
+async def sqlite_world(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[World]:
+    """For what only SQLite has: a database file to back up."""
+    async with running_world(api, tmp_path, "sqlite") as running:
+        yield running

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from typing import Any
 
 import pytest
@@ -14,19 +13,16 @@ from tests.conftest import GROUP_ID, World
 DEAL = "Cherries\nprice: 20\nmin: 5\ndeadline: 1d\nstock: 30"
 
 
-def store_facts(world: World) -> tuple[int, int, int]:
+async def store_facts(world: World) -> tuple[int, int, int]:
     """(units held by live orders, the deal's taken counter, confirmed units) of deal 1."""
-    with sqlite3.connect(world.service.store.path) as db:
-        live = db.execute(
-            "SELECT COALESCE(SUM(quantity), 0) FROM orders"
-            " WHERE deal_id = 1 AND status <> 'cancelled'"
-        ).fetchone()[0]
-        taken = db.execute("SELECT taken FROM deals WHERE id = 1").fetchone()[0]
-        confirmed = db.execute(
-            "SELECT COALESCE(SUM(quantity), 0) FROM orders"
-            " WHERE deal_id = 1 AND status = 'confirmed'"
-        ).fetchone()[0]
-    return live, taken, confirmed
+    [(live,)] = await world.rows(
+        "SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE deal_id = 1 AND status <> 'cancelled'"
+    )
+    [(taken,)] = await world.rows("SELECT taken FROM deals WHERE id = 1")
+    [(confirmed,)] = await world.rows(
+        "SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE deal_id = 1 AND status = 'confirmed'"
+    )
+    return int(live), int(taken), int(confirmed)
 
 
 async def burst(world: World, card: int, members: int) -> list[str]:
@@ -46,7 +42,7 @@ async def test_a_burst_under_flood_control_loses_nothing(world: World) -> None:
     texts = await burst(world, card, 40)
 
     assert sum(t.startswith("You're in") for t in texts) == 30
-    assert store_facts(world) == (30, 30, 30)
+    assert await store_facts(world) == (30, 30, 30)
     throttled = [r for r in world.api.requests if r.status == 429]
     assert len(throttled) == 8
     assert sum("formed with 5 members" in t for t in world.group_texts()) == 6, "none dropped"
@@ -87,7 +83,7 @@ async def test_a_redelivered_tap_or_command_counts_once(world: World) -> None:
     await world.api.wait_until(lambda: len(world.api.answers[query]) == 2)
     await world.settle()
 
-    assert store_facts(world)[0] == 1
+    assert (await store_facts(world))[0] == 1
     kiwi = await world.leader.posts("Kiwi\nprice: 1\nmin: 2\ndeadline: 2h")
     command = next(u for u in world.api.pushed if "Kiwi" in str(u.get("message", {})))
     world.api.redeliver(command["update_id"])  # the command, delivered twice
@@ -103,8 +99,7 @@ async def test_a_redelivered_tap_or_command_counts_once(world: World) -> None:
     with pytest.raises(AssertionError):  # a second card would appear within a second
         await world.api.wait_until(lambda: len(kiwi_cards()) > 1, timeout=1.0)
     assert kiwi_cards() == [kiwi]
-    with sqlite3.connect(world.service.store.path) as db:
-        assert db.execute("SELECT COUNT(*) FROM deals WHERE title = 'Kiwi'").fetchone()[0] == 1
+    assert await world.rows("SELECT COUNT(*) FROM deals WHERE title = 'Kiwi'") == [(1,)]
 
 
 def message(world: World, text: str, **extra: Any) -> dict[str, Any]:
@@ -191,8 +186,7 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_deals(world: World) -
 
     assert "Cherries" in world.visible(sent.params)
     assert card > 0
-    with sqlite3.connect(world.service.store.path) as db:
-        assert db.execute("SELECT chat_id FROM deals").fetchall() == [(new,)]
+    assert await world.rows("SELECT chat_id FROM deals") == [(new,)]
     ann = world.member("Ann")
     new_card = world.api.bot_messages(new)[-1]["message_id"]
     assert (await ann.taps("Join", new_card, chat_id=new)).startswith("You're in")
@@ -286,6 +280,6 @@ async def test_junk_updates_never_stop_the_bot(world: World) -> None:
     answer = await world.member("Ann").taps("Join", card)
 
     assert answer.startswith("You're in")
-    assert store_facts(world)[0] == 1
+    assert (await store_facts(world))[0] == 1
     traces = [r for r in world.api.requests if "Traceback" in str(r.params.get("text", ""))]
     assert traces == []

@@ -73,8 +73,9 @@ def test_migrate_prints_the_schema_version(tmp_path: Path) -> None:
 
 
 async def test_a_backup_taken_while_the_bot_writes_opens_and_holds_the_data(
-    world: World, tmp_path: Path
+    sqlite_world: World, tmp_path: Path
 ) -> None:
+    world = sqlite_world
     card = await world.leader.posts("Kiwi\nprice: 3\nmin: 50\ndeadline: 2h")
     join = world.button(GROUP_ID, card, "Join")
     queries = [world.api.tap(GROUP_ID, world.member().id, card, join) for _ in range(40)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sqlite3
 
 from tests.conftest import GROUP_ID, Person, World
 
@@ -93,11 +92,10 @@ async def test_export_is_a_csv_that_matches_the_store(world: World) -> None:
 
     assert document["data"].startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(document["data"].decode("utf-8-sig"))))
-    with sqlite3.connect(world.service.store.path) as db:
-        stored = db.execute(
-            "SELECT id, quantity, quantity * unit_price FROM orders WHERE status = 'confirmed'"
-            " ORDER BY id"
-        ).fetchall()
+    stored = await world.rows(
+        "SELECT id, quantity, quantity * unit_price FROM orders WHERE status = 'confirmed'"
+        " ORDER BY id"
+    )
     assert sorted((int(r["order_id"]), int(r["quantity"])) for r in rows) == [
         (order_id, quantity) for order_id, quantity, _ in stored
     ]
@@ -131,8 +129,7 @@ async def test_paid_and_collected_marks_show_in_the_next_summary(world: World) -
     assert "Lychee × 1 ✓" in text
 
     assert "Removed the paid mark" in await world.leader.says_and_hears("/paid 1 undo")
-    with sqlite3.connect(world.service.store.path) as db:
-        history = db.execute("SELECT order_id, mark, value FROM order_marks ORDER BY id").fetchall()
+    history = await world.rows("SELECT order_id, mark, value FROM order_marks ORDER BY id")
     assert history[0] == (1, "paid", 1) and history[-1] == (1, "paid", 0)
 
 

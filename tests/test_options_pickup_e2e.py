@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import sqlite3
 
 from tests.conftest import GROUP_ID, Person, World
 
@@ -37,8 +36,7 @@ async def test_options_have_their_own_buttons_counts_and_stock(world: World) -> 
     assert "🔔 Notify me: 10kg box" in world.labels(card), "a sold-out option offers the waitlist"
     assert (await bo.taps("5kg box", card)).startswith("You're in")
     await world.settle()
-    with sqlite3.connect(world.service.store.path) as db:
-        rows = db.execute("SELECT user_id, unit_price, status FROM orders ORDER BY id").fetchall()
+    rows = await world.rows("SELECT user_id, unit_price, status FROM orders ORDER BY id")
     assert rows == [(ann.id, 2200, "confirmed"), (bo.id, 1250, "confirmed")]
 
 
@@ -54,10 +52,7 @@ async def test_two_members_race_for_the_last_unit_of_an_option(world: World) -> 
 
     assert sorted(a.startswith("You're in") for a in answers) == [False, True]
     assert "Sold out." in answers
-    with sqlite3.connect(world.service.store.path) as db:
-        assert db.execute(
-            "SELECT taken, stock FROM deal_options WHERE position = 2"
-        ).fetchone() == (1, 1)
+    assert await world.rows("SELECT taken, stock FROM deal_options WHERE position = 2") == [(1, 1)]
 
 
 async def test_options_are_locked_once_the_first_member_joins(world: World) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from tests.conftest import GROUP_ID, Person, World
 
 DEAL = "Mangoes\nprice: 12.50\nmin: 2\ndeadline: 1d"
@@ -24,9 +22,8 @@ async def opens(world: World, person: Person, payload: str) -> str:
     return await person.says_and_hears(f"/start {payload}", chat_id=person.id)
 
 
-def referrals(world: World) -> list[tuple[int, int]]:
-    with sqlite3.connect(world.service.store.path) as db:
-        return db.execute("SELECT referee_id, referrer_id FROM referrals").fetchall()
+async def referrals(world: World) -> list[tuple[int, int]]:
+    return await world.rows("SELECT referee_id, referrer_id FROM referrals ORDER BY created_at")
 
 
 async def test_a_friend_joins_through_my_link_and_i_earn_then_lose_the_reward(
@@ -70,7 +67,7 @@ async def test_self_referral_and_forged_links_change_nothing(world: World) -> No
     forged = payload.replace(f"_{ann.id}_", f"_{bo.id}_")
     assert "not valid" in await opens(world, world.member("Cy"), forged)
     assert "not valid" in await opens(world, world.member("Di"), payload[:-2] + "xx")
-    assert referrals(world) == []
+    assert await referrals(world) == []
 
 
 async def test_first_attribution_wins_and_closed_deals_say_so(world: World) -> None:
@@ -81,11 +78,11 @@ async def test_first_attribution_wins_and_closed_deals_say_so(world: World) -> N
 
     await opens(world, cy, from_ann)
     await opens(world, cy, from_bo)
-    assert referrals(world) == [(cy.id, ann.id)]
+    assert await referrals(world) == [(cy.id, ann.id)]
     await opens(world, ann, from_bo)  # Bo may not bring Ann, who already brought…
-    assert (ann.id, bo.id) in referrals(world)  # …no one yet, so this is fine,
+    assert (ann.id, bo.id) in await referrals(world)  # …no one yet, so this is fine,
     await opens(world, bo, from_ann)  # but now Ann may not bring Bo: a cycle
-    assert (bo.id, ann.id) not in referrals(world)
+    assert (bo.id, ann.id) not in await referrals(world)
 
     await world.leader.says_and_hears("/close 1 cancel")
     assert "no longer open" in await opens(world, world.member("Di"), from_ann)
@@ -128,8 +125,7 @@ async def test_payout_is_a_ledger_entry_within_the_balance(world: World) -> None
     assert "payout of ¥1.50 to Ann. Balance now: ¥0.50" in reply
     refused = await ann.says_and_hears("/payout @ann 0.50")
     assert "Only the group's leaders" in refused
-    with sqlite3.connect(world.service.store.path) as db:
-        kinds = db.execute("SELECT kind, amount FROM ledger ORDER BY id").fetchall()
+    kinds = await world.rows("SELECT kind, amount FROM ledger ORDER BY id")
     assert kinds == [("reward", 200), ("payout", -150)]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 from tests.conftest import GROUP_ID, World
 
@@ -21,14 +20,12 @@ async def test_two_hundred_members_tap_join_at_once_on_a_stock_of_fifty(world: W
     assert sum(t.startswith("You're in") for t in texts) == 50
     assert texts.count("Sold out.") == 150
     assert all(len(world.api.answers[q]) == 1 for q in queries), "each tap answered once"
-    with sqlite3.connect(world.service.store.path) as db:
-        confirmed = db.execute(
-            "SELECT COALESCE(SUM(quantity), 0), COUNT(DISTINCT user_id) FROM orders"
-            " WHERE status = 'confirmed'"
-        ).fetchone()
-        pending = db.execute("SELECT COUNT(*) FROM orders WHERE status = 'pending'").fetchone()
-    assert tuple(confirmed) == (50, 50)
-    assert pending[0] == 0
+    confirmed = await world.rows(
+        "SELECT COALESCE(SUM(quantity), 0), COUNT(DISTINCT user_id) FROM orders"
+        " WHERE status = 'confirmed'"
+    )
+    assert confirmed == [(50, 50)]
+    assert await world.rows("SELECT COUNT(*) FROM orders WHERE status = 'pending'") == [(0,)]
     assert sum("formed with 10 members" in t for t in world.group_texts()) == 5
     final = world.card(card)
     assert "Rounds formed: 5" in final or "5 rounds formed" in final
