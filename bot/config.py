@@ -94,6 +94,10 @@ class DealSettings(BaseModel):
     """Defaults for deals."""
 
     reminder_before_minutes: int = Field(default=60, ge=0, le=24 * 60)
+    # How often each process sweeps for deals that fell due (and runs the daily summaries,
+    # offer expiries and clean-ups): a deadline is kept within this many seconds even if
+    # the worker that armed it died.
+    sweep_seconds: float = Field(default=30, ge=0.2, le=600)
 
 
 class Settings(BaseSettings):

@@ -26,7 +26,9 @@ class Deadlines:
     At start, and whenever the clock is moved, every open deal is read back from the
     store: overdue ones are closed at once, the rest re-armed. Jobs are created with
     ``misfire_grace_time=None`` because APScheduler otherwise drops a job that fires
-    more than a second late, and a deadline must never be skipped.
+    more than a second late, and a deadline must never be skipped. A periodic sweep does
+    the same for deals other workers posted, so with several workers on one database
+    every deadline is kept even when the worker that armed it is gone.
     """
 
     def __init__(
@@ -37,12 +39,14 @@ class Deadlines:
         on_due: DealAction,
         on_remind: DealAction,
         remind_before: int,
+        tick_seconds: float = 30,
     ) -> None:
         self.clock = clock
         self.store = store
         self.on_due = on_due
         self.on_remind = on_remind
         self.remind_before = remind_before
+        self.tick_seconds = tick_seconds
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._resync_task: asyncio.Task[None] | None = None
         self._ticks: list[Callable[[], Awaitable[None]]] = []
@@ -56,7 +60,12 @@ class Deadlines:
         self.scheduler.start()
         self.clock.on_change(self._on_clock_moved)
         self.scheduler.add_job(
-            self._tick, "interval", seconds=30, id="tick", coalesce=True, max_instances=1
+            self._tick,
+            "interval",
+            seconds=self.tick_seconds,
+            id="tick",
+            coalesce=True,
+            max_instances=1,
         )
         await self.resync()
 
@@ -83,11 +92,26 @@ class Deadlines:
         await self._tick()
 
     async def _tick(self) -> None:
+        await self._sweep()
         for action in self._ticks:
             try:
                 await action()
             except Exception:
                 log.exception("periodic job failed: %s", action)
+
+    async def _sweep(self) -> None:
+        """Deals this process never armed (another worker posted them, and perhaps died):
+        close the overdue ones, arm the rest. Closing is idempotent, so several workers
+        sweeping at once close each round exactly once."""
+        now = self.clock.timestamp()
+        for deal in await self.store.all_open_deals():
+            if deal.deadline <= now:
+                try:
+                    await self.on_due(deal.id)
+                except Exception:
+                    log.exception("closing overdue deal failed deal=%s", deal.id)
+            elif self.scheduler.get_job(f"deadline:{deal.id}") is None:
+                self.arm(deal)
 
     async def settled(self) -> None:
         """Wait for a resync started by a clock move (tests use this)."""

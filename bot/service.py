@@ -88,6 +88,7 @@ class GroupBuy:
             on_due=self.close_due,
             on_remind=self.remind,
             remind_before=settings.deals.reminder_before_minutes * 60,
+            tick_seconds=settings.deals.sweep_seconds,
         )
         self._background: set[asyncio.Task[None]] = set()
 

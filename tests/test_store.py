@@ -1,32 +1,40 @@
-"""The SQLite store: migrations, and joins that cannot oversell however they race."""
+"""The store on each engine: migrations, and joins that cannot oversell however they race."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.errors import UserError
 from bot.forms import DealForm, Mode
 from bot.models import DealStatus, Member, OrderStatus, RoundStatus
-from storage.engines import SqliteEngine, migration_files
+from storage.engines import PostgresEngine, SqliteEngine, migration_files
 from storage.store import Store
+from tests.conftest import POSTGRES_URL, STORES, drop_schema
 
 NOW = 1_800_000_000
 LEADER = Member(user_id=1, first_name="Lena")
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(SqliteEngine(tmp_path / "store.db"))
+@pytest.fixture(params=STORES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    if request.param == "postgres":
+        s = Store(PostgresEngine(POSTGRES_URL, schema, pool_size=20))
+    else:
+        s = Store(SqliteEngine(tmp_path / "store.db"))
     await s.open()
     await s.ensure_group(-100, "Group", tz="UTC", currency="CNY", lang="en", now=NOW)
     yield s
     await s.close()
+    if request.param == "postgres":
+        await drop_schema(schema)
 
 
 async def new_deal(store: Store, **kw: object) -> int:
@@ -48,14 +56,14 @@ def member(n: int) -> Member:
     return Member(user_id=1000 + n, first_name=f"M{n}")
 
 
-async def orders(store: Store, deal_id: int) -> list[sqlite3.Row]:
-    with sqlite3.connect(store.path) as db:
-        db.row_factory = sqlite3.Row
-        return db.execute("SELECT * FROM orders WHERE deal_id = ?", (deal_id,)).fetchall()
+async def orders(store: Store, deal_id: int) -> list[Any]:
+    return await store.engine.reader.all(
+        "SELECT * FROM orders WHERE deal_id = ? ORDER BY id", deal_id
+    )
 
 
 async def test_migrations_are_numbered_and_reach_the_last(store: Store) -> None:
-    numbers = [number for number, _, _ in migration_files("sqlite")]
+    numbers = [number for number, _, _ in migration_files(store.engine.dialect)]
     assert numbers == sorted(set(numbers)) and numbers[0] == 1
     assert await store.schema_version() == numbers[-1]
     assert await store.migrate() == numbers[-1]  # a second run changes nothing
