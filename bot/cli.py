@@ -16,6 +16,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from bot.app import App, Runtime, build_application
 from bot.config import ConfigError, Settings, config_path, load_settings
 from storage import open_store
+from storage.copy import copy_store
 
 log = logging.getLogger("bot")
 
@@ -30,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     backup = commands.add_parser("backup", help="copy the database safely, even while the bot runs")
     backup.add_argument("path", help="where to write the copy")
     commands.add_parser("migrate", help="apply database migrations and print the schema version")
+    move = commands.add_parser(
+        "migrate-store", help="copy an SQLite store into PostgreSQL, verified; safe to re-run"
+    )
+    move.add_argument("--from", dest="source", required=True, help="sqlite:///path/to.db")
+    move.add_argument("--to", dest="target", required=True, help="postgresql://…")
+    move.add_argument("--schema", default="public", help="PostgreSQL schema (default public)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(config_path(args.config))
@@ -42,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "backup":
         return backup_database(settings.storage.path, Path(args.path))
+    if args.command == "migrate-store":
+        return move_store(args.source, args.target, args.schema)
     if args.command == "migrate":
         version = asyncio.run(_migrate(settings))
         print(f"schema version {version}")
@@ -77,6 +86,29 @@ def backup_database(source: Path, target: Path) -> int:
         live.backup(copy)
     print(f"backed up {source} to {target}")
     return 0
+
+
+def move_store(source: str, target: str, schema: str) -> int:
+    """Copy SQLite into PostgreSQL and print, table by table, that everything arrived."""
+    if not source.startswith("sqlite:///") or not target.startswith(
+        ("postgresql://", "postgres://")
+    ):
+        print("groupbuy-bot: use --from sqlite:///path.db --to postgresql://…", file=sys.stderr)
+        return 2
+    path = Path(source.removeprefix("sqlite:///"))
+    if not path.is_file():
+        print(f"groupbuy-bot: no database at {path}", file=sys.stderr)
+        return 1
+    checks = asyncio.run(copy_store(path, target, schema))
+    for check in checks:
+        sums = "" if check.source_sum is None else f", sum {check.source_sum} → {check.target_sum}"
+        verdict = "ok" if check.ok else "MISMATCH"
+        print(f"{check.table}: {check.source_rows} → {check.target_rows} rows{sums}: {verdict}")
+    if all(check.ok for check in checks):
+        print("every row arrived; the counts and sums agree")
+        return 0
+    print("groupbuy-bot: the copy does not match (see MISMATCH above)", file=sys.stderr)
+    return 1
 
 
 async def _migrate(settings: Settings) -> int:
