@@ -118,3 +118,9 @@ async def ask_to_start(update: Update, context: Context, payload: str | None = N
         parse_mode=ParseMode.HTML,
         reply_markup=InlineKeyboardMarkup([[button]]),
     )
+
+
+def number(text: str) -> int | None:
+    """A deal or order number as typed (`12` or `#12`), or None."""
+    text = text.removeprefix("#")
+    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 12 else None

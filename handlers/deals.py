@@ -21,6 +21,7 @@ from handlers.common import (
     in_group,
     is_leader,
     member_of,
+    number,
     reply,
     service,
 )
@@ -93,7 +94,7 @@ async def _end_deal(update: Update, context: Context, command: str) -> None:
         await reply(update, context, "group_only", command=f"/{command}")
         return
     assert chat is not None
-    deal_id = _deal_number(args[0]) if args else None
+    deal_id = number(args[0]) if args else None
     choice: CloseChoice | None = None
     if command == "close" and len(args) == 2:
         choice = _choice(args[1])
@@ -126,11 +127,6 @@ async def _end_deal(update: Update, context: Context, command: str) -> None:
                 await reply(update, context, "close_done", deal=deal)
     except UserError as error:
         await reply(update, context, error.template, **error.context)
-
-
-def _deal_number(text: str) -> int | None:
-    text = text.removeprefix("#")
-    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 12 else None
 
 
 _CHOICES = {

@@ -19,6 +19,7 @@ from handlers.common import (
     in_group,
     is_leader,
     member_of,
+    number,
     reply,
     service,
     told_privately,
@@ -91,7 +92,7 @@ async def export_command(update: Update, context: Context) -> None:
     if groups is None:
         return
     leader_reports = reports(context)
-    deal_number = _number(args[0]) if args else None
+    deal_number = number(args[0]) if args else None
     if deal_number is not None:
         deal = await service(context).store.get_deal(deal_number)
         if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
@@ -135,19 +136,19 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
         args.pop()
     store = service(context).store
     rows: list[OrderRow] = []
-    if len(args) == 1 and _number(args[0]) is None and CODE.fullmatch(args[0].upper()):
+    if len(args) == 1 and number(args[0]) is None and CODE.fullmatch(args[0].upper()):
         found = await store.order_by_code(args[0])
         if found is None:
             await reply(update, context, "code_not_found", code=args[0][:12])
             return
         rows = [found]
-    elif len(args) == 1 and (order_id := _number(args[0])) is not None:
+    elif len(args) == 1 and (order_id := number(args[0])) is not None:
         row = await store.get_order(order_id)
         rows = [row] if row is not None else []
         if row is None:
             await reply(update, context, "order_not_found", order_id=order_id)
             return
-    elif len(args) == 2 and (deal_id := _number(args[0])) is not None:
+    elif len(args) == 2 and (deal_id := number(args[0])) is not None:
         who: str | int = int(args[1]) if args[1].isdigit() else args[1]
         rows = await store.member_orders_in_deal(deal_id, who)
         if not rows:
@@ -169,11 +170,6 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
 
 
 CODE = re.compile(r"[A-Z0-9]{5}")
-
-
-def _number(text: str) -> int | None:
-    text = text.removeprefix("#")
-    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 12 else None
 
 
 async def mark_tap(update: Update, context: Context) -> None:
@@ -214,8 +210,8 @@ async def restock_command(update: Update, context: Context) -> None:
     if groups is None:
         return
     args = context.args or []
-    deal_id = _number(args[0]) if args else None
-    units = _number(args[1]) if len(args) > 1 else None
+    deal_id = number(args[0]) if args else None
+    units = number(args[1]) if len(args) > 1 else None
     if deal_id is None or units is None or units > 1_000_000:
         await reply(update, context, "restock_usage")
         return
@@ -249,7 +245,7 @@ async def options_command(update: Update, context: Context) -> None:
     if groups is None or message is None:
         return
     args = context.args or []
-    deal_id = _number(args[0]) if args else None
+    deal_id = number(args[0]) if args else None
     if deal_id is None or len(args) < 2:
         await reply(update, context, "options_usage")
         return

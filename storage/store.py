@@ -6,8 +6,9 @@ import logging
 import secrets
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bot import referrals, rounds
 from bot.errors import UserError
@@ -38,6 +39,7 @@ from bot.models import (
 from storage.engines import PostgresEngine, Row, SqliteEngine, Tx
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Collection codes: no 0/O, 1/I/L, so that they read out loud without doubt.
 # Every column of groups but its key: a migrated group's settings are copied whole.
@@ -1462,47 +1464,36 @@ def _exhausted(options: list[DealOption]) -> bool:
 
 
 def _option(row: Row) -> DealOption:
-    return DealOption(
-        id=row["id"],
-        deal_id=row["deal_id"],
-        position=row["position"],
-        name=row["name"],
-        price=row["price"],
-        stock=row["stock"],
-        taken=row["taken"],
-    )
+    return _build(DealOption, row)
+
+
+def _build(cls: type[T], row: Row, **values: Any) -> T:
+    """A model from a row: every field read by its column name, unless given."""
+    keys = set(row.keys())
+    for field in fields(cls):  # type: ignore[arg-type]
+        if field.name not in values and field.name in keys:
+            values[field.name] = row[field.name]
+    return cls(**values)
 
 
 def _group(row: Row) -> Group:
-    return Group(
-        chat_id=row["chat_id"],
-        title=row["title"],
-        lang=row["lang"],
-        tz=row["tz"],
-        currency=row["currency"],
-        summary_time=row["summary_time"],
-        summary_sent_on=row["summary_sent_on"],
-        reward_kind=row["reward_kind"],
-        reward_value=row["reward_value"],
-        levels=row["levels"],
-        privacy=row["privacy"],
-    )
+    return _build(Group, row)
 
 
 def _entry(row: Row) -> LedgerEntry:
-    return LedgerEntry(
-        id=row["id"],
-        chat_id=row["chat_id"],
-        user_id=row["user_id"],
-        kind=row["kind"],
-        amount=row["amount"],
-        currency=row["currency"],
-        order_id=row["order_id"],
-        level=row["level"],
-        created_at=row["created_at"],
-        group_title=row["group_title"],
-        group_tz=row["group_tz"],
-    )
+    return _build(LedgerEntry, row)
+
+
+def _member(row: Row) -> Member:
+    return _build(Member, row)
+
+
+def _deal(row: Row) -> Deal:
+    return _build(Deal, row, status=DealStatus(row["status"]))
+
+
+def _round(row: Row) -> Round:
+    return _build(Round, row, status=RoundStatus(row["status"]))
 
 
 def _order_row(row: Row) -> OrderRow:
@@ -1530,50 +1521,4 @@ def _order_row(row: Row) -> OrderRow:
         group_title=row["group_title"],
         option=row["option_name"],
         pickup=row["pickup_name"],
-    )
-
-
-def _member(row: Row) -> Member:
-    return Member(
-        user_id=row["user_id"],
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        username=row["username"],
-        language_code=row["language_code"],
-    )
-
-
-def _deal(row: Row) -> Deal:
-    return Deal(
-        id=row["id"],
-        chat_id=row["chat_id"],
-        leader_id=row["leader_id"],
-        title=row["title"],
-        description=row["description"],
-        photo_file_id=row["photo_file_id"],
-        price=row["price"],
-        currency=row["currency"],
-        min_members=row["min_members"],
-        deadline=row["deadline"],
-        stock=row["stock"],
-        member_limit=row["member_limit"],
-        note=row["note"],
-        mode=row["mode"],
-        status=DealStatus(row["status"]),
-        taken=row["taken"],
-        card_message_id=row["card_message_id"],
-        created_at=row["created_at"],
-        closed_at=row["closed_at"],
-    )
-
-
-def _round(row: Row) -> Round:
-    return Round(
-        id=row["id"],
-        deal_id=row["deal_id"],
-        number=row["number"],
-        status=RoundStatus(row["status"]),
-        opened_at=row["opened_at"],
-        tipped_at=row["tipped_at"],
-        closed_at=row["closed_at"],
     )
