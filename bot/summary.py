@@ -54,7 +54,7 @@ def parse_summary_time(text: str) -> str | None:
         return None
     match = _TIME.match(word)
     if not match:
-        raise UserError("settings_bad_summary", value=text[:30])
+        raise UserError("settings_bad_value", key="summary", value=text[:30])
     return f"{int(match[1]):02d}:{match[2]}"
 
 
