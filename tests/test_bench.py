@@ -1,0 +1,46 @@
+"""Smoke test of the flash-sale benchmark: it runs, prints its figures, and finds it correct.
+
+Timings are never asserted here: they depend on the machine. Correctness is.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_flash_sale_is_correct_and_prints_its_figures() -> None:
+    script = str(ROOT / "bench" / "flash_sale.py")
+    # --timeout: each burst waits at most this long for its answers.
+    result = subprocess.run(
+        [sys.executable, script, "--quick", "--json", "--timeout", "60"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,  # a bound for a hung run; a normal quick run takes about 10 s
+        check=False,
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    for figure in (
+        "taps per second",
+        "latency p50",
+        "latency p95",
+        "latency p99",
+        "peak RSS",
+        "429s received",
+        "editMessageText (card)",
+        "ratio (ours / ceiling)",
+    ):
+        assert figure in result.stdout, f"{figure!r} missing from:\n{result.stdout}"
+
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["correct"] is True
+    assert all(check["ok"] for check in report["checks"].values()), report["checks"]
+    assert report["groupbuy"]["answered"] == report["groupbuy"]["taps"] == 100
+    assert report["ceiling"]["answered"] == 100
+    assert report["store"]["confirmed_units"] == 50
+    assert report["store"]["rounds_formed"] == 5
