@@ -32,7 +32,10 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
     if telegram.flood_control:
         limiter = FloodControl(
             overall_max_rate=telegram.messages_per_second,
-            group_max_rate=telegram.group_messages_per_minute,
+            # One message per 60/N seconds, not bursts of N then a pause: Telegram counts
+            # any 60-second window, and a burst of 20 followed by more breaks it.
+            group_max_rate=1,
+            group_time_period=60 / telegram.group_messages_per_minute,
             max_retries=10,  # a 429 is waited out and retried, never dropped
         )
     bot = TolerantBot(

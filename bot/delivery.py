@@ -16,8 +16,12 @@ from telegram.ext import AIORateLimiter, ExtBot
 log = logging.getLogger(__name__)
 
 # Calls that post nothing to a chat: Telegram's per-group message limit does not cover
-# them, and a leader check must not wait behind a burst of card edits.
-UNLIMITED = frozenset({"getChatMember", "getChatAdministrators", "getChat", "getMe"})
+# them, a leader check must not wait behind a burst of card edits, and a tap's answer
+# must not wait out another chat's 429 (PTB's limiter pauses everything after one), or
+# it would arrive after the query expired.
+UNLIMITED = frozenset(
+    {"getChatMember", "getChatAdministrators", "getChat", "getMe", "answerCallbackQuery"}
+)
 # PTB's updater retries getUpdates itself, with its own back-off.
 NOT_RETRIED = frozenset({"getUpdates"})
 
