@@ -9,12 +9,12 @@ from typing import Any
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
-from telegram.request import HTTPXRequest
 
 import handlers
 from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import FloodControl, TolerantBot
+from bot.http import AiohttpRequest
 from bot.reports import Reports
 from bot.service import GroupBuy
 from bot.texts import Texts
@@ -41,8 +41,10 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
     bot = TolerantBot(
         token=telegram.token.get_secret_value(),
         base_url=telegram.base_url,
-        request=HTTPXRequest(connection_pool_size=256),
-        get_updates_request=HTTPXRequest(read_timeout=telegram.poll_timeout + 10),
+        request=AiohttpRequest(connection_pool_size=256),
+        get_updates_request=AiohttpRequest(
+            connection_pool_size=1, read_timeout=telegram.poll_timeout + 10
+        ),
         rate_limiter=limiter,
     )
     builder = (

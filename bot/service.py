@@ -468,12 +468,15 @@ class GroupBuy:
         self.deadlines.disarm(deal.id)
         log.info("deal cancelled deal=%s orders=%s", deal.id, len(cancelled.lines))
         self.cards.request(deal.id)
+        self._spawn(self._announce_cancelled(cancelled))
+        return cancelled
+
+    async def _announce_cancelled(self, cancelled: CancelledDeal) -> None:
         group = await self._group_of(cancelled.deal)
         await self._send_group(group, "deal_cancelled", deal=cancelled.deal, lines=cancelled.lines)
         await self._tell_members(
             cancelled.deal, cancelled.lines, "order_cancelled", reason="cancelled"
         )
-        return cancelled
 
     async def remind(self, deal_id: int) -> None:
         """Shortly before the deadline, tell the group how many more members are needed."""

@@ -105,7 +105,7 @@ async def test_killed_mid_burst_every_answered_join_is_kept(
     api.started_users.update(m["id"] for m in members)
 
     with bot_process(api, db, log) as first:
-        api.send_text(GROUP_ID, 1001, "/deal Figs\nprice: 5\nmin: 7\ndeadline: 1d\nstock: 100")
+        api.send_text(GROUP_ID, 1001, "/deal Figs\nprice: 5\nmin: 7\ndeadline: 1d\nstock: 500")
         card = await api.wait_for("sendMessage", chat_id=GROUP_ID, timeout=20)
         card_id = card.result["message_id"]
         join = next(data for text, data in api.buttons(GROUP_ID, card_id) if "Join" in text)
