@@ -91,6 +91,9 @@ class GroupBuy:
             tick_seconds=settings.deals.sweep_seconds,
         )
         self._background: set[asyncio.Task[None]] = set()
+        # The answer to every further Join on a deal that has ended (sold out or closed):
+        # in a flash sale most taps come after the last unit, and none needs the store.
+        self._ended: dict[int, str] = {}
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -263,9 +266,18 @@ class GroupBuy:
         offer_id: int | None = None,
     ) -> JoinOutcome:
         """One more unit for the member (raises UserError with the reason if not)."""
-        outcome = await self.store.join_round(
-            deal_id, member, self.clock.timestamp(), tap_id, option_id, offer_id
-        )
+        if (answer := self._ended.get(deal_id)) is not None:
+            raise UserError(answer)  # a closed deal never reopens: no need to ask the store
+        try:
+            outcome = await self.store.join_round(
+                deal_id, member, self.clock.timestamp(), tap_id, option_id, offer_id
+            )
+        except UserError as error:
+            if error.template in ("tap_sold_out", "tap_closed"):
+                deal = await self.store.get_deal(deal_id)
+                if deal is not None and deal.status is not DealStatus.OPEN:
+                    self._ended[deal_id] = error.template
+            raise
         self.cards.request(deal_id)
         if outcome.tipped:
             self._spawn(self._announce_tipped(outcome.deal))

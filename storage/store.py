@@ -423,7 +423,8 @@ class Store:
                 assert order is not None
             members = await self._count_members(db, open_round.id)
             deal = await self._reload_deal(db, deal_id)
-            options = await self._options(db, deal_id)
+            if options:  # their counters moved with this unit
+                options = await self._options(db, deal_id)
             facts = rounds.RoundFacts(
                 mode=deal.mode,
                 min_members=deal.min_members,
