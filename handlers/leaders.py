@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import Message, Update
+from telegram import Message, Update, User
 
 from bot import callbacks, currency, summary
 from bot.errors import UserError
@@ -54,18 +54,27 @@ async def groups_asked(update: Update, context: Context) -> list[Group] | None:
     return groups
 
 
-async def summary_command(update: Update, context: Context) -> None:
-    """/summary [today|yesterday|YYYY-MM-DD]: the day's summary, sent privately."""
+async def _one_argument_for_leaders(
+    update: Update, context: Context, usage: str
+) -> tuple[User, list[str], list[Group]] | None:
+    """The sender, at most one argument, and the groups they lead; else the refusal."""
     user = update.effective_user
     if user is None:
-        return
+        return None
     args = context.args or []
     if len(args) > 1:
-        await reply(update, context, "summary_usage")
-        return
+        await reply(update, context, usage)
+        return None
     groups = await groups_asked(update, context)
-    if groups is None:
+    return None if groups is None else (user, args, groups)
+
+
+async def summary_command(update: Update, context: Context) -> None:
+    """/summary [today|yesterday|YYYY-MM-DD]: the day's summary, sent privately."""
+    asked = await _one_argument_for_leaders(update, context, "summary_usage")
+    if asked is None:
         return
+    user, args, groups = asked
     leader = member_of(user)
     delivered = True
     for group in groups:
@@ -81,16 +90,10 @@ async def summary_command(update: Update, context: Context) -> None:
 
 async def export_command(update: Update, context: Context) -> None:
     """/export [date|deal]: orders as a CSV document, sent privately."""
-    user = update.effective_user
-    if user is None:
+    asked = await _one_argument_for_leaders(update, context, "export_usage")
+    if asked is None:
         return
-    args = context.args or []
-    if len(args) > 1:
-        await reply(update, context, "export_usage")
-        return
-    groups = await groups_asked(update, context)
-    if groups is None:
-        return
+    user, args, groups = asked
     leader_reports = reports(context)
     deal_number = number(args[0]) if args else None
     if deal_number is not None:
