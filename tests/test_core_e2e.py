@@ -127,6 +127,7 @@ async def test_leader_cancels_a_deal_and_every_member_is_told(world: World) -> N
     for person in (ann, bo, cy):  # round 1 forms: these orders are confirmed
         await person.taps("Join", card)
     await di.taps("Join", card)  # round 2, pending
+    await world.settle()  # round 1's announcement is out before the leader speaks
 
     reply = await world.leader.says_and_hears("/cancel 1")
     await world.settle()
