@@ -162,6 +162,8 @@ class Options:
     ceiling_pool: int | None
     json: bool
     profile: Path | None
+    store: str = "sqlite"
+    workers: int = 1
 
     @property
     def taken(self) -> int:
@@ -974,6 +976,14 @@ def parse_options(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     parser.add_argument(
+        "--store",
+        default="sqlite",
+        help="sqlite (default) or a postgresql://… URL: the run then uses webhook workers",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="webhook workers sharing PostgreSQL (default 1)"
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         metavar="PREFIX",
@@ -1002,6 +1012,8 @@ def parse_options(argv: list[str] | None) -> Options:
         ceiling_pool=args.ceiling_pool,
         json=args.json,
         profile=args.profile,
+        store=args.store,
+        workers=max(1, args.workers),
     )
 
 
@@ -1019,6 +1031,8 @@ async def bench(opts: Options) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 if the outcome was correct, 1 if not or if it could not run."""
     opts = parse_options(argv)
+    if opts.store != "sqlite" or opts.workers > 1:
+        return run_workers(opts)
     try:
         report = asyncio.run(asyncio.wait_for(bench(opts), OVERALL_TIMEOUT))
     except (BenchError, TimeoutError) as exc:
@@ -1027,6 +1041,26 @@ def main(argv: list[str] | None = None) -> int:
     print_report(report)
     if opts.json:
         print(json.dumps(report, separators=(",", ":"), ensure_ascii=False))
+    return 0 if report["correct"] else 1
+
+
+def run_workers(opts: Options) -> int:
+    """The burst on PostgreSQL over N webhook workers (bench/workers.py)."""
+    from bench import workers
+
+    if not opts.store.startswith(("postgresql://", "postgres://")):
+        print("flash_sale: --workers needs --store postgresql://…", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="flash-workers-") as folder:
+        report = asyncio.run(
+            asyncio.wait_for(
+                workers.run(opts.store, opts.workers, opts.members, opts.stock, Path(folder)),
+                OVERALL_TIMEOUT,
+            )
+        )
+    workers.print_report(report)
+    if opts.json:
+        print(json.dumps(report, separators=(",", ":")))
     return 0 if report["correct"] else 1
 
 

@@ -35,7 +35,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def worker(api: FakeBotAPI, schema: str, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    api: FakeBotAPI, schema: str, port: int, log: Path, url: str = POSTGRES_URL
+) -> Iterator[subprocess.Popen[bytes]]:
     """One bot process in webhook mode on the shared PostgreSQL schema."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GROUPBUY_")} | {
         "GROUPBUY_TELEGRAM__TOKEN": TOKEN,
@@ -47,7 +49,7 @@ def worker(api: FakeBotAPI, schema: str, port: int, log: Path) -> Iterator[subpr
         "GROUPBUY_TELEGRAM__WEBHOOK__PORT": str(port),
         "GROUPBUY_TELEGRAM__WEBHOOK__PATH": "hook",
         "GROUPBUY_TELEGRAM__WEBHOOK__SECRET_TOKEN": SECRET,
-        "GROUPBUY_STORAGE__URL": POSTGRES_URL,
+        "GROUPBUY_STORAGE__URL": url,
         "GROUPBUY_STORAGE__SCHEMA_NAME": schema,
         "GROUPBUY_DEALS__SWEEP_SECONDS": "1",
         "PYTHONPATH": str(ROOT),
