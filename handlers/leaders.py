@@ -12,6 +12,7 @@ from bot.errors import UserError
 from bot.forms import parse_options
 from bot.models import Group, OrderRow
 from bot.reports import Reports
+from bot.summary import GroupDay
 from bot.texts import language_for
 from handlers.common import (
     Context,
@@ -75,17 +76,28 @@ async def summary_command(update: Update, context: Context) -> None:
     if asked is None:
         return
     user, args, groups = asked
-    leader = member_of(user)
+    days = await _days_asked(update, context, groups, args[0] if args else None)
+    if days is None:
+        return
     delivered = True
+    for group_day in days:
+        delivered = await reports(context).send_summary(member_of(user), group_day) and delivered
+    await told_privately(update, context, delivered)
+
+
+async def _days_asked(
+    update: Update, context: Context, groups: list[Group], word: str | None
+) -> list[GroupDay] | None:
+    """Each group's day that `word` names (in its own time zone); else the answer why not."""
+    days = []
     for group in groups:
         try:
-            day = summary.parse_day(args[0] if args else None, reports(context).today(group))
+            day = summary.parse_day(word, reports(context).today(group))
         except UserError as error:
             await reply(update, context, error.template, **error.context)
-            return
-        group_day = await reports(context).day_of(group, day)
-        delivered = await reports(context).send_summary(leader, group_day) and delivered
-    await told_privately(update, context, delivered)
+            return None
+        days.append(await reports(context).day_of(group, day))
+    return days
 
 
 async def export_command(update: Update, context: Context) -> None:
@@ -101,20 +113,14 @@ async def export_command(update: Update, context: Context) -> None:
         if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
             await reply(update, context, "deal_not_found", deal_id=deal_number)
             return
-        group = next(g for g in groups if g.chat_id == deal.chat_id)
         rows = await service(context).store.orders_of_deal(deal.id)
         name = f"orders-deal-{deal.id}.csv"
     else:
-        rows = []
-        day = None
-        for group in groups:
-            try:
-                day = summary.parse_day(args[0] if args else None, leader_reports.today(group))
-            except UserError as error:
-                await reply(update, context, error.template, **error.context)
-                return
-            rows += (await leader_reports.day_of(group, day)).all_rows
-        name = f"orders-{day}.csv"
+        days = await _days_asked(update, context, groups, args[0] if args else None)
+        if days is None:
+            return
+        rows = [row for group_day in days for row in group_day.all_rows]
+        name = f"orders-{days[0].day}.csv"
     delivered = await leader_reports.send_export(user.id, rows, groups[0].tz, name)
     await told_privately(update, context, delivered)
 

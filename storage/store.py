@@ -414,7 +414,8 @@ class Store:
                 option_id or 0,
             )
             assert order is not None
-            pickups = await self._deal_pickups(db, deal)
+            # Only an order with no pickup point yet needs the points (repeat taps do not).
+            pickups = await self._deal_pickups(db, deal) if order["pickup_id"] is None else []
             if order["pickup_id"] is None and pickups:
                 await self._default_pickup(db, deal_id, member.user_id, order["id"], pickups)
                 order = await db.one(

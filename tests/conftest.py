@@ -6,9 +6,11 @@ import html
 import itertools
 import os
 import re
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ _user_ids = itertools.count(2001)
 
 
 POSTGRES_URL = os.environ.get("GROUPBUY_TEST_POSTGRES_URL", "")
+ROOT = Path(__file__).resolve().parent.parent
 # Every story runs on the embedded SQLite store, and on PostgreSQL too when a server is
 # given: the product must behave the same on both.
 STORES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -57,6 +60,28 @@ def settings_for(
         timezone="Asia/Shanghai",
         **overrides,
     )
+
+
+def operator_env(**settings: str) -> dict[str, str]:
+    """The environment an operator would run `python -m bot` with: this process's, minus
+    any GROUPBUY_* of the developer's, plus the given settings (GROUPBUY_ names)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GROUPBUY_")}
+    return clean | {"PYTHONPATH": str(ROOT)} | settings
+
+
+@contextmanager
+def bot_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m bot` in the log's folder, killed at the end if still running."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot"], cwd=log.parent, env=env, stdout=out, stderr=out
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
 
 
 async def drop_schema(schema: str) -> None:

@@ -16,24 +16,19 @@ import pytest
 
 from bot.app import Runtime, build_application
 from bot.clock import Clock
-from tests.conftest import GROUP_ID, World, settings_for
+from tests.conftest import GROUP_ID, ROOT, World, operator_env, settings_for
 from tests.fakeapi import FakeBotAPI
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m bot …` as an operator would."""
-    import os
-
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GROUPBUY_")}
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         capture_output=True,
         text=True,
-        env=base | {"PYTHONPATH": str(ROOT)} | (env or {}),
+        env=operator_env(**(env or {})),
         cwd=cwd or ROOT,
         timeout=60,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import uuid
@@ -13,17 +12,14 @@ from zoneinfo import ZoneInfo
 from bot.forms import parse_deal_form
 from bot.models import Member
 from storage import PostgresEngine, Store
-from tests.conftest import POSTGRES_URL, World, drop_schema
+from tests.conftest import POSTGRES_URL, World, drop_schema, operator_env
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC_ZONE = ZoneInfo("UTC")
 
 
 def migrate_store(source: Path, schema: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GROUPBUY_")} | {
-        "GROUPBUY_TELEGRAM__TOKEN": "1:abc",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = operator_env(GROUPBUY_TELEGRAM__TOKEN="1:abc")
     return subprocess.run(
         [
             sys.executable,

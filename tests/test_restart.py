@@ -3,45 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from tests.conftest import GROUP_ID, TOKEN
+from tests.conftest import GROUP_ID, TOKEN, bot_process, operator_env
 from tests.fakeapi import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@contextmanager
-def bot_process(
+def started_bot(
     api: FakeBotAPI, db: Path, log: Path, clock_offset: int = 0
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """`python -m bot` as an operator runs it, configured by environment variables only."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GROUPBUY_")} | {
-        "GROUPBUY_TELEGRAM__TOKEN": TOKEN,
-        "GROUPBUY_TELEGRAM__BASE_URL": api.base_url,
-        "GROUPBUY_TELEGRAM__POLL_TIMEOUT": "1",
-        "GROUPBUY_TELEGRAM__CARD_EDIT_INTERVAL": "0.2",
-        "GROUPBUY_STORAGE__PATH": str(db),
-        "GROUPBUY_CLOCK_OFFSET": str(clock_offset),
-        "PYTHONPATH": str(ROOT),
-    }
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=db.parent, env=env, stdout=out, stderr=out
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
+    env = operator_env(
+        GROUPBUY_TELEGRAM__TOKEN=TOKEN,
+        GROUPBUY_TELEGRAM__BASE_URL=api.base_url,
+        GROUPBUY_TELEGRAM__POLL_TIMEOUT="1",
+        GROUPBUY_TELEGRAM__CARD_EDIT_INTERVAL="0.2",
+        GROUPBUY_STORAGE__PATH=str(db),
+        GROUPBUY_CLOCK_OFFSET=str(clock_offset),
+    )
+    return bot_process(env, log)
 
 
 async def test_a_deadline_passed_while_the_bot_was_down_is_honoured_at_start(
@@ -53,7 +39,7 @@ async def test_a_deadline_passed_while_the_bot_was_down_is_honoured_at_start(
     ann, bo = api.user(2001, "Ann"), api.user(2002, "Bo")
     api.started_users.update({2001, 2002})
 
-    with bot_process(api, db, log) as first:
+    with started_bot(api, db, log) as first:
         api.send_text(GROUP_ID, 1001, "/deal Lychee\nprice: 8\nmin: 2\ndeadline: 1h\nmode: tipping")
         card = await api.wait_for("sendMessage", chat_id=GROUP_ID, timeout=20)
         card_id = card.result["message_id"]  # type: ignore[index]
@@ -65,7 +51,7 @@ async def test_a_deadline_passed_while_the_bot_was_down_is_honoured_at_start(
         first.wait(timeout=10)
 
     sent_before = len(api.requests)
-    with bot_process(api, db, log, clock_offset=3600 + 60):
+    with started_bot(api, db, log, clock_offset=3600 + 60):
         await api.wait_until(
             lambda: "Closed" in (api.message(GROUP_ID, card_id).get("text") or ""), timeout=20
         )
@@ -86,7 +72,7 @@ async def test_a_deadline_passed_while_the_bot_was_down_is_honoured_at_start(
 
 async def test_sigterm_stops_the_bot_cleanly(api: FakeBotAPI, tmp_path: Path) -> None:
     db, log = tmp_path / "bot.db", tmp_path / "bot.log"
-    with bot_process(api, db, log) as process:
+    with started_bot(api, db, log) as process:
         await api.wait_for("getUpdates", timeout=20)
         process.send_signal(signal.SIGTERM)
         code = await asyncio.get_running_loop().run_in_executor(None, process.wait, 15)
@@ -104,7 +90,7 @@ async def test_killed_mid_burst_every_answered_join_is_kept(
     members = [api.user(5000 + n, f"M{n}") for n in range(150)]
     api.started_users.update(m["id"] for m in members)
 
-    with bot_process(api, db, log) as first:
+    with started_bot(api, db, log) as first:
         api.send_text(GROUP_ID, 1001, "/deal Figs\nprice: 5\nmin: 7\ndeadline: 1d\nstock: 500")
         card = await api.wait_for("sendMessage", chat_id=GROUP_ID, timeout=20)
         card_id = card.result["message_id"]
@@ -116,7 +102,7 @@ async def test_killed_mid_burst_every_answered_join_is_kept(
     answered = {q for q in queries if api.answers[q]}
     joined = {q for q in answered if api.answers[q][0]["text"].startswith("You're in")}
 
-    with bot_process(api, db, log):  # back up: it answers taps again
+    with started_bot(api, db, log):  # back up: it answers taps again
         late = api.user(6001, "Late")
         answer = await api.wait_answer(api.tap(GROUP_ID, late["id"], card_id, str(join)), 20)
         assert answer["text"].startswith("You're in")

@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from tests.conftest import GROUP_ID, POSTGRES_URL, TOKEN, drop_schema
+from tests.conftest import GROUP_ID, POSTGRES_URL, TOKEN, bot_process, drop_schema, operator_env
 from tests.fakeapi import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,40 +32,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
 def worker(
     api: FakeBotAPI, schema: str, port: int, log: Path, url: str = POSTGRES_URL
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """One bot process in webhook mode on the shared PostgreSQL schema."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GROUPBUY_")} | {
-        "GROUPBUY_TELEGRAM__TOKEN": TOKEN,
-        "GROUPBUY_TELEGRAM__BASE_URL": api.base_url,
-        "GROUPBUY_TELEGRAM__CARD_EDIT_INTERVAL": "0.5",
-        "GROUPBUY_TELEGRAM__GROUP_MESSAGES_PER_MINUTE": "6000",
-        "GROUPBUY_TELEGRAM__WEBHOOK__ENABLED": "true",
-        "GROUPBUY_TELEGRAM__WEBHOOK__URL": f"http://127.0.0.1:{port}/hook",
-        "GROUPBUY_TELEGRAM__WEBHOOK__PORT": str(port),
-        "GROUPBUY_TELEGRAM__WEBHOOK__PATH": "hook",
-        "GROUPBUY_TELEGRAM__WEBHOOK__SECRET_TOKEN": SECRET,
-        "GROUPBUY_STORAGE__URL": url,
-        "GROUPBUY_STORAGE__SCHEMA_NAME": schema,
-        "GROUPBUY_DEALS__SWEEP_SECONDS": "1",
-        "PYTHONPATH": str(ROOT),
-    }
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=log.parent, env=env, stdout=out, stderr=out
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    env = operator_env(
+        GROUPBUY_TELEGRAM__TOKEN=TOKEN,
+        GROUPBUY_TELEGRAM__BASE_URL=api.base_url,
+        GROUPBUY_TELEGRAM__CARD_EDIT_INTERVAL="0.5",
+        GROUPBUY_TELEGRAM__GROUP_MESSAGES_PER_MINUTE="6000",
+        GROUPBUY_TELEGRAM__WEBHOOK__ENABLED="true",
+        GROUPBUY_TELEGRAM__WEBHOOK__URL=f"http://127.0.0.1:{port}/hook",
+        GROUPBUY_TELEGRAM__WEBHOOK__PORT=str(port),
+        GROUPBUY_TELEGRAM__WEBHOOK__PATH="hook",
+        GROUPBUY_TELEGRAM__WEBHOOK__SECRET_TOKEN=SECRET,
+        GROUPBUY_STORAGE__URL=url,
+        GROUPBUY_STORAGE__SCHEMA_NAME=schema,
+        GROUPBUY_DEALS__SWEEP_SECONDS="1",
+    )
+    return bot_process(env, log)
 
 
 @asynccontextmanager
