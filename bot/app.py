@@ -38,13 +38,15 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
             group_time_period=60 / telegram.group_messages_per_minute,
             max_retries=10,  # a 429 is waited out and retried, never dropped
         )
+    requests = (
+        AiohttpRequest(connection_pool_size=256),
+        AiohttpRequest(connection_pool_size=1, read_timeout=telegram.poll_timeout + 10),
+    )
     bot = TolerantBot(
         token=telegram.token.get_secret_value(),
         base_url=telegram.base_url,
-        request=AiohttpRequest(connection_pool_size=256),
-        get_updates_request=AiohttpRequest(
-            connection_pool_size=1, read_timeout=telegram.poll_timeout + 10
-        ),
+        request=requests[0],
+        get_updates_request=requests[1],
         rate_limiter=limiter,
     )
     builder = (
@@ -69,6 +71,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
     groupbuy.deadlines.every_minute(groupbuy.forget_old_deliveries)
     groupbuy.deadlines.every_minute(groupbuy.expire_offers)
     app.bot_data["service"] = groupbuy
+    app.bot_data["requests"] = requests
     app.bot_data["reports"] = reports
     handlers.register(app)
     return app
@@ -84,7 +87,14 @@ class Runtime:
     async def start(self) -> None:
         """Open the store, check the token, close overdue deals, and start polling."""
         await self.service.store.open()
-        await self.app.initialize()
+        try:
+            await self.app.initialize()
+        except BaseException:
+            # Telegram unreachable or the token refused: leave no connection open behind.
+            for request in self.app.bot_data["requests"]:
+                await request.shutdown()
+            await self.service.store.close()
+            raise
         await self.app.start()
         await self.service.start()
         assert self.app.updater is not None
