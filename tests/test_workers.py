@@ -68,15 +68,29 @@ async def three_workers(
             worker(api, schema, ports[2], tmp_path / "w2.log") as w2,
         ):
             async with aiohttp.ClientSession() as http:
-                for port in ports:  # each webhook server is up
-                    await wait_listening(http, port)
+                for n, (port, process) in enumerate(zip(ports, (w0, w1, w2), strict=True)):
+                    await wait_listening(http, port, process, tmp_path / f"w{n}.log")
                 yield schema, list(zip(ports, (w0, w1, w2), strict=True))
     finally:
         await drop_schema(schema)
 
 
-async def wait_listening(http: aiohttp.ClientSession, port: int) -> None:
-    for _ in range(300):
+async def wait_listening(
+    http: aiohttp.ClientSession,
+    port: int,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Wait until the worker's webhook answers. Three workers starting at once on two
+    cores (each migrating in turn under PostgreSQL's lock) can take a while; a worker
+    that died says why from its log."""
+    deadline = asyncio.get_running_loop().time() + 120
+    while asyncio.get_running_loop().time() < deadline:
+        if process is not None and process.poll() is not None:
+            tail = await asyncio.to_thread(log.read_text) if log is not None else ""
+            raise AssertionError(
+                f"worker on port {port} exited {process.returncode}:\n{tail[-2000:]}"
+            )
         try:
             async with http.post(f"http://127.0.0.1:{port}/hook", data=b"{}") as response:
                 if response.status in (200, 400, 403):
