@@ -14,7 +14,7 @@ import handlers
 from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import FloodControl, TolerantBot
-from bot.http import AiohttpRequest
+from bot.http import AiohttpRequest, PollingRequest
 from bot.reports import Reports
 from bot.service import GroupBuy
 from bot.texts import Texts
@@ -40,7 +40,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
         )
     requests = (
         AiohttpRequest(connection_pool_size=256),
-        AiohttpRequest(connection_pool_size=1, read_timeout=telegram.poll_timeout + 10),
+        PollingRequest(connection_pool_size=1, read_timeout=telegram.poll_timeout + 10),
     )
     bot = TolerantBot(
         token=telegram.token.get_secret_value(),

@@ -42,6 +42,10 @@ DEAL_ACTIONS = frozenset(
 )
 
 
+# Buttons whose handler reads the keyboard of the message they sit under.
+KEYBOARD_READERS = frozenset({Action.PAID, Action.COLLECTED})
+
+
 @dataclass(frozen=True)
 class Tap:
     """A decoded button press: the action, the id it is about, and an optional second id."""
@@ -77,3 +81,9 @@ def decode(data: str | None) -> Tap | None:
 
 def _is_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 15 and text[0] != "0"
+
+
+def reads_keyboard(data: object) -> bool:
+    """Whether the handler of this callback data reads the tapped message's keyboard."""
+    tap = decode(data) if isinstance(data, str) else None
+    return tap is not None and tap.action in KEYBOARD_READERS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +20,7 @@ class Clock:
 
     def timestamp(self) -> int:
         """The current time as whole Unix seconds, the way the store keeps times."""
-        return int(self.now().timestamp())
+        return int(time.time() + self._offset.total_seconds())
 
     def to_real(self, moment: datetime) -> datetime:
         """The wall-clock moment at which this clock will show `moment` (for timers)."""

@@ -11,9 +11,11 @@ from typing import Any
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
+from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+from bot import callbacks
 
 
 class AiohttpRequest(BaseRequest):
@@ -93,3 +95,28 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+
+
+class PollingRequest(AiohttpRequest):
+    """The getUpdates transport: drops what the bot never reads before PTB parses it.
+
+    Every tap arrives with the whole card message, its formatting entities and its
+    keyboard included, and PTB builds an object for each entity and each button: in a
+    flash sale that was over a third of the CPU spent reading a tap (bench/flash_sale.py).
+    No handler reads a tapped message's entities; only the mark panel's reads its keyboard.
+    """
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> JSONDict:
+        """The decoded answer, without the entities (and mostly the keyboard) of tapped
+        messages."""
+        data = BaseRequest.parse_json_payload(payload)
+        updates = data.get("result")
+        for update in updates if isinstance(updates, list) else ():
+            query = update.get("callback_query") if isinstance(update, dict) else None
+            if isinstance(query, dict) and isinstance(message := query.get("message"), dict):
+                message.pop("entities", None)
+                message.pop("caption_entities", None)
+                if not callbacks.reads_keyboard(query.get("data")):
+                    message.pop("reply_markup", None)
+        return data

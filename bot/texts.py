@@ -71,6 +71,8 @@ class Texts:
             lstrip_blocks=True,
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=False,
+            # Templates ship with the code: no file-time check on every render.
+            auto_reload=False,
         )
         self.env.filters["money"] = money
         self.env.filters["local_time"] = local_time

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import callbacks
 from bot.callbacks import Action
+from bot.http import PollingRequest
 from bot.links import Links
 
 
@@ -52,3 +55,40 @@ def test_invite_payloads_are_signed() -> None:
 @given(st.text(max_size=100))
 def test_payload_parsing_never_raises(payload: str) -> None:
     Links(b"k").parse(payload)
+
+
+def _tapped(data: object) -> bytes:
+    message = {
+        "message_id": 7,
+        "date": 1_700_000_000,
+        "chat": {"id": -100, "type": "supergroup", "title": "G"},
+        "text": "Mangoes",
+        "entities": [{"offset": 0, "length": 7, "type": "bold"}],
+        "caption_entities": [{"offset": 0, "length": 7, "type": "bold"}],
+        "reply_markup": {"inline_keyboard": [[{"text": "Join", "callback_data": "v1:join:1"}]]},
+    }
+    query = {"id": "1", "from": {"id": 5, "is_bot": False, "first_name": "A"}, "data": data}
+    update = {"update_id": 1, "callback_query": {**query, "message": message}}
+    return json.dumps({"ok": True, "result": [update, {"update_id": 2}]}).encode()
+
+
+def test_polling_drops_what_no_tap_handler_reads() -> None:
+    result = PollingRequest().parse_json_payload(_tapped("v1:join:1"))["result"]
+    message = result[0]["callback_query"]["message"]
+    assert "entities" not in message and "caption_entities" not in message
+    assert "reply_markup" not in message
+    assert message["chat"]["id"] == -100 and message["message_id"] == 7
+    assert result[1] == {"update_id": 2}
+
+
+def test_polling_keeps_the_keyboard_a_mark_panel_tap_reads() -> None:
+    for data in ("v1:paid:3", "v1:coll:3"):
+        result = PollingRequest().parse_json_payload(_tapped(data))["result"]
+        message = result[0]["callback_query"]["message"]
+        assert message["reply_markup"]["inline_keyboard"][0][0]["text"] == "Join"
+        assert "entities" not in message
+
+
+def test_polling_passes_odd_payloads_through() -> None:
+    for raw in (b'{"ok": false, "error_code": 409}', b'{"ok": true, "result": [1, "x", {}]}'):
+        assert PollingRequest().parse_json_payload(raw) == json.loads(raw)
