@@ -29,6 +29,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -70,6 +71,10 @@ STEP_TIMEOUT = 30.0  # posting the card, the bot becoming idle
 GRACE = 0.5  # after the last answer, time for a second answer to a tap to show up
 STOP_TIMEOUT = 5.0  # SIGTERM until SIGKILL
 OVERALL_TIMEOUT = 900.0
+
+
+# How the English round_formed template announces a round.
+ROUND_FORMED = re.compile(r"round \d+ formed with")
 
 
 class BenchError(Exception):
@@ -549,17 +554,18 @@ async def run_groupbuy(opts: Options, workdir: Path) -> BotRun:
     return run
 
 
-def sends_since(api: BenchAPI, start: float) -> tuple[int, int]:
-    """Successful sendMessage calls to the group and to members since a moment."""
-    group = private = 0
-    for record in api.requests:
+def sends_since(records: Iterable[Recorded], start: float) -> tuple[int, int]:
+    """Rounds announced in the group (the bot joins announcements that queue up behind the
+    group's limit into one message) and successful private sends, since a moment."""
+    rounds = private = 0
+    for record in records:
         if record.method == "sendMessage" and record.ok and record.at >= start:
             chat_id = record.params.get("chat_id")
             if chat_id == GROUP_ID:
-                group += 1
+                rounds += len(ROUND_FORMED.findall(str(record.params.get("text", ""))))
             elif isinstance(chat_id, int) and chat_id > 0:
                 private += 1
-    return group, private
+    return rounds, private
 
 
 async def drain(api: BenchAPI, opts: Options, card_id: int, burst: Burst) -> float | None:
@@ -573,9 +579,9 @@ async def drain(api: BenchAPI, opts: Options, card_id: int, burst: Burst) -> flo
         return opts.sells_out and not api.buttons(GROUP_ID, card_id)
 
     while time.monotonic() < deadline:
-        group, private = sends_since(api, burst.start)
+        rounds, private = sends_since(api.requests, burst.start)
         card_done = card_closed() if opts.sells_out else True
-        if group >= opts.rounds and private >= opts.confirmed // opts.limit and card_done:
+        if rounds >= opts.rounds and private >= opts.confirmed // opts.limit and card_done:
             break
         await asyncio.sleep(0.05)
     if not card_closed():
@@ -788,8 +794,9 @@ def build_report(opts: Options, run: BotRun, ceiling: CeilingRun | None) -> dict
             "min_interval": round(min_interval, 3) if min_interval is not None else None,
             "final_after": round(run.card_final_after, 2) if run.card_final_after else None,
         },
+        "rounds_announced": sends_since(run.requests, run.burst.start)[0],
         "expected": {
-            "group_messages": opts.rounds,
+            "rounds_announced": opts.rounds,
             "private_messages": opts.confirmed // opts.limit,
         },
         "store": run.store,
@@ -887,8 +894,9 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"  errors: {errors}; 429s received: {report['status_429']}")
     expected = report["expected"]
     print(
-        f"  expected after the burst: {expected['group_messages']} round messages to the group, "
-        f"{expected['private_messages']} private confirmations "
+        f"  rounds announced in the group: {report['rounds_announced']} "
+        f"(expected {expected['rounds_announced']}); "
+        f"private confirmations expected: {expected['private_messages']} "
         f"(drain waited up to {report['drain_seconds']:g} s)"
     )
     print()

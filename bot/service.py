@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,6 +46,7 @@ from bot.models import (
     OrderRow,
     RoundStatus,
 )
+from bot.outbox import GroupOutbox
 from bot.scheduler import Deadlines
 from bot.texts import (
     CAPTION_LIMIT,
@@ -61,6 +63,10 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 NOT_MODIFIED = "message is not modified"
+# Cards whose last drawing is remembered, to skip edits that would change nothing.
+DRAWN_CARDS = 1000
+
+Drawn = tuple[str, InlineKeyboardMarkup | None]
 
 
 class GroupBuy:
@@ -82,6 +88,11 @@ class GroupBuy:
         self.bot = bot
         self.links = Links(settings.telegram.token.get_secret_value().encode())
         self.cards = CardRefresher(self._edit_card, settings.telegram.card_edit_interval)
+        telegram = settings.telegram
+        self.outbox = GroupOutbox(
+            self._post_group,
+            interval=60 / telegram.group_messages_per_minute if telegram.flood_control else 0,
+        )
         self.deadlines = Deadlines(
             clock,
             store,
@@ -94,6 +105,7 @@ class GroupBuy:
         # The answer to every further Join on a deal that has ended (sold out or closed):
         # in a flash sale most taps come after the last unit, and none needs the store.
         self._ended: dict[int, str] = {}
+        self._drawn: dict[tuple[int, int], Drawn] = {}
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -128,6 +140,7 @@ class GroupBuy:
         """Wait for background notifications, then make pending card edits now."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.outbox.flush()
         await self.cards.flush()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -231,7 +244,9 @@ class GroupBuy:
         """Post the deal's card in its group and remember it as the one to keep current."""
         view = await self.store.deal_view(deal.id)
         assert view is not None
-        message_id = await self.send_card(view, deal.chat_id)
+        message_id = await self.outbox.turn(
+            deal.chat_id, partial(self.send_card, view, deal.chat_id)
+        )
         await self.store.set_card(deal.id, message_id)
 
     async def move_group(self, old_chat_id: int, new_chat_id: int) -> None:
@@ -592,12 +607,13 @@ class GroupBuy:
 
     async def _send_group(self, group: Group, template: str, **context: Any) -> None:
         text = self.texts.render(template, group.lang, now=self.clock.timestamp(), **context)
+        await self.outbox.post(group.chat_id, text)
+
+    async def _post_group(self, chat_id: int, text: str) -> None:
         try:
-            await self.bot.send_message(group.chat_id, text, parse_mode=ParseMode.HTML)
+            await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
         except TelegramError as exc:
-            log.warning(
-                "group message failed chat=%s template=%s: %s", group.chat_id, template, exc
-            )
+            log.warning("group message failed chat=%s: %s", chat_id, exc)
 
     async def send_private(self, member: Member, template: str, /, **context: Any) -> bool:
         """Message a member privately; False (and no error) if they never started the bot."""
@@ -617,7 +633,7 @@ class GroupBuy:
 
     # -- the card ---------------------------------------------------------------------
 
-    def render_card(self, view: DealView) -> tuple[str, InlineKeyboardMarkup | None]:
+    def render_card(self, view: DealView) -> Drawn:
         """The card's text and buttons, shortened to fit Telegram's limits."""
         limit = CAPTION_LIMIT if view.deal.photo_file_id else MESSAGE_LIMIT
         lines = list(view.lines)
@@ -678,14 +694,26 @@ class GroupBuy:
         return InlineKeyboardMarkup(rows)
 
     async def _edit_card(self, deal_id: int) -> None:
+        deal = await self.store.get_deal(deal_id)
+        if deal is not None and deal.card_message_id is not None:
+            # The group's outbox runs the edit when the card's turn comes, so it shows
+            # the state of that moment, not of when it was asked for.
+            await self.outbox.turn(deal.chat_id, partial(self._show_current_card, deal_id))
+
+    async def _show_current_card(self, deal_id: int) -> None:
         view = await self.store.deal_view(deal_id)
         if view is None or view.deal.card_message_id is None:
             return
-        await self.show_card(view, view.deal.chat_id, view.deal.card_message_id)
+        if not await self.show_card(view, view.deal.chat_id, view.deal.card_message_id):
+            self.outbox.spared(view.deal.chat_id)
 
-    async def show_card(self, view: DealView, chat_id: int, message_id: int) -> None:
-        """Edit a message showing the deal's card to the current state."""
-        text, markup = self.render_card(view)
+    async def show_card(self, view: DealView, chat_id: int, message_id: int) -> bool:
+        """Edit a message showing the deal's card to the current state; False if the
+        message already shows it (nothing is sent then)."""
+        drawn = self.render_card(view)
+        if self._drawn.get((chat_id, message_id)) == drawn:
+            return False
+        text, markup = drawn
         try:
             if view.deal.photo_file_id:
                 await self.bot.edit_message_caption(
@@ -706,10 +734,20 @@ class GroupBuy:
         except BadRequest as exc:
             if NOT_MODIFIED not in exc.message:
                 raise
+        self._remember_drawn(chat_id, message_id, drawn)
+        return True
+
+    def _remember_drawn(self, chat_id: int, message_id: int, drawn: Drawn) -> None:
+        """What a card message shows now, so that an edit to the same is never sent."""
+        self._drawn.pop((chat_id, message_id), None)
+        self._drawn[(chat_id, message_id)] = drawn
+        while len(self._drawn) > DRAWN_CARDS:
+            del self._drawn[next(iter(self._drawn))]  # the card drawn longest ago
 
     async def send_card(self, view: DealView, chat_id: int) -> int:
         """Post the deal's card in a chat (the group, or privately from a deep link)."""
-        text, markup = self.render_card(view)
+        drawn = self.render_card(view)
+        text, markup = drawn
         if view.deal.photo_file_id:
             message = await self.bot.send_photo(
                 chat_id,
@@ -722,4 +760,5 @@ class GroupBuy:
             message = await self.bot.send_message(
                 chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
             )
+        self._remember_drawn(chat_id, message.message_id, drawn)
         return message.message_id

@@ -57,6 +57,14 @@ async def test_a_deadline_passed_while_the_bot_was_down_is_honoured_at_start(
         )
         for uid in (ann["id"], bo["id"]):
             await api.wait_for("sendMessage", chat_id=uid, since=sent_before, timeout=10)
+        # The group's message takes its turn after the card edit (20 a minute per group).
+        await api.wait_until(
+            lambda: any(
+                "confirmed with 2 members" in (m.get("text") or "")
+                for m in api.bot_messages(GROUP_ID)
+            ),
+            timeout=10,
+        )
 
     with sqlite3.connect(db) as conn:
         orders = conn.execute(
