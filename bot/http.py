@@ -17,6 +17,9 @@ from telegram.request import BaseRequest, RequestData
 
 from bot import callbacks
 
+USER_AGENT = {"User-Agent": BaseRequest.USER_AGENT}
+JSON_HEADERS = USER_AGENT | {"Content-Type": "application/json"}
+
 
 class AiohttpRequest(BaseRequest):
     """One aiohttp session per bot (or per getUpdates), opened by PTB's initialize()."""
@@ -62,8 +65,7 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        """Send one Bot API request the way PTB's own transport does: form fields, or
-        multipart when there are files."""
+        """Send one Bot API request: a JSON body, or multipart when there are files."""
         if self._session is None or self._session.closed:
             raise RuntimeError("AiohttpRequest is not initialized")
         read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
@@ -72,6 +74,7 @@ class AiohttpRequest(BaseRequest):
         )
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
         body: Any = None
+        headers = USER_AGENT
         if request_data is not None:
             if request_data.contains_files:
                 form = aiohttp.FormData()
@@ -81,14 +84,12 @@ class AiohttpRequest(BaseRequest):
                     form.add_field(name, content, filename=filename, content_type=mime)
                 body = form
             else:
-                body = request_data.json_parameters
+                # A JSON body, as the Bot API accepts: cheaper to build than a form.
+                body = request_data.json_payload
+                headers = JSON_HEADERS
         try:
             async with self._session.request(
-                method,
-                url,
-                data=body,
-                timeout=timeout,
-                headers={"User-Agent": self.USER_AGENT},
+                method, url, data=body, timeout=timeout, headers=headers
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as err:

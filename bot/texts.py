@@ -83,6 +83,7 @@ class Texts:
         # shows them without parse mode.
         self.plain_env = self.env.overlay(autoescape=False)
         self.root = root
+        self._fixed: dict[tuple[str, str], str] = {}
 
     def _template(self, name: str, lang: str) -> jinja2.Template:
         env = self.plain_env if name.startswith(PLAIN_PREFIXES) else self.env
@@ -94,8 +95,12 @@ class Texts:
 
     def render(self, template: str, lang: str = DEFAULT_LANGUAGE, /, **context: Any) -> str:
         """The message `template` in `lang`, as Telegram HTML, trimmed."""
-        text = self._template(template, lang).render(lang=lang, **context)
-        return _squeeze(text)
+        if not context and (fixed := self._fixed.get((template, lang))) is not None:
+            return fixed  # "Sold out." to the 500th member of a flash sale: render it once
+        text = _squeeze(self._template(template, lang).render(lang=lang, **context))
+        if not context:
+            self._fixed[(template, lang)] = text
+        return text
 
     def label(self, name: str, lang: str = DEFAULT_LANGUAGE) -> str:
         """A short label (a button's text) from the language's labels template."""

@@ -14,9 +14,8 @@ log = logging.getLogger(__name__)
 
 
 async def claim(update: Update, context: Context) -> None:
-    """Stop an update Telegram delivered before; taps are claimed inside their own write."""
-    if update.callback_query is not None:
-        return
+    """Stop an update Telegram delivered before (taps never come here: they are claimed
+    inside their own write)."""
     groupbuy = service(context)
     user = update.effective_user
     sender = member_of(user) if user is not None and not user.is_bot else None

@@ -14,6 +14,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -60,6 +61,12 @@ def migration_files(dialect: str) -> list[tuple[int, str, str]]:
 _ROW_LOCKS = re.compile(r"\s+FOR UPDATE(\s+SKIP LOCKED)?", re.IGNORECASE)
 
 
+@cache
+def _sqlite_sql(sql: str) -> str:
+    """A statement as SQLite takes it: without row locks (it locks the whole file)."""
+    return _ROW_LOCKS.sub("", sql)
+
+
 class _SqliteTx:
     """Statements on a plain sqlite3 connection, run right on the event loop.
 
@@ -73,16 +80,16 @@ class _SqliteTx:
         self.db = db
 
     async def one(self, sql: str, *args: Any) -> Row | None:
-        return self.db.execute(_ROW_LOCKS.sub("", sql), args).fetchone()
+        return self.db.execute(_sqlite_sql(sql), args).fetchone()
 
     async def all(self, sql: str, *args: Any) -> list[Row]:
-        return self.db.execute(_ROW_LOCKS.sub("", sql), args).fetchall()
+        return self.db.execute(_sqlite_sql(sql), args).fetchall()
 
     async def change(self, sql: str, *args: Any) -> int:
         return int(self.db.execute(sql, args).rowcount)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.db.execute(_ROW_LOCKS.sub("", sql), tuple(params))
+        self.db.execute(_sqlite_sql(sql), tuple(params))
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         cursor = self.db.execute(sql, tuple(params))

@@ -6,7 +6,7 @@ import logging
 import secrets
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -423,7 +423,8 @@ class Store:
                 )
                 assert order is not None
             members = await self._count_members(db, open_round.id)
-            deal = await self._reload_deal(db, deal_id)
+            if not holding:  # the unit taken above, without reading the deal again
+                deal = replace(deal, taken=deal.taken + 1)
             if options:  # their counters moved with this unit
                 options = await self._options(db, deal_id)
             facts = rounds.RoundFacts(
@@ -1469,12 +1470,19 @@ def _option(row: Row) -> DealOption:
     return _build(DealOption, row)
 
 
+# The field names of each model, read once: dataclasses.fields() is slow on a hot path.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _build(cls: type[T], row: Row, **values: Any) -> T:
     """A model from a row: every field read by its column name, unless given."""
-    keys = set(row.keys())
-    for field in fields(cls):  # type: ignore[arg-type]
-        if field.name not in values and field.name in keys:
-            values[field.name] = row[field.name]
+    keys = row.keys()
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in fields(cls))  # type: ignore[arg-type]
+    for name in names:
+        if name not in values and name in keys:
+            values[name] = row[name]
     return cls(**values)
 
 
