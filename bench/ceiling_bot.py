@@ -20,6 +20,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes
 
+from bot.http import AiohttpRequest
+
 log = logging.getLogger("ceiling")
 
 # A fixed answer about as long as the real bot's "You're in: …" keeps the payloads alike.
@@ -33,35 +35,50 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def build(
-    base_url: str, token: str, poll_timeout: float, concurrency: int | None, pool: int | None
+    base_url: str,
+    token: str,
+    poll_timeout: float,
+    concurrency: int | None,
+    pool: int | None,
+    transport: str = "httpx",
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bare application, built like `bot.app.build_application` minus the bot itself.
 
     `concurrency` and `pool` (None: PTB's defaults, which the bot uses) are for experiments.
+    `transport` "aiohttp" puts it on the bot's own transport (`bot.http`) instead of PTB's
+    default httpx, to tell the framework's cost from the transport's.
     """
     builder = (
-        ApplicationBuilder()
-        .token(token)
-        .base_url(base_url)
-        .concurrent_updates(concurrency or True)
-        .get_updates_read_timeout(poll_timeout + 10)
+        ApplicationBuilder().token(token).base_url(base_url).concurrent_updates(concurrency or True)
     )
-    if pool is not None:
-        builder = builder.connection_pool_size(pool)
+    if transport == "aiohttp":
+        builder = builder.request(AiohttpRequest(connection_pool_size=pool or 256))
+        builder = builder.get_updates_request(
+            AiohttpRequest(connection_pool_size=1, read_timeout=poll_timeout + 10)
+        )
+    else:
+        builder = builder.get_updates_read_timeout(poll_timeout + 10)
+        if pool is not None:
+            builder = builder.connection_pool_size(pool)
     app = builder.build()
     app.add_handler(CallbackQueryHandler(answer))
     return app
 
 
 async def run(
-    base_url: str, token: str, poll_timeout: float, concurrency: int | None, pool: int | None
+    base_url: str,
+    token: str,
+    poll_timeout: float,
+    concurrency: int | None,
+    pool: int | None,
+    transport: str,
 ) -> None:
     """Poll until SIGINT or SIGTERM, with the start and stop sequence of `bot.app.Runtime`."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    app = build(base_url, token, poll_timeout, concurrency, pool)
+    app = build(base_url, token, poll_timeout, concurrency, pool, transport)
     await app.initialize()
     await app.start()
     assert app.updater is not None
@@ -86,13 +103,28 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrency", type=int, help="concurrent updates (default: PTB's for True, 256)"
     )
     parser.add_argument("--pool", type=int, help="HTTP connection pool size (default: PTB's)")
+    parser.add_argument(
+        "--transport",
+        choices=("httpx", "aiohttp"),
+        default="httpx",
+        help="httpx (PTB's default) or aiohttp (groupbuy-bot's)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # httpx logs every request URL, and the URL carries the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(run(args.base_url, args.token, args.poll_timeout, args.concurrency, args.pool))
+    asyncio.run(
+        run(
+            args.base_url,
+            args.token,
+            args.poll_timeout,
+            args.concurrency,
+            args.pool,
+            args.transport,
+        )
+    )
     return 0
 
 

@@ -165,6 +165,7 @@ class Options:
     ceiling: bool
     ceiling_concurrency: int | None
     ceiling_pool: int | None
+    ceiling_transport: str
     json: bool
     profile: Path | None
     store: str = "sqlite"
@@ -694,6 +695,7 @@ async def run_ceiling(opts: Options, workdir: Path, card: JSON, join: str) -> Ce
         for flag, value in (
             ("--concurrency", opts.ceiling_concurrency),
             ("--pool", opts.ceiling_pool),
+            ("--transport", opts.ceiling_transport),
         ):
             if value is not None:
                 argv += [flag, str(value)]
@@ -780,6 +782,7 @@ def build_report(opts: Options, run: BotRun, ceiling: CeilingRun | None) -> dict
         "drain_seconds": opts.drain,
         "ceiling_concurrency": opts.ceiling_concurrency or PTB_CONCURRENCY,
         "ceiling_pool": opts.ceiling_pool or PTB_POOL,
+        "ceiling_transport": opts.ceiling_transport,
         "groupbuy": bot,
         "ceiling": None,
         "ratio": None,
@@ -854,7 +857,7 @@ def print_report(report: dict[str, Any]) -> None:
         print(
             "ceiling: bare python-telegram-bot Application answering taps, "
             f"{report['ceiling_concurrency']} concurrent updates, "
-            f"HTTP pool {report['ceiling_pool']}"
+            f"HTTP pool {report['ceiling_pool']}, {report['ceiling_transport']} transport"
         )
     print()
     rows: list[tuple[str, str, str]] = [
@@ -982,6 +985,12 @@ def parse_options(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--ceiling-pool", type=int, help="the ceiling bot's HTTP pool size (default: PTB's, 256)"
     )
+    parser.add_argument(
+        "--ceiling-transport",
+        choices=("httpx", "aiohttp"),
+        default="httpx",
+        help="the ceiling bot's HTTP transport: httpx (PTB's default) or aiohttp (the bot's)",
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     parser.add_argument(
         "--store",
@@ -1018,6 +1027,7 @@ def parse_options(argv: list[str] | None) -> Options:
         ceiling=not args.no_ceiling,
         ceiling_concurrency=args.ceiling_concurrency,
         ceiling_pool=args.ceiling_pool,
+        ceiling_transport=args.ceiling_transport,
         json=args.json,
         profile=args.profile,
         store=args.store,

@@ -87,3 +87,9 @@ def reads_keyboard(data: object) -> bool:
     """Whether the handler of this callback data reads the tapped message's keyboard."""
     tap = decode(data) if isinstance(data, str) else None
     return tap is not None and tap.action in KEYBOARD_READERS
+
+
+def on_card(data: object) -> bool:
+    """Whether this callback data is a deal-card button's (Join, Leave, Invite, …)."""
+    tap = decode(data) if isinstance(data, str) else None
+    return tap is not None and tap.action in DEAL_ACTIONS

@@ -101,23 +101,35 @@ class AiohttpRequest(BaseRequest):
 class PollingRequest(AiohttpRequest):
     """The getUpdates transport: drops what the bot never reads before PTB parses it.
 
-    Every tap arrives with the whole card message, its formatting entities and its
-    keyboard included, and PTB builds an object for each entity and each button: in a
-    flash sale that was over a third of the CPU spent reading a tap (bench/flash_sale.py).
-    No handler reads a tapped message's entities; only the mark panel's reads its keyboard.
+    Every tap arrives with the whole message it sits under, formatting entities and
+    keyboard included, and PTB builds an object for every field, entity and button: in
+    a flash sale that was over a third of the CPU spent on a tap (bench/flash_sale.py).
+
+    - A tap on a deal card in a group loses the message whole, as Telegram itself sends
+      taps on old messages: the button names the deal, and the deal knows its chat.
+    - Any other tap keeps its message without entities, and without the keyboard unless
+      its handler reads it (the mark panel's).
     """
 
     @staticmethod
     def parse_json_payload(payload: bytes) -> JSONDict:
-        """The decoded answer, without the entities (and mostly the keyboard) of tapped
-        messages."""
+        """The decoded answer, with tapped messages cut down to what handlers read."""
         data = BaseRequest.parse_json_payload(payload)
         updates = data.get("result")
         for update in updates if isinstance(updates, list) else ():
             query = update.get("callback_query") if isinstance(update, dict) else None
             if isinstance(query, dict) and isinstance(message := query.get("message"), dict):
-                message.pop("entities", None)
-                message.pop("caption_entities", None)
-                if not callbacks.reads_keyboard(query.get("data")):
-                    message.pop("reply_markup", None)
+                _trim(query, message)
         return data
+
+
+def _trim(query: JSONDict, message: JSONDict) -> None:
+    chat = message.get("chat")
+    in_private = isinstance(chat, dict) and chat.get("type") == "private"
+    if callbacks.on_card(query.get("data")) and not in_private:
+        del query["message"]
+        return
+    message.pop("entities", None)
+    message.pop("caption_entities", None)
+    if not callbacks.reads_keyboard(query.get("data")):
+        message.pop("reply_markup", None)

@@ -57,11 +57,11 @@ def test_payload_parsing_never_raises(payload: str) -> None:
     Links(b"k").parse(payload)
 
 
-def _tapped(data: object) -> bytes:
+def _tapped(data: object, chat: dict[str, object] | None = None) -> bytes:
     message = {
         "message_id": 7,
         "date": 1_700_000_000,
-        "chat": {"id": -100, "type": "supergroup", "title": "G"},
+        "chat": chat or {"id": -100, "type": "supergroup", "title": "G"},
         "text": "Mangoes",
         "entities": [{"offset": 0, "length": 7, "type": "bold"}],
         "caption_entities": [{"offset": 0, "length": 7, "type": "bold"}],
@@ -72,13 +72,21 @@ def _tapped(data: object) -> bytes:
     return json.dumps({"ok": True, "result": [update, {"update_id": 2}]}).encode()
 
 
-def test_polling_drops_what_no_tap_handler_reads() -> None:
+def test_polling_drops_the_group_card_under_a_card_tap() -> None:
     result = PollingRequest().parse_json_payload(_tapped("v1:join:1"))["result"]
-    message = result[0]["callback_query"]["message"]
-    assert "entities" not in message and "caption_entities" not in message
-    assert "reply_markup" not in message
-    assert message["chat"]["id"] == -100 and message["message_id"] == 7
+    assert "message" not in result[0]["callback_query"], "the button names the deal"
+    assert result[0]["callback_query"]["data"] == "v1:join:1"
     assert result[1] == {"update_id": 2}
+
+
+def test_polling_keeps_what_other_taps_read() -> None:
+    private = {"id": 5, "type": "private", "first_name": "A"}
+    for data, chat in (("v1:join:1", private), ("v1:set:3", None), ("v1:ipaid:9", private)):
+        result = PollingRequest().parse_json_payload(_tapped(data, chat))["result"]
+        message = result[0]["callback_query"]["message"]
+        assert message["chat"]["id"] in (5, -100) and message["message_id"] == 7
+        assert "entities" not in message and "caption_entities" not in message
+        assert "reply_markup" not in message
 
 
 def test_polling_keeps_the_keyboard_a_mark_panel_tap_reads() -> None:

@@ -42,8 +42,11 @@ async def test_a_friend_joins_through_my_link_and_i_earn_then_lose_the_reward(
             None,
         )
     )
+    before = world.card(private_card, chat_id=bo.id)
     answer = await bo.taps("Join", private_card, chat_id=bo.id)
     assert answer.startswith("You're in")
+    await world.api.wait_until(lambda: world.card(private_card, chat_id=bo.id) != before)
+    assert "Bo" in world.card(private_card, chat_id=bo.id), "the private copy shows the tap"
     await cy.taps("Join", card)  # the round forms: Bo's order is confirmed
     await world.settle()
 
