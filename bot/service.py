@@ -47,6 +47,7 @@ from bot.models import (
     RoundStatus,
 )
 from bot.outbox import GroupOutbox
+from bot.priority import TapsFirst
 from bot.scheduler import Deadlines
 from bot.texts import (
     CAPTION_LIMIT,
@@ -106,6 +107,7 @@ class GroupBuy:
         # in a flash sale most taps come after the last unit, and none needs the store.
         self._ended: dict[int, str] = {}
         self._drawn: dict[tuple[int, int], Drawn] = {}
+        self.taps = TapsFirst()
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -556,6 +558,7 @@ class GroupBuy:
     ) -> None:
         # We loop instead of gather-ing to stay well inside the flood limits.
         for line in lines:
+            await self.taps.lull()
             await self.send_private(
                 line.member, template, deal=deal, quantity=line.quantity, **context
             )
@@ -563,6 +566,7 @@ class GroupBuy:
     async def _confirm_orders(self, deal: Deal, lines: Sequence[Line]) -> None:
         """Each confirmed order privately: its code, where to collect it, "I've paid"."""
         for line in lines:
+            await self.taps.lull()
             lang = language_for(line.member.language_code)
             text = self.texts.render(
                 "order_confirmed", lang, deal=deal, line=line, quantity=line.quantity

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
@@ -150,6 +150,12 @@ async def tap(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:
         return
+    groupbuy = service(context)
+    with groupbuy.taps.answering():
+        await _tap(update, context, query)
+
+
+async def _tap(update: Update, context: Context, query: CallbackQuery) -> None:
     groupbuy = service(context)
     lang = language_for(query.from_user.language_code)
     decoded = callbacks.decode(query.data)
