@@ -58,6 +58,9 @@ def migration_files(dialect: str) -> list[tuple[int, str, str]]:
 
 # -- SQLite -------------------------------------------------------------------------------
 
+CHECKPOINT_EVERY = 200  # commits between two background WAL checkpoints
+AUTO_CHECKPOINT_PAGES = 10_000  # SQLite's own checkpoint, past ~40 MB of WAL
+
 _ROW_LOCKS = re.compile(r"\s+FOR UPDATE(\s+SKIP LOCKED)?", re.IGNORECASE)
 
 
@@ -112,13 +115,22 @@ class SqliteEngine:
         self._lock = asyncio.Lock()
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._checkpointer: sqlite3.Connection | None = None
+        self._commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         """Connect, switch to WAL and bring the schema up to date."""
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode = WAL")
+        # Checkpoints (copying the WAL into the file, with an fsync) run in a thread,
+        # every CHECKPOINT_EVERY commits; SQLite's own, on a commit, only past a far
+        # larger WAL, as a safety net. Measured on 2,000 joins: 1 % of commits carried a
+        # checkpoint of 5-9 ms, 42 % of all commit time, stalling every tap behind it.
+        self._writer.execute(f"PRAGMA wal_autocheckpoint = {AUTO_CHECKPOINT_PAGES}")
         await self.migrate()
         self._reader = self._connect()
+        self._checkpointer = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: no implicit transactions; every write says BEGIN itself.
@@ -130,11 +142,32 @@ class SqliteEngine:
         return db
 
     async def close(self) -> None:
-        """Close both connections; safe to call twice."""
-        for db in (self._reader, self._writer):
+        """Close the connections (after a checkpoint under way); safe to call twice."""
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+            self._checkpoint = None
+        for db in (self._checkpointer, self._reader, self._writer):
             if db is not None:
                 db.close()
-        self._reader = self._writer = None
+        self._checkpointer = self._reader = self._writer = None
+
+    def _committed(self) -> None:
+        """Count a commit; every CHECKPOINT_EVERY, checkpoint the WAL in a thread."""
+        self._commits += 1
+        running = self._checkpoint is not None and not self._checkpoint.done()
+        if self._commits >= CHECKPOINT_EVERY and not running:
+            self._commits = 0
+            self._checkpoint = asyncio.create_task(asyncio.to_thread(self._checkpoint_wal))
+
+    def _checkpoint_wal(self) -> None:
+        """PASSIVE: copies what it can without waiting for, or blocking, anyone."""
+        db = self._checkpointer
+        if db is None:
+            return
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed (SQLite will checkpoint later): %s", exc)
 
     @property
     def reader(self) -> Tx:
@@ -155,6 +188,7 @@ class SqliteEngine:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+            self._committed()
 
     async def schema_version(self) -> int:
         """The number of the last migration applied."""

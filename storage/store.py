@@ -237,12 +237,16 @@ class Store:
     async def _deal_pickups(self, db: Tx, deal: Deal) -> list[PickupPoint]:
         """The points a deal uses: those it named, else every active point of its group."""
         rows = await db.all(
-            "SELECT p.* FROM deal_pickups d JOIN pickup_points p ON p.id = d.pickup_id"
-            " WHERE d.deal_id = ? ORDER BY p.id",
+            "SELECT p.* FROM pickup_points p"
+            " WHERE p.id IN (SELECT pickup_id FROM deal_pickups WHERE deal_id = ?)"
+            " OR (p.chat_id = ? AND p.active = 1"
+            "     AND NOT EXISTS (SELECT 1 FROM deal_pickups WHERE deal_id = ?))"
+            " ORDER BY p.id",
+            deal.id,
+            deal.chat_id,
             deal.id,
         )
-        named = [PickupPoint(int(r["id"]), int(r["chat_id"]), r["name"]) for r in rows]
-        return named or await self._pickup_points(db, deal.chat_id)
+        return [PickupPoint(int(r["id"]), int(r["chat_id"]), r["name"]) for r in rows]
 
     async def deal_pickups(self, deal: Deal) -> list[PickupPoint]:
         """The pickup points a member of this deal may choose from."""
@@ -405,15 +409,9 @@ class Store:
             assert open_round is not None
             if not holding:
                 await self._take_unit(db, deal_id, option)
-            await self._add_unit(db, deal, open_round.id, member.user_id, option, now)
-            order = await db.one(
-                "SELECT id, quantity, pickup_id FROM orders WHERE round_id = ? AND user_id = ?"
-                " AND COALESCE(option_id, 0) = ? AND status = 'pending'",
-                open_round.id,
-                member.user_id,
-                option_id or 0,
+            order = await self._add_unit(
+                db, deal, open_round.id, member.user_id, option, now, new=held == 0
             )
-            assert order is not None
             # Only an order with no pickup point yet needs the points (repeat taps do not).
             pickups = await self._deal_pickups(db, deal) if order["pickup_id"] is None else []
             if order["pickup_id"] is None and pickups:
@@ -486,41 +484,47 @@ class Store:
         user_id: int,
         option: DealOption | None,
         now: int,
-    ) -> None:
-        """One more unit on the member's pending order, or a new order of one unit."""
+        *,
+        new: bool,
+    ) -> Row:
+        """One more unit on the member's pending order, or a new order of one unit
+        (`new`: the member holds nothing in this deal yet); the order's id, quantity
+        and pickup point."""
         option_id = option.id if option else None
-        if await db.change(
-            "UPDATE orders SET quantity = quantity + 1, updated_at = ?"
-            " WHERE round_id = ? AND user_id = ? AND COALESCE(option_id, 0) = ?"
-            " AND status = 'pending'",
-            now,
-            round_id,
-            user_id,
-            option_id or 0,
-        ):
-            return
+        if not new:
+            rows = await db.all(
+                "UPDATE orders SET quantity = quantity + 1, updated_at = ?"
+                " WHERE round_id = ? AND user_id = ? AND COALESCE(option_id, 0) = ?"
+                " AND status = 'pending' RETURNING id, quantity, pickup_id",
+                now,
+                round_id,
+                user_id,
+                option_id or 0,
+            )
+            if rows:
+                return rows[0]
         # The order is credited to whoever brought the member to the group, and picks
         # up where the member's other orders in this deal are collected.
-        await db.execute(
+        rows = await db.all(
             "INSERT INTO orders (deal_id, round_id, user_id, quantity, unit_price, option_id,"
             " created_at, updated_at, referrer_id, pickup_id) VALUES (?, ?, ?, 1, ?, ?, ?, ?,"
             " (SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?),"
             " (SELECT pickup_id FROM orders WHERE deal_id = ? AND user_id = ?"
-            "  AND pickup_id IS NOT NULL ORDER BY id DESC LIMIT 1))",
-            (
-                deal.id,
-                round_id,
-                user_id,
-                option.price if option else deal.price,
-                option_id,
-                now,
-                now,
-                deal.chat_id,
-                user_id,
-                deal.id,
-                user_id,
-            ),
+            "  AND pickup_id IS NOT NULL ORDER BY id DESC LIMIT 1))"
+            " RETURNING id, quantity, pickup_id",
+            deal.id,
+            round_id,
+            user_id,
+            option.price if option else deal.price,
+            option_id,
+            now,
+            now,
+            deal.chat_id,
+            user_id,
+            deal.id,
+            user_id,
         )
+        return rows[0]
 
     async def _default_pickup(
         self,

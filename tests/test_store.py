@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,7 @@ import pytest
 from bot.errors import UserError
 from bot.forms import DealForm, Mode
 from bot.models import DealStatus, Member, OrderStatus, RoundStatus
-from storage.engines import PostgresEngine, SqliteEngine, migration_files
+from storage.engines import CHECKPOINT_EVERY, PostgresEngine, SqliteEngine, migration_files
 from storage.store import Store
 from tests.conftest import POSTGRES_URL, STORES, drop_schema
 
@@ -140,3 +142,21 @@ async def test_tipping_deal_sells_out_and_closes(store: Store) -> None:
     assert outcome.closed is not None and outcome.closed.round.status is RoundStatus.FORMED
     with pytest.raises(UserError):
         await store.join_round(deal_id, member(9), NOW)
+
+
+async def test_sqlite_checkpoints_its_wal_in_the_background(tmp_path: Path) -> None:
+    engine = SqliteEngine(tmp_path / "wal.db")
+    store = Store(engine)
+    await store.open()
+    await store.ensure_group(-100, "G", tz="UTC", currency="CNY", lang="en", now=NOW)
+    deal_id = await new_deal(store, min_members=1000)
+    for n in range(CHECKPOINT_EVERY + 10):
+        await store.join_round(deal_id, member(n), NOW, tap_id=f"t{n}")
+        await asyncio.sleep(0)  # the bot's loop turns between taps
+    await asyncio.sleep(0.5)  # the checkpoint thread
+    # An immutable read ignores the WAL: it sees only what was copied into the file.
+    uri = f"file:{tmp_path / 'wal.db'}?immutable=1"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as file_only:
+        [(in_file,)] = file_only.execute("SELECT COUNT(*) FROM orders").fetchall()
+    await store.close()
+    assert in_file >= CHECKPOINT_EVERY - 10  # all but the last few commits are in the file
