@@ -20,7 +20,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes
 
-from bot.http import AiohttpRequest
+from bot.http import BotApiRequest
 
 log = logging.getLogger("ceiling")
 
@@ -52,9 +52,9 @@ def build(
         ApplicationBuilder().token(token).base_url(base_url).concurrent_updates(concurrency or True)
     )
     if transport == "aiohttp":
-        builder = builder.request(AiohttpRequest(connection_pool_size=pool or 256))
+        builder = builder.request(BotApiRequest(connection_pool_size=pool or 256))
         builder = builder.get_updates_request(
-            AiohttpRequest(connection_pool_size=1, read_timeout=poll_timeout + 10)
+            BotApiRequest(connection_pool_size=1, read_timeout=poll_timeout + 10)
         )
     else:
         builder = builder.get_updates_read_timeout(poll_timeout + 10)

@@ -14,7 +14,7 @@ import handlers
 from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import FloodControl, TolerantBot
-from bot.http import AiohttpRequest, PollingRequest
+from bot.http import BotApiRequest, PollingRequest
 from bot.reports import Reports
 from bot.service import GroupBuy
 from bot.texts import Texts
@@ -39,7 +39,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
             max_retries=10,  # a 429 is waited out and retried, never dropped
         )
     requests = (
-        AiohttpRequest(connection_pool_size=256),
+        BotApiRequest(connection_pool_size=256),
         PollingRequest(connection_pool_size=1, read_timeout=telegram.poll_timeout + 10),
     )
     bot = TolerantBot(
