@@ -515,8 +515,8 @@ class FakeBotAPI:
 
     # ---------------------------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
-        """Listen on a free port of 127.0.0.1."""
+    async def start(self, port: int = 0) -> None:
+        """Listen on 127.0.0.1: on `port`, or on a free port."""
         # Events bind to the running loop on first use: make fresh ones for this loop.
         self._signal = asyncio.Event()
         self._closed = asyncio.Event()
@@ -527,7 +527,7 @@ class FakeBotAPI:
             app, handle_signals=False, access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self._port = self._runner.addresses[0][1]
 
@@ -540,6 +540,15 @@ class FakeBotAPI:
             await self._runner.cleanup()
             self._runner = None
         self._port = None
+
+    async def outage(self, seconds: float) -> None:
+        """Go away for `seconds` (every connection dropped, new ones refused), then listen
+        again on the same port; what the fake holds (queued updates, chats) survives."""
+        port = self._port
+        assert port is not None, "not started"
+        await self.stop()
+        await asyncio.sleep(seconds)
+        await self.start(port)
 
     async def __aenter__(self) -> Self:
         await self.start()

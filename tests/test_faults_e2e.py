@@ -64,6 +64,54 @@ async def test_bad_gateways_and_time_outs_are_retried(world: World) -> None:
     assert "Rounds formed: 1" in world.card(card)
 
 
+async def test_a_refused_connection_is_waited_out(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    card = await world.leader.posts(DEAL)
+    join = world.button(GROUP_ID, card, "Join")
+    people = [world.member() for _ in range(5)]
+    outage = asyncio.create_task(world.api.outage(2.0))  # taps land while it is down
+    queries = [world.api.tap(GROUP_ID, p.id, card, join) for p in people]
+    await outage
+
+    answers = await asyncio.gather(*(world.api.wait_answer(q, timeout=30) for q in queries))
+    await world.settle()
+
+    assert all(a["text"].startswith("You're in") for a in answers)
+    assert all(len(world.api.answers[q]) == 1 for q in queries), "every tap answered once"
+    assert await store_facts(world) == (5, 5, 5)
+    assert any("formed with 5 members" in t for t in world.group_texts())
+    assert "Rounds formed: 1" in world.card(card)
+    refused = [r.getMessage() for r in caplog.records if "ConnectionRefusedError" in r.getMessage()]
+    assert refused, "the bot met refused connections and waited them out"
+
+
+async def test_a_reply_that_never_comes_is_timed_out_and_sent_again(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    card = await world.leader.posts(DEAL)
+    world.api.delay(30, methods=["sendMessage"])  # past the bot's 5-second read timeout
+    first = len(world.api.requests)
+    join = world.button(GROUP_ID, card, "Join")
+    queries = [world.api.tap(GROUP_ID, world.member().id, card, join) for _ in range(5)]
+    answers = await asyncio.gather(*(world.api.wait_answer(q) for q in queries))
+
+    # The round formed: its group message went out, and its reply hangs.
+    await world.api.wait_for("sendMessage", chat_id=GROUP_ID, since=first, timeout=10)
+    await asyncio.sleep(5.5)  # the bot gives up on that reply...
+    world.api.delay(0)  # ...and its retry goes through
+
+    def group_sends() -> int:
+        sent = world.api.requests[first:]
+        return sum(r.method == "sendMessage" and r.params.get("chat_id") == GROUP_ID for r in sent)
+
+    await world.api.wait_until(lambda: group_sends() >= 2, timeout=15)
+    assert any("sendMessage failed (Timed out)" in r.getMessage() for r in caplog.records)
+    assert all(a["text"].startswith("You're in") for a in answers)
+    assert await store_facts(world) == (5, 5, 5)
+    assert (await world.member("Late").taps("Join", card)).startswith("You're in")
+
+
 async def test_polling_survives_an_outage_and_catches_up(world: World) -> None:
     card = await world.leader.posts(DEAL)
     ann = world.member("Ann")
