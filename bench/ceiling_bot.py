@@ -45,13 +45,13 @@ def build(
     """The bare application, built like `bot.app.build_application` minus the bot itself.
 
     `concurrency` and `pool` (None: PTB's defaults, which the bot uses) are for experiments.
-    `transport` "aiohttp" puts it on the bot's own transport (`bot.http`) instead of PTB's
+    `transport` "bot" puts it on groupbuy-bot's own transport (`bot.http`) instead of PTB's
     default httpx, to tell the framework's cost from the transport's.
     """
     builder = (
         ApplicationBuilder().token(token).base_url(base_url).concurrent_updates(concurrency or True)
     )
-    if transport == "aiohttp":
+    if transport == "bot":
         builder = builder.request(BotApiRequest(connection_pool_size=pool or 256))
         builder = builder.get_updates_request(
             BotApiRequest(connection_pool_size=1, read_timeout=poll_timeout + 10)
@@ -105,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool", type=int, help="HTTP connection pool size (default: PTB's)")
     parser.add_argument(
         "--transport",
-        choices=("httpx", "aiohttp"),
+        choices=("httpx", "bot"),
         default="httpx",
-        help="httpx (PTB's default) or aiohttp (groupbuy-bot's)",
+        help="httpx (PTB's default) or bot (groupbuy-bot's own, bot/http.py)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(

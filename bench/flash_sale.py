@@ -987,9 +987,9 @@ def parse_options(argv: list[str] | None) -> Options:
     )
     parser.add_argument(
         "--ceiling-transport",
-        choices=("httpx", "aiohttp"),
+        choices=("httpx", "bot"),
         default="httpx",
-        help="the ceiling bot's HTTP transport: httpx (PTB's default) or aiohttp (the bot's)",
+        help="the ceiling bot's transport: httpx (PTB's default) or bot (groupbuy-bot's own)",
     )
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     parser.add_argument(
