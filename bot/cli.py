@@ -17,6 +17,7 @@ from bot.app import App, Runtime, build_application
 from bot.config import ConfigError, Settings, config_path, load_settings
 from storage import open_store
 from storage.copy import copy_store
+from storage.engines import StoreUnavailable
 
 log = logging.getLogger("bot")
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         asyncio.run(_run(build_application(settings)))
-    except (InvalidToken, NetworkError, TelegramError) as exc:
+    except (InvalidToken, NetworkError, TelegramError, StoreUnavailable) as exc:
         print(f"groupbuy-bot: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

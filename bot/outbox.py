@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -57,6 +58,8 @@ class GroupOutbox:
         self._senders: dict[int, asyncio.Task[None]] = {}
         self._last: dict[int, float] = {}
         self._spared: set[int] = set()
+        self._flushing = False
+        self._flush_now = asyncio.Event()
 
     async def post(self, chat_id: int, text: str) -> None:
         """Send `text` to the group: now, or with the next message that goes."""
@@ -93,8 +96,9 @@ class GroupOutbox:
             while self._requests.get(chat_id) or self._texts.get(chat_id):
                 before = self._last.get(chat_id, -math.inf)
                 wait = before + self.interval - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                if wait > 0 and not self._flushing:
+                    # A flush (at shutdown) skips this pacing; PTB's limiter still paces.
+                    await self._pause(wait)
                 self._last[chat_id] = time.monotonic()
                 requests = self._requests.get(chat_id)
                 if requests and not (card_last and self._texts.get(chat_id)):
@@ -117,6 +121,8 @@ class GroupOutbox:
         """The first message of the waiting texts, joined; the rest wait for their turn."""
         texts = self._texts.pop(chat_id)
         messages = pack(texts)
+        if not messages:
+            return  # only blank texts: nothing to say
         if len(texts) > 1:
             log.info("group %s: %s texts, %s messages", chat_id, len(texts), len(messages))
         if len(messages) > 1:
@@ -126,10 +132,25 @@ class GroupOutbox:
         except Exception:
             log.exception("group message lost chat=%s", chat_id)
 
-    async def flush(self) -> None:
-        """Wait until every waiting text and card request is through."""
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, unless a flush wakes us early."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._flush_now.wait(), seconds)
+
+    async def drained(self) -> None:
+        """Wait, at the group's pace, until every waiting text and card request is through."""
         while self._senders:
             await asyncio.gather(*list(self._senders.values()), return_exceptions=True)
+
+    async def flush(self) -> None:
+        """Send every waiting text and card request now (at shutdown), and wait for them."""
+        self._flushing = True
+        self._flush_now.set()
+        try:
+            await self.drained()
+        finally:
+            self._flushing = False
+            self._flush_now.clear()
 
 
 async def _settle(request: Request, done: asyncio.Future[Any]) -> None:

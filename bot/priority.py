@@ -36,8 +36,17 @@ class TapsFirst:
             if not self._taps:
                 self._lull.set()
 
-    async def lull(self) -> None:
-        """Return when no tap is being answered, or after `patience` seconds."""
+    def deadline(self) -> float:
+        """The latest moment (event-loop time) a batch of notifications starting now waits."""
+        return asyncio.get_running_loop().time() + self.patience
+
+    async def lull(self, deadline: float | None = None) -> None:
+        """Return when no tap is being answered, or at `deadline` (default: `patience`
+        seconds from now): a round's confirmations share one deadline."""
         if self._taps:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lull.wait(), self.patience)
+            if deadline is None:
+                deadline = self.deadline()
+            left = deadline - asyncio.get_running_loop().time()
+            if left > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._lull.wait(), left)

@@ -557,16 +557,18 @@ class GroupBuy:
         self, deal: Deal, lines: Sequence[Line], template: str, **context: Any
     ) -> None:
         # We loop instead of gather-ing to stay well inside the flood limits.
+        deadline = self.taps.deadline()
         for line in lines:
-            await self.taps.lull()
+            await self.taps.lull(deadline)
             await self.send_private(
                 line.member, template, deal=deal, quantity=line.quantity, **context
             )
 
     async def _confirm_orders(self, deal: Deal, lines: Sequence[Line]) -> None:
         """Each confirmed order privately: its code, where to collect it, "I've paid"."""
+        deadline = self.taps.deadline()
         for line in lines:
-            await self.taps.lull()
+            await self.taps.lull(deadline)
             lang = language_for(line.member.language_code)
             text = self.texts.render(
                 "order_confirmed", lang, deal=deal, line=line, quantity=line.quantity
@@ -702,14 +704,17 @@ class GroupBuy:
         if deal is not None and deal.card_message_id is not None:
             # The group's outbox runs the edit when the card's turn comes, so it shows
             # the state of that moment, not of when it was asked for.
-            await self.outbox.turn(deal.chat_id, partial(self._show_current_card, deal_id))
+            draw = partial(self._show_current_card, deal_id, deal.chat_id)
+            await self.outbox.turn(deal.chat_id, draw)
 
-    async def _show_current_card(self, deal_id: int) -> None:
+    async def _show_current_card(self, deal_id: int, queued_in: int) -> None:
+        """Draw the card now; a turn that sent nothing is given back to the group."""
         view = await self.store.deal_view(deal_id)
-        if view is None or view.deal.card_message_id is None:
-            return
-        if not await self.show_card(view, view.deal.chat_id, view.deal.card_message_id):
-            self.outbox.spared(view.deal.chat_id)
+        message_id = view.deal.card_message_id if view is not None else None
+        if view is None or message_id is None:
+            self.outbox.spared(queued_in)
+        elif not await self.show_card(view, view.deal.chat_id, message_id):
+            self.outbox.spared(queued_in)
 
     async def show_card(self, view: DealView, chat_id: int, message_id: int) -> bool:
         """Edit a message showing the deal's card to the current state; False if the

@@ -17,6 +17,9 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 MAX_HEAD = 64 * 1024  # bytes of status line and headers we accept
+# Seconds an idle connection is kept: below common server keep-alive limits (nginx: 75,
+# aiohttp: 15), and short enough that a flow a NAT forgot is not tried.
+MAX_IDLE = 10.0
 BODYLESS = frozenset({204, 304})
 
 
@@ -76,7 +79,14 @@ def parse_response(buffer: bytearray) -> tuple[int, bytes, bool, int] | None:
         headers[name.strip().lower()] = value.strip()
     keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
     start = end + 4
-    if status in BODYLESS or 100 <= status < 200:
+    if 100 <= status < 200 and status != 101:
+        # An interim answer (100 Continue, 103 Early Hints): the real one follows.
+        rest_parsed = parse_response(buffer[start:])
+        if rest_parsed is None:
+            return None
+        final_status, body, keep, used = rest_parsed
+        return final_status, body, keep, start + used
+    if status in BODYLESS or status == 101:
         return status, b"", keep, start
     if "chunked" in headers.get("transfer-encoding", "").lower():
         dechunked = _dechunk(buffer, start)
@@ -128,6 +138,8 @@ class Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.usable = False
+        self.heard = False  # whether the server sent anything since the last request
+        self.idle_since = 0.0
         self._buffer = bytearray()
         self._answer: asyncio.Future[tuple[int, bytes]] | None = None
 
@@ -144,6 +156,7 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Collect bytes; hand the answer over once it is whole."""
+        self.heard = True
         self._buffer += data
         if self._answer is None or self._answer.done():
             self.close()  # bytes nobody asked for: the connection is out of step
@@ -166,6 +179,7 @@ class Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._answer = answer = loop.create_future()
         self.usable = False  # until the answer says the connection may be used again
+        self.heard = False
         timer = None if read_timeout is None else loop.call_later(read_timeout, self._time_out)
         try:
             self.transport.write(request)
@@ -174,6 +188,7 @@ class Connection(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
             self._answer = None
+            self.idle_since = loop.time()
         return status, body
 
     def _time_out(self) -> None:
@@ -185,10 +200,10 @@ class Connection(asyncio.Protocol):
             self._answer.set_exception(exc)
 
     def close(self) -> None:
-        """Close the connection (its pending answer, if any, fails)."""
+        """Drop the connection at once (its pending answer, if any, fails)."""
         self.usable = False
         if self.transport is not None:
-            self.transport.close()
+            self.transport.abort()
 
 
 class Pool:
@@ -220,28 +235,47 @@ class Pool:
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode("latin-1") + body
         async with self._slots:
-            connection = self._reuse(where) or await self._connect(where, connect_timeout)
-            try:
-                answer = await connection.exchange(request, read_timeout)
-            except BaseException:
-                connection.close()
-                self._all.discard(connection)
-                raise
-            if connection.usable:
-                self._idle.setdefault(where.origin, []).append(connection)
-            else:
-                connection.close()
-                self._all.discard(connection)
-            return answer
+            connection = self._reuse(where)
+            if connection is not None:
+                try:
+                    return await self._exchange(where, connection, request, read_timeout)
+                except ConnectionError:
+                    if connection.heard:
+                        raise
+                    # The server closed the kept connection before our request reached
+                    # it (it had nothing to say): a new connection, once.
+            connection = await self._connect(where, connect_timeout)
+            return await self._exchange(where, connection, request, read_timeout)
+
+    async def _exchange(
+        self, where: Target, connection: Connection, request: bytes, read_timeout: float | None
+    ) -> tuple[int, bytes]:
+        try:
+            answer = await connection.exchange(request, read_timeout)
+        except BaseException:
+            self._drop(connection)
+            raise
+        if connection.usable:
+            self._idle.setdefault(where.origin, []).append(connection)
+        else:
+            self._drop(connection)
+        return answer
 
     def _reuse(self, where: Target) -> Connection | None:
+        """The newest idle connection still worth using; older ones are closed."""
         idle = self._idle.get(where.origin)
+        oldest = asyncio.get_running_loop().time() - MAX_IDLE
         while idle:
             connection = idle.pop()
-            if connection.usable:
+            closing = connection.transport is None or connection.transport.is_closing()
+            if connection.usable and not closing and connection.idle_since >= oldest:
                 return connection
-            self._all.discard(connection)
+            self._drop(connection)
         return None
+
+    def _drop(self, connection: Connection) -> None:
+        connection.close()
+        self._all.discard(connection)
 
     async def _connect(self, where: Target, connect_timeout: float | None) -> Connection:
         loop = asyncio.get_running_loop()

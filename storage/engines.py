@@ -56,8 +56,13 @@ def migration_files(dialect: str) -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be opened here (the message says why and what to do)."""
+
+
 # -- SQLite -------------------------------------------------------------------------------
 
+MIN_SQLITE = (3, 35)
 CHECKPOINT_EVERY = 200  # commits between two background WAL checkpoints
 AUTO_CHECKPOINT_PAGES = 10_000  # SQLite's own checkpoint, past ~40 MB of WAL
 
@@ -121,6 +126,12 @@ class SqliteEngine:
 
     async def open(self) -> None:
         """Connect, switch to WAL and bring the schema up to date."""
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            needed = ".".join(map(str, MIN_SQLITE))
+            raise StoreUnavailable(
+                f"SQLite {needed} or newer is needed (for RETURNING); this Python's is "
+                f"{sqlite3.sqlite_version}. Use a Python built against a newer SQLite."
+            )
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode = WAL")
         # Checkpoints (copying the WAL into the file, with an fsync) run in a thread,

@@ -69,14 +69,14 @@ async def test_texts_that_queue_up_go_out_joined_and_paced() -> None:
     for n in range(50):
         await outbox.post(GROUP, f"round {n} formed")
     await outbox.post(OTHER, "another group")
-    await outbox.flush()
+    await outbox.drained()
 
     assert sent.texts(OTHER) == ["another group"], "groups do not wait for each other"
     joined = SEPARATOR.join(sent.texts())
     assert joined == SEPARATOR.join(f"round {n} formed" for n in range(50))
     assert len(sent.texts()) == 1
     await outbox.post(GROUP, "later")
-    await outbox.flush()
+    await outbox.drained()
     assert sent.texts()[-1] == "later"
     assert all(gap >= INTERVAL * 0.9 for gap in sent.gaps())
 
@@ -98,7 +98,7 @@ async def test_the_card_goes_before_waiting_texts_and_is_drawn_when_it_goes() ->
     await asyncio.sleep(0)
     state["members"] = 40  # the taps go on while the card waits for its turn
     assert await edit == "edited"
-    await outbox.flush()
+    await outbox.drained()
 
     assert sent.texts() == [
         "round 1 formed",
@@ -121,7 +121,7 @@ async def test_cards_and_texts_take_turns_while_both_wait() -> None:
     await outbox.post(GROUP, "y" * (MESSAGE_LIMIT - 10))
     cards = [asyncio.create_task(outbox.turn(GROUP, lambda n=n: card(n))) for n in (1, 2)]
     await asyncio.gather(*cards)
-    await outbox.flush()
+    await outbox.drained()
 
     kinds = [text[0] for text in sent.texts()]
     assert kinds == ["f", "c", "x", "c", "y"]
@@ -135,11 +135,11 @@ async def test_a_turn_that_sends_nothing_costs_no_wait() -> None:
         outbox.spared(GROUP)
 
     await outbox.post(GROUP, "first")
-    await outbox.flush()
+    await outbox.drained()
     started = time.monotonic()
     await outbox.turn(GROUP, unchanged)  # waits for the turn, sends nothing
     await outbox.post(GROUP, "second")
-    await outbox.flush()
+    await outbox.drained()
     assert sent.texts() == ["first", "second"]
     assert time.monotonic() - started < 0.9, "the spared turn did not cost a second wait"
 
@@ -155,9 +155,9 @@ async def test_failures_reach_the_card_caller_and_never_stop_the_texts() -> None
         await outbox.turn(GROUP, broken)
     sent.fail_next = True
     await outbox.post(GROUP, "lost to the network")
-    await outbox.flush()
+    await outbox.drained()
     await outbox.post(GROUP, "still sent")
-    await outbox.flush()
+    await outbox.drained()
     assert sent.texts() == ["still sent"]
 
 
@@ -166,3 +166,27 @@ def _returns(value: int) -> Callable[[], Awaitable[int]]:
         return value
 
     return request
+
+
+async def test_a_flush_at_shutdown_does_not_wait_out_the_pace() -> None:
+    sent = Sent()
+    outbox = GroupOutbox(sent.send, interval=10)
+    await outbox.post(GROUP, "first")
+    await asyncio.sleep(0)
+    await outbox.post(GROUP, "x" * (MESSAGE_LIMIT - 10))
+    await outbox.post(GROUP, "y" * (MESSAGE_LIMIT - 10))
+    started = time.monotonic()
+    await outbox.flush()
+    assert [text[0] for text in sent.texts()] == ["f", "x", "y"]
+    assert time.monotonic() - started < 1
+
+
+async def test_blank_texts_are_not_sent() -> None:
+    sent = Sent()
+    outbox = GroupOutbox(sent.send, interval=INTERVAL)
+    await outbox.post(GROUP, "  \n ")
+    await outbox.post(GROUP, "")
+    await outbox.drained()
+    await outbox.post(GROUP, "real")
+    await outbox.drained()
+    assert sent.texts() == ["real"]

@@ -51,3 +51,14 @@ async def test_a_failing_tap_still_counts_as_answered() -> None:
     started = time.monotonic()
     await taps.lull()
     assert time.monotonic() - started < 0.1
+
+
+async def test_a_rounds_notifications_share_one_deadline() -> None:
+    taps = TapsFirst(patience=0.1)
+    with taps.answering():
+        deadline = taps.deadline()
+        started = time.monotonic()
+        for _ in range(5):  # five confirmations of one round, taps never pausing
+            await taps.lull(deadline)
+        waited = time.monotonic() - started
+    assert 0.09 <= waited < 0.3, "the round waited once, not five times"

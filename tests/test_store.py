@@ -16,7 +16,13 @@ import pytest
 from bot.errors import UserError
 from bot.forms import DealForm, Mode
 from bot.models import DealStatus, Member, OrderStatus, RoundStatus
-from storage.engines import CHECKPOINT_EVERY, PostgresEngine, SqliteEngine, migration_files
+from storage.engines import (
+    CHECKPOINT_EVERY,
+    PostgresEngine,
+    SqliteEngine,
+    StoreUnavailable,
+    migration_files,
+)
 from storage.store import Store
 from tests.conftest import POSTGRES_URL, STORES, drop_schema
 
@@ -160,3 +166,13 @@ async def test_sqlite_checkpoints_its_wal_in_the_background(tmp_path: Path) -> N
         [(in_file,)] = file_only.execute("SELECT COUNT(*) FROM orders").fetchall()
     await store.close()
     assert in_file >= CHECKPOINT_EVERY - 10  # all but the last few commits are in the file
+
+
+async def test_an_sqlite_too_old_for_the_store_is_named_at_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
+    with pytest.raises(StoreUnavailable, match=r"SQLite 3\.35 or newer .* is 3\.31\.1"):
+        await Store(SqliteEngine(tmp_path / "old.db")).open()
+    assert not (tmp_path / "old.db").exists(), "nothing was created"

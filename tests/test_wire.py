@@ -250,3 +250,37 @@ async def test_https_is_verified(certificate: tuple[Path, Path], pool: Pool) -> 
         trusting = Pool(2, tls=ssl.create_default_context(cafile=str(cert)))
         assert await post(trusting, server) == (200, b'{"ok":true}')
         trusting.close()
+
+
+def test_an_interim_answer_is_skipped() -> None:
+    raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n" + OK
+    assert parse_response(bytearray(raw)) == (200, b'{"ok":true}', True, len(raw))
+    assert parse_response(bytearray(b"HTTP/1.1 100 Continue\r\n\r\n")) is None
+
+
+async def test_a_kept_connection_the_server_dropped_is_replaced_once(pool: Pool) -> None:
+    answered = 0
+
+    async def drop_the_second(_: bytes) -> bytes | None:
+        nonlocal answered
+        answered += 1
+        return None if answered == 2 else OK  # the kept connection dies unheard
+
+    async with Server(drop_the_second) as server:
+        assert (await post(pool, server))[0] == 200
+        assert (await post(pool, server))[0] == 200, "sent again on a new connection"
+    assert server.connections == 2
+    assert len(server.requests) == 3
+
+
+async def test_a_connection_idle_too_long_is_not_used_again(
+    pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.wire.MAX_IDLE", 0.05)
+    async with Server(ok) as server:
+        await post(pool, server)
+        await post(pool, server)
+        assert server.connections == 1
+        await asyncio.sleep(0.1)
+        await post(pool, server)
+    assert server.connections == 2
