@@ -35,7 +35,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
             # One message per 60/N seconds, not bursts of N then a pause: Telegram counts
             # any 60-second window, and a burst of 20 followed by more breaks it.
             group_max_rate=1,
-            group_time_period=60 / telegram.group_messages_per_minute,
+            group_time_period=telegram.group_interval,
             max_retries=10,  # a 429 is waited out and retried, never dropped
         )
     requests = (

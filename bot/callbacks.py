@@ -81,15 +81,3 @@ def decode(data: str | None) -> Tap | None:
 
 def _is_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 15 and text[0] != "0"
-
-
-def reads_keyboard(data: object) -> bool:
-    """Whether the handler of this callback data reads the tapped message's keyboard."""
-    tap = decode(data) if isinstance(data, str) else None
-    return tap is not None and tap.action in KEYBOARD_READERS
-
-
-def on_card(data: object) -> bool:
-    """Whether this callback data is a deal-card button's (Join, Leave, Invite, …)."""
-    tap = decode(data) if isinstance(data, str) else None
-    return tap is not None and tap.action in DEAL_ACTIONS

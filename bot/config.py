@@ -66,6 +66,11 @@ class TelegramSettings(BaseModel):
     card_edit_interval: float = Field(default=3.0, ge=0, le=60)
     webhook: WebhookSettings = WebhookSettings()
 
+    @property
+    def group_interval(self) -> float:
+        """Seconds between two sends to one group (0 with flood control off)."""
+        return 60 / self.group_messages_per_minute if self.flood_control else 0.0
+
     @field_validator("token")
     @classmethod
     def _token_format(cls, token: SecretStr) -> SecretStr:

@@ -8,8 +8,6 @@ aiohttp in turn three times the CPU of `bot.wire` on each small request.
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import JSONDict, ODVInput
@@ -47,12 +45,10 @@ class BotApiRequest(BaseRequest):
         return self._read_timeout
 
     async def initialize(self) -> None:
-        """Open the pools (PTB calls this when the bot is initialized)."""
+        """Open the pool (PTB calls this when the bot is initialized); aiohttp's session
+        opens with the first upload."""
         if self._pool is None:
             self._pool = Pool(self._pool_size)
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size)
-            self._session = aiohttp.ClientSession(connector=connector)
 
     async def shutdown(self) -> None:
         """Close every connection."""
@@ -74,7 +70,7 @@ class BotApiRequest(BaseRequest):
         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """Send one Bot API request: a JSON body, or multipart when there are files."""
-        if self._pool is None or self._session is None or self._session.closed:
+        if self._pool is None:
             raise RuntimeError("BotApiRequest is not initialized")
         read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
         connect = (
@@ -101,17 +97,18 @@ class BotApiRequest(BaseRequest):
         connect: float | None,
     ) -> tuple[int, bytes]:
         """A request with files, as multipart form data, on aiohttp."""
-        assert self._session is not None
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size)
+            self._session = aiohttp.ClientSession(connector=connector)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
         form = aiohttp.FormData()
         for name, value in request_data.json_parameters.items():
             form.add_field(name, value)
         for name, (filename, content, mime) in request_data.multipart_data.items():
             form.add_field(name, content, filename=filename, content_type=mime)
-        body: Any = form
         try:
             async with self._session.request(
-                method, url, data=body, timeout=timeout, headers=USER_AGENT
+                method, url, data=form, timeout=timeout, headers=USER_AGENT
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as err:
@@ -146,12 +143,15 @@ class PollingRequest(BotApiRequest):
 
 
 def _trim(query: JSONDict, message: JSONDict) -> None:
+    data = query.get("data")
+    tap = callbacks.decode(data) if isinstance(data, str) else None
+    action = tap.action if tap is not None else None
     chat = message.get("chat")
     in_private = isinstance(chat, dict) and chat.get("type") == "private"
-    if callbacks.on_card(query.get("data")) and not in_private:
+    if action in callbacks.DEAL_ACTIONS and not in_private:
         del query["message"]
         return
     message.pop("entities", None)
     message.pop("caption_entities", None)
-    if not callbacks.reads_keyboard(query.get("data")):
+    if action not in callbacks.KEYBOARD_READERS:
         message.pop("reply_markup", None)

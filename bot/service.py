@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -89,11 +89,7 @@ class GroupBuy:
         self.bot = bot
         self.links = Links(settings.telegram.token.get_secret_value().encode())
         self.cards = CardRefresher(self._edit_card, settings.telegram.card_edit_interval)
-        telegram = settings.telegram
-        self.outbox = GroupOutbox(
-            self._post_group,
-            interval=60 / telegram.group_messages_per_minute if telegram.flood_control else 0,
-        )
+        self.outbox = GroupOutbox(self._post_group, interval=settings.telegram.group_interval)
         self.deadlines = Deadlines(
             clock,
             store,
@@ -556,19 +552,22 @@ class GroupBuy:
     async def _tell_members(
         self, deal: Deal, lines: Sequence[Line], template: str, **context: Any
     ) -> None:
-        # We loop instead of gather-ing to stay well inside the flood limits.
-        deadline = self.taps.deadline()
-        for line in lines:
-            await self.taps.lull(deadline)
+        async for line in self._giving_way(lines):
             await self.send_private(
                 line.member, template, deal=deal, quantity=line.quantity, **context
             )
 
-    async def _confirm_orders(self, deal: Deal, lines: Sequence[Line]) -> None:
-        """Each confirmed order privately: its code, where to collect it, "I've paid"."""
+    async def _giving_way(self, lines: Sequence[Line]) -> AsyncIterator[Line]:
+        """The round's lines one at a time, each after a lull in the taps (one deadline for
+        the round). One at a time, not gathered, stays well inside the flood limits."""
         deadline = self.taps.deadline()
         for line in lines:
             await self.taps.lull(deadline)
+            yield line
+
+    async def _confirm_orders(self, deal: Deal, lines: Sequence[Line]) -> None:
+        """Each confirmed order privately: its code, where to collect it, "I've paid"."""
+        async for line in self._giving_way(lines):
             lang = language_for(line.member.language_code)
             text = self.texts.render(
                 "order_confirmed", lang, deal=deal, line=line, quantity=line.quantity

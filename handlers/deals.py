@@ -152,11 +152,10 @@ async def tap(update: Update, context: Context) -> None:
         return
     groupbuy = service(context)
     with groupbuy.taps.answering():
-        await _tap(update, context, query)
+        await _tap(update, context, groupbuy, query)
 
 
-async def _tap(update: Update, context: Context, query: CallbackQuery) -> None:
-    groupbuy = service(context)
+async def _tap(update: Update, context: Context, groupbuy: GroupBuy, query: CallbackQuery) -> None:
     lang = language_for(query.from_user.language_code)
     decoded = callbacks.decode(query.data)
     if decoded is None or decoded.action not in callbacks.DEAL_ACTIONS:
