@@ -287,6 +287,9 @@ class _PoolReader:
         raise AssertionError("writes belong in a transaction")
 
 
+MIGRATION_LOCK = 4711  # the advisory lock one worker holds while it creates or migrates
+
+
 class PostgresEngine:
     """A PostgreSQL database shared by any number of bot processes (asyncpg pool).
 
@@ -307,9 +310,20 @@ class PostgresEngine:
         """Connect, create the schema if need be and bring it up to date."""
         import asyncpg  # only operators who chose PostgreSQL need it installed
 
-        admin = await asyncpg.connect(self.url)
         try:
-            await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            admin = await asyncpg.connect(self.url)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreUnavailable(
+                f"cannot reach PostgreSQL at storage.url ({exc}); check that it runs"
+                " and that the URL is right"
+            ) from exc
+        try:
+            # CREATE SCHEMA IF NOT EXISTS is not safe against itself: two workers
+            # starting together can both find the schema missing and one then fails
+            # on the catalogue's unique index. The migration lock lets one in at a time.
+            async with admin.transaction():
+                await admin.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
         finally:
             await admin.close()
         self._pool = await asyncpg.create_pool(
@@ -351,7 +365,7 @@ class PostgresEngine:
             # Two workers starting together must not both migrate: an advisory lock
             # (held to the end of the transaction) lets one in at a time.
             async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(4711)")
+                await conn.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
                 await conn.execute(
                     "CREATE TABLE IF NOT EXISTS schema_version"
                     " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())"

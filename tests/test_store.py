@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -176,3 +177,28 @@ async def test_an_sqlite_too_old_for_the_store_is_named_at_open(
     with pytest.raises(StoreUnavailable, match=r"SQLite 3\.35 or newer .* is 3\.31\.1"):
         await Store(SqliteEngine(tmp_path / "old.db")).open()
     assert not (tmp_path / "old.db").exists(), "nothing was created"
+
+
+async def test_a_postgresql_server_that_cannot_be_reached_is_named_at_open() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engine = PostgresEngine(f"postgresql://postgres@127.0.0.1:{port}/test", "t_unreachable")
+    with pytest.raises(StoreUnavailable, match=r"cannot reach PostgreSQL at storage\.url"):
+        await Store(engine).open()
+
+
+if POSTGRES_URL:
+
+    async def test_workers_starting_together_on_a_new_schema_all_open_it() -> None:
+        # CREATE SCHEMA IF NOT EXISTS races with itself; eight at once used to fail one.
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        stores = [Store(PostgresEngine(POSTGRES_URL, schema, pool_size=2)) for _ in range(8)]
+        try:
+            await asyncio.gather(*(store.open() for store in stores))
+            versions = {await store.schema_version() for store in stores}
+            assert versions == {migration_files("postgres")[-1][0]}
+        finally:
+            for store in stores:
+                await store.close()
+            await drop_schema(schema)
