@@ -59,6 +59,7 @@ class FormError(UserError):
             field=field,
             problem=problem,
             value=None if value is None else value[:VALUE_SHOWN],
+            limits=FORM_LIMITS,
             **extra,
         )
         self.field = field
@@ -96,6 +97,17 @@ MAX_DAYS = 90
 MAX_OPTIONS = 8  # one Join button each: more would bury the card
 MAX_OPTION_NAME = 30
 MAX_PICKUPS = 8
+# The bounds the error's how-to lines quote, so the wording cannot drift from the rules.
+FORM_LIMITS = {
+    "title": MAX_TITLE,
+    "min_members": MIN_RANGE,
+    "limit": LIMIT_RANGE,
+    "days": MAX_DAYS,
+    "note": MAX_NOTE,
+    "description": MAX_DESCRIPTION,
+    "options": MAX_OPTIONS,
+    "pickups": MAX_PICKUPS,
+}
 
 _KEYS: dict[str, tuple[str, ...]] = {
     "price": ("价格", "单价"),

@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.forms import KEY_PROBLEMS, PROBLEMS, DealForm, FormError, Mode, parse_deal_form
+from bot.forms import (
+    FORM_LIMITS,
+    KEY_PROBLEMS,
+    PROBLEMS,
+    DealForm,
+    FormError,
+    Mode,
+    parse_deal_form,
+)
 from bot.money import format_money
 
 # Friday 2026-11-20, 20:00 in Shanghai (UTC+8), where the group lives.
@@ -225,6 +233,7 @@ def test_a_misspelt_key_is_reported_not_swallowed_as_description() -> None:
         "problem": "unknown_field",
         "value": "2",
         "digits": 2,
+        "limits": FORM_LIMITS,
     }
 
 
@@ -569,6 +578,7 @@ def test_every_form_error_renders_a_short_answer_with_an_example(
 )
 def test_user_text_in_an_error_is_escaped(context: dict[str, str]) -> None:
     extras = {"value": "<script>", "max": 1, "min": 1, "max_days": 90, "digits": 2}
+    extras["limits"] = FORM_LIMITS
     for env in environments():
         text = env.get_template("deal_form_error.j2").render(**extras, **context)
         assert "<script>" not in text
@@ -581,11 +591,31 @@ def test_the_example_in_an_error_is_a_valid_form() -> None:
     text = (
         environments()[1]
         .get_template("deal_form_error.j2")
-        .render(field="min", problem="missing", value=None, digits=2)
+        .render(field="min", problem="missing", value=None, digits=2, limits=FORM_LIMITS)
     )
     example = text.split("<pre>")[1].split("</pre>")[0]
     assert example.startswith("/deal ")
     assert leader_posts(example.removeprefix("/deal ")).title == "Alphonso mangoes, 5 kg box"
+
+
+@pytest.mark.parametrize(
+    ("body", "bounds"),
+    [
+        ("x" * 121 + "\nprice: 1\nmin: 1\ndeadline: 2h", f"{FORM_LIMITS['title']} "),
+        (form().replace("min: 10", "min: 0"), "{} to {}".format(*FORM_LIMITS["min_members"])),
+        (form("limit: 0"), "{} to {}".format(*FORM_LIMITS["limit"])),
+        (form().replace("2h", "400d"), f"{FORM_LIMITS['days']} days"),
+        (
+            form("options: " + "; ".join(f"o{n} 1" for n in range(9))),
+            f"{FORM_LIMITS['options']} options",
+        ),
+    ],
+)
+def test_how_to_lines_quote_the_bounds_the_parser_applies(body: str, bounds: str) -> None:
+    context = reply_to(body)
+    text = environments()[1].get_template("deal_form_error.j2").render(**context)
+    how = text.split("\n\n")[0]  # the problem and the how-to line, before the example
+    assert bounds in how, how
 
 
 @pytest.mark.parametrize("digits", [0, 2])
