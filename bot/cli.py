@@ -50,12 +50,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "backup":
         return backup_database(settings.storage.path, Path(args.path))
-    if args.command == "migrate-store":
-        return move_store(args.source, args.target, args.schema)
-    if args.command == "migrate":
-        version = asyncio.run(_migrate(settings))
-        print(f"schema version {version}")
-        return 0
+    try:
+        if args.command == "migrate-store":
+            return move_store(args.source, args.target, args.schema)
+        if args.command == "migrate":
+            version = asyncio.run(_migrate(settings))
+            print(f"schema version {version}")
+            return 0
+    except StoreUnavailable as exc:
+        print(f"groupbuy-bot: {exc}", file=sys.stderr)
+        return 1
     try:
         asyncio.run(_run(build_application(settings)))
     except (InvalidToken, NetworkError, TelegramError, StoreUnavailable) as exc:

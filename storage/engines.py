@@ -314,8 +314,8 @@ class PostgresEngine:
             admin = await asyncpg.connect(self.url)
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(
-                f"cannot reach PostgreSQL at storage.url ({exc}); check that it runs"
-                " and that the URL is right"
+                f"cannot reach PostgreSQL ({exc}); check that the server runs and that"
+                " its URL is right"
             ) from exc
         try:
             # CREATE SCHEMA IF NOT EXISTS is not safe against itself: two workers

@@ -67,6 +67,21 @@ def test_migrate_prints_the_schema_version(tmp_path: Path) -> None:
     assert again.stdout == first.stdout
 
 
+@pytest.mark.parametrize("command", ["run", "migrate"])
+def test_a_postgresql_server_that_is_down_is_named_not_traced(tmp_path: Path, command: str) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "GROUPBUY_TELEGRAM__TOKEN": "1:abc",
+        "GROUPBUY_STORAGE__URL": f"postgresql://postgres@127.0.0.1:{port}/test",
+    }
+    result = cli(command, env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot reach PostgreSQL" in result.stderr and "its URL is right" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 async def test_a_backup_taken_while_the_bot_writes_opens_and_holds_the_data(
     sqlite_world: World, tmp_path: Path
 ) -> None:

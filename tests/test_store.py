@@ -184,7 +184,7 @@ async def test_a_postgresql_server_that_cannot_be_reached_is_named_at_open() -> 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     engine = PostgresEngine(f"postgresql://postgres@127.0.0.1:{port}/test", "t_unreachable")
-    with pytest.raises(StoreUnavailable, match=r"cannot reach PostgreSQL at storage\.url"):
+    with pytest.raises(StoreUnavailable, match="cannot reach PostgreSQL"):
         await Store(engine).open()
 
 
