@@ -272,6 +272,7 @@ class BotRun:
     peak_rss_kb: int | None
     stop: str
     card_final_after: float | None
+    drained_at: float  # when the drain ended, before the bot was told to stop
     store: dict[str, int]
     checks: list[Check] = field(default_factory=list)
 
@@ -535,6 +536,7 @@ async def run_groupbuy(opts: Options, workdir: Path) -> BotRun:
                 f"in {burst.seconds:.2f} s; draining up to {opts.drain:g} s"
             )
             card_final_after = await drain(api, opts, card_id, burst)
+            drained_at = time.monotonic()
             peak = peak_rss_kb(process.pid)
         finally:
             stop = await stop_process(process)
@@ -549,6 +551,7 @@ async def run_groupbuy(opts: Options, workdir: Path) -> BotRun:
         peak_rss_kb=peak,
         stop=stop,
         card_final_after=card_final_after,
+        drained_at=drained_at,
         store=store,
     )
     run.checks = check(opts, run)
@@ -725,6 +728,20 @@ async def run_ceiling(opts: Options, workdir: Path, card: JSON, join: str) -> Ce
 # The report
 
 
+def last_private_after(run: BotRun) -> float | None:
+    """Seconds from the first tap to the last successful private message, if any."""
+    sent = [
+        r.at
+        for r in run.requests
+        if r.method == "sendMessage"
+        and r.ok
+        and r.at >= run.burst.start
+        and isinstance(r.params.get("chat_id"), int)
+        and r.params["chat_id"] > 0
+    ]
+    return round(max(sent) - run.burst.start, 2) if sent else None
+
+
 def request_counts(run: BotRun, until: float | None) -> Counter[str]:
     """Successful requests by method (sendMessage split by chat), up to a moment."""
     counts: Counter[str] = Counter()
@@ -787,7 +804,9 @@ def build_report(opts: Options, run: BotRun, ceiling: CeilingRun | None) -> dict
         "ceiling": None,
         "ratio": None,
         "requests_during_burst": dict(sorted(request_counts(run, run.burst.end).items())),
+        "requests_by_end_of_drain": dict(sorted(request_counts(run, run.drained_at).items())),
         "requests_total": dict(sorted(request_counts(run, None).items())),
+        "last_private_after": last_private_after(run),
         "errors": dict(sorted(errors.items())),
         "status_429": status_429,
         "card": {
@@ -889,10 +908,12 @@ def print_report(report: dict[str, Any]) -> None:
     if bot["stop"] != "clean":
         print("(groupbuy-bot was still sending notifications and card edits when it was stopped)")
     print()
-    during, total = report["requests_during_burst"], report["requests_total"]
-    print(f"{'successful requests':36}{'during burst':>14}{'by end of drain':>18}")
+    during, drained = report["requests_during_burst"], report["requests_by_end_of_drain"]
+    total = report["requests_total"]
+    print(f"{'successful requests':30}{'during burst':>14}{'by end of drain':>17}{'in all':>9}")
     for name in sorted(set(during) | set(total)):
-        print(f"  {name:34}{during.get(name, 0):>14}{total.get(name, 0):>18}")
+        counts = during.get(name, 0), drained.get(name, 0), total.get(name, 0)
+        print(f"  {name:28}{counts[0]:>14}{counts[1]:>17}{counts[2]:>9}")
     errors = ", ".join(f"{k}: {v}" for k, v in report["errors"].items()) or "none"
     print(f"  errors: {errors}; 429s received: {report['status_429']}")
     expected = report["expected"]
@@ -902,6 +923,12 @@ def print_report(report: dict[str, Any]) -> None:
         f"private confirmations expected: {expected['private_messages']} "
         f"(drain waited up to {report['drain_seconds']:g} s)"
     )
+    last = report["last_private_after"]
+    if last is not None:
+        print(
+            f"  the last private confirmation went {seconds(last)} after the first tap "
+            "(Telegram takes about 30 messages a second from a bot)"
+        )
     print()
     final = card["final_after"]
     print(
@@ -971,7 +998,7 @@ def parse_options(argv: list[str] | None) -> Options:
         "--drain",
         type=float,
         help="seconds to wait after the burst for notifications and the final card "
-        "(default 10; 3 with --quick)",
+        "(default 30, time for 500 confirmations at 30 a second; 3 with --quick)",
     )
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for every answer"
@@ -1010,7 +1037,7 @@ def parse_options(argv: list[str] | None) -> Options:
     args = parser.parse_args(argv)
     members = args.members or (100 if args.quick else 1000)
     stock = args.stock or (50 if args.quick else 500)
-    drain = args.drain if args.drain is not None else (3.0 if args.quick else 10.0)
+    drain = args.drain if args.drain is not None else (3.0 if args.quick else 30.0)
     if members < 1 or stock < 1 or args.min < 1 or stock < args.min:
         parser.error("need members ≥ 1 and stock ≥ min ≥ 1")
     return Options(
