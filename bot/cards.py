@@ -7,6 +7,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from bot.pacing import Pace
+
 log = logging.getLogger(__name__)
 
 
@@ -25,8 +27,7 @@ class CardRefresher:
         self._last: dict[int, float] = {}
         self._dirty: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._flushing = False
-        self._wake = asyncio.Event()
+        self._pace = Pace()
 
     def request(self, deal_id: int) -> None:
         """Ask for the card to show the current state soon."""
@@ -38,8 +39,8 @@ class CardRefresher:
         try:
             while deal_id in self._dirty:
                 wait = self._last.get(deal_id, float("-inf")) + self.interval - time.monotonic()
-                if wait > 0 and not self._flushing:
-                    await self._pause(wait)
+                if wait > 0:
+                    await self._pace.pause(wait)
                 self._dirty.discard(deal_id)
                 try:
                     await self._edit(deal_id)
@@ -49,20 +50,8 @@ class CardRefresher:
         finally:
             del self._tasks[deal_id]
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleep, unless a flush wakes us early."""
-        try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
-
     async def flush(self) -> None:
         """Make every pending edit now (at shutdown, so nothing is left unshown)."""
-        self._flushing = True
-        self._wake.set()
-        try:
+        async with self._pace.flushing():
             while self._tasks:
                 await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
-        finally:
-            self._flushing = False
-            self._wake.clear()

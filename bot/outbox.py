@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+from bot.pacing import Pace
 from bot.texts import MESSAGE_LIMIT, split_message, utf16_len
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ class GroupOutbox:
 
     - a card post or edit goes first (alternating with texts while both wait), and an
       edit draws the card only when its turn comes, so it shows the state of that moment;
-    - texts that queued up meanwhile are joined into as few messages as fit.
+    - texts that queued up meanwhile are joined into as few messages as fit;
+    - a card request that returns False sent nothing, and its turn is given back.
 
     With `interval` 0 (no flood control) nothing waits: everything goes at once.
     """
@@ -57,9 +58,7 @@ class GroupOutbox:
         self._requests: dict[int, list[tuple[Request, asyncio.Future[Any]]]] = {}
         self._senders: dict[int, asyncio.Task[None]] = {}
         self._last: dict[int, float] = {}
-        self._spared: set[int] = set()
-        self._flushing = False
-        self._flush_now = asyncio.Event()
+        self._pace = Pace()
 
     async def post(self, chat_id: int, text: str) -> None:
         """Send `text` to the group: now, or with the next message that goes."""
@@ -71,18 +70,14 @@ class GroupOutbox:
 
     async def turn(self, chat_id: int, request: Callable[[], Awaitable[T]]) -> T:
         """Make `request` (it draws and posts or edits a card in the group) at the group's
-        next turn, ahead of waiting texts; its result."""
+        next turn, ahead of waiting texts; its result. A request that returns False sent
+        nothing: the turn is not counted."""
         if self.interval <= 0:
             return await request()
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._requests.setdefault(chat_id, []).append((request, done))
         self._wake(chat_id)
         return await done
-
-    def spared(self, chat_id: int) -> None:
-        """The request of this turn sent nothing: the turn is not counted."""
-        if chat_id in self._senders:
-            self._spared.add(chat_id)
 
     def _wake(self, chat_id: int) -> None:
         if chat_id not in self._senders:
@@ -96,17 +91,15 @@ class GroupOutbox:
             while self._requests.get(chat_id) or self._texts.get(chat_id):
                 before = self._last.get(chat_id, -math.inf)
                 wait = before + self.interval - time.monotonic()
-                if wait > 0 and not self._flushing:
+                if wait > 0:
                     # A flush (at shutdown) skips this pacing; PTB's limiter still paces.
-                    await self._pause(wait)
+                    await self._pace.pause(wait)
                 self._last[chat_id] = time.monotonic()
                 requests = self._requests.get(chat_id)
                 if requests and not (card_last and self._texts.get(chat_id)):
                     request, done = requests.pop(0)
-                    await _settle(request, done)
-                    if chat_id in self._spared:
-                        self._spared.discard(chat_id)
-                        self._last[chat_id] = before
+                    if await _settle(request, done) is False:
+                        self._last[chat_id] = before  # nothing went: the turn is given back
                         continue
                     card_last = True
                 else:
@@ -132,11 +125,6 @@ class GroupOutbox:
         except Exception:
             log.exception("group message lost chat=%s", chat_id)
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleep, unless a flush wakes us early."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._flush_now.wait(), seconds)
-
     async def drained(self) -> None:
         """Wait, at the group's pace, until every waiting text and card request is through."""
         while self._senders:
@@ -144,17 +132,13 @@ class GroupOutbox:
 
     async def flush(self) -> None:
         """Send every waiting text and card request now (at shutdown), and wait for them."""
-        self._flushing = True
-        self._flush_now.set()
-        try:
+        async with self._pace.flushing():
             await self.drained()
-        finally:
-            self._flushing = False
-            self._flush_now.clear()
 
 
-async def _settle(request: Request, done: asyncio.Future[Any]) -> None:
-    """Make a request and hand its outcome to whoever waits for it."""
+async def _settle(request: Request, done: asyncio.Future[Any]) -> Any:
+    """Make a request and hand its outcome to whoever waits for it; its result (None if
+    it failed)."""
     try:
         result = await request()
     except asyncio.CancelledError:
@@ -163,6 +147,7 @@ async def _settle(request: Request, done: asyncio.Future[Any]) -> None:
     except Exception as exc:
         if not done.done():
             done.set_exception(exc)
-    else:
-        if not done.done():
-            done.set_result(result)
+        return None
+    if not done.done():
+        done.set_result(result)
+    return result

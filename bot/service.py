@@ -703,17 +703,14 @@ class GroupBuy:
         if deal is not None and deal.card_message_id is not None:
             # The group's outbox runs the edit when the card's turn comes, so it shows
             # the state of that moment, not of when it was asked for.
-            draw = partial(self._show_current_card, deal_id, deal.chat_id)
-            await self.outbox.turn(deal.chat_id, draw)
+            await self.outbox.turn(deal.chat_id, partial(self._show_current_card, deal_id))
 
-    async def _show_current_card(self, deal_id: int, queued_in: int) -> None:
-        """Draw the card now; a turn that sent nothing is given back to the group."""
+    async def _show_current_card(self, deal_id: int) -> bool:
+        """Draw the card now; False if nothing was sent (the outbox gives the turn back)."""
         view = await self.store.deal_view(deal_id)
-        message_id = view.deal.card_message_id if view is not None else None
-        if view is None or message_id is None:
-            self.outbox.spared(queued_in)
-        elif not await self.show_card(view, view.deal.chat_id, message_id):
-            self.outbox.spared(queued_in)
+        if view is None or view.deal.card_message_id is None:
+            return False
+        return await self.show_card(view, view.deal.chat_id, view.deal.card_message_id)
 
     async def show_card(self, view: DealView, chat_id: int, message_id: int) -> bool:
         """Edit a message showing the deal's card to the current state; False if the

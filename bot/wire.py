@@ -262,7 +262,7 @@ class Pool:
         return answer
 
     def _reuse(self, where: Target) -> Connection | None:
-        """The newest idle connection still worth using; older ones are closed."""
+        """The newest idle connection still worth using; any passed over are closed."""
         idle = self._idle.get(where.origin)
         oldest = asyncio.get_running_loop().time() - MAX_IDLE
         while idle:

@@ -1480,7 +1480,7 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 def _build(cls: type[T], row: Row, **values: Any) -> T:
     """A model from a row: every field read by its column name, unless given."""
-    keys = row.keys()
+    keys = set(row.keys())  # asyncpg's keys() is a one-pass iterator
     names = _FIELD_NAMES.get(cls)
     if names is None:
         names = _FIELD_NAMES[cls] = tuple(field.name for field in fields(cls))  # type: ignore[arg-type]

@@ -16,7 +16,8 @@ import pytest
 
 from bot.errors import UserError
 from bot.forms import DealForm, Mode
-from bot.models import DealStatus, Member, OrderStatus, RoundStatus
+from bot.models import DealStatus, Member, OrderStatus, PickupPoint, RoundStatus
+from storage import store as store_module
 from storage.engines import (
     CHECKPOINT_EVERY,
     PostgresEngine,
@@ -202,3 +203,12 @@ if POSTGRES_URL:
             for store in stores:
                 await store.close()
             await drop_schema(schema)
+
+
+def test_a_model_is_read_from_a_row_whose_column_names_can_be_walked_once() -> None:
+    class Record(dict[str, Any]):  # asyncpg.Record's keys() is a one-pass iterator
+        def keys(self) -> Any:
+            return iter(list(super().keys()))
+
+    row = Record(name="Clubhouse", extra=1, chat_id=-100, id=7)
+    assert store_module._build(PickupPoint, row) == PickupPoint(7, -100, "Clubhouse")
