@@ -558,17 +558,26 @@ async def run_groupbuy(opts: Options, workdir: Path) -> BotRun:
     return run
 
 
+def sent_to(record: Recorded) -> str | None:
+    """ "group" or "private" for a successful sendMessage, else None."""
+    if record.method != "sendMessage" or not record.ok:
+        return None
+    chat_id = record.params.get("chat_id")
+    if chat_id == GROUP_ID:
+        return "group"
+    return "private" if isinstance(chat_id, int) and chat_id > 0 else None
+
+
 def sends_since(records: Iterable[Recorded], start: float) -> tuple[int, int]:
     """Rounds announced in the group (the bot joins announcements that queue up behind the
     group's limit into one message) and successful private sends, since a moment."""
     rounds = private = 0
     for record in records:
-        if record.method == "sendMessage" and record.ok and record.at >= start:
-            chat_id = record.params.get("chat_id")
-            if chat_id == GROUP_ID:
-                rounds += len(ROUND_FORMED.findall(str(record.params.get("text", ""))))
-            elif isinstance(chat_id, int) and chat_id > 0:
-                private += 1
+        where = sent_to(record) if record.at >= start else None
+        if where == "group":
+            rounds += len(ROUND_FORMED.findall(str(record.params.get("text", ""))))
+        elif where == "private":
+            private += 1
     return rounds, private
 
 
@@ -730,15 +739,7 @@ async def run_ceiling(opts: Options, workdir: Path, card: JSON, join: str) -> Ce
 
 def last_private_after(run: BotRun) -> float | None:
     """Seconds from the first tap to the last successful private message, if any."""
-    sent = [
-        r.at
-        for r in run.requests
-        if r.method == "sendMessage"
-        and r.ok
-        and r.at >= run.burst.start
-        and isinstance(r.params.get("chat_id"), int)
-        and r.params["chat_id"] > 0
-    ]
+    sent = [r.at for r in run.requests if r.at >= run.burst.start and sent_to(r) == "private"]
     return round(max(sent) - run.burst.start, 2) if sent else None
 
 
