@@ -1,43 +1,45 @@
-"""The application factory: one PTB Application wired to the store, the service and handlers."""
+"""The application factory: one PTB Application wired to the store, the service and handlers,
+and the runtime that starts and stops it (long polling or webhook)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from telegram import Update
+from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import ApplicationBuilder, Defaults
 
 import handlers
 from bot.clock import Clock
 from bot.config import Settings
-from bot.delivery import FloodControl, TolerantBot
+from bot.context import CONTEXT_TYPES, App
+from bot.delivery import TolerantBot
 from bot.http import BotApiRequest, PollingRequest
+from bot.outbound import Outbound
 from bot.reports import Reports
 from bot.service import GroupBuy
 from bot.texts import Texts
+from bot.webhook import WebhookServer
 from storage import open_store
 
 log = logging.getLogger(__name__)
 
-App = Application[Any, Any, Any, Any, Any, Any]
+__all__ = ["App", "Runtime", "build_application"]
 
 
 def build_application(settings: Settings, clock: Clock | None = None) -> App:
-    """The bot, ready to start: handlers registered, service in bot_data."""
+    """The bot, ready to start: handlers registered, services on `bot_data`."""
     telegram = settings.telegram
-    limiter = None
-    if telegram.flood_control:
-        limiter = FloodControl(
-            overall_max_rate=telegram.messages_per_second,
-            # One message per 60/N seconds, not bursts of N then a pause: Telegram counts
-            # any 60-second window, and a burst of 20 followed by more breaks it.
-            group_max_rate=1,
-            group_time_period=telegram.group_interval,
-            max_retries=10,  # a 429 is waited out and retried, never dropped
-        )
+    outbound = Outbound(
+        flood_control=telegram.flood_control,
+        messages_per_second=telegram.messages_per_second,
+        group_interval=telegram.group_interval,
+        card_interval=telegram.card_edit_interval,
+    )
     requests = (
         BotApiRequest(connection_pool_size=256),
         PollingRequest(connection_pool_size=1, read_timeout=telegram.poll_timeout + 10),
@@ -47,94 +49,124 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
         base_url=telegram.base_url,
         request=requests[0],
         get_updates_request=requests[1],
-        rate_limiter=limiter,
+        rate_limiter=outbound,
+        defaults=Defaults(parse_mode=ParseMode.HTML),
     )
-    builder = (
+    app: App = (
         ApplicationBuilder()
         .bot(bot)
+        .context_types(CONTEXT_TYPES)
         # Taps must not queue behind each other; the store serialises what must be.
         .concurrent_updates(True)
+        .post_init(_post_init)
+        .post_stop(_post_stop)
+        .post_shutdown(_post_shutdown)
+        .build()
     )
-    app: App = builder.build()
-    clock = clock or Clock(settings.clock_offset)
+
+    def spawn(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        # The application's own tasks report to the error handler and are awaited by
+        # stop(); before start and after stop there are none, and the service's settle()
+        # awaits what it started.
+        if app.running:
+            return app.create_task(work)
+        return asyncio.create_task(work)
+
     groupbuy = GroupBuy(
         settings=settings,
         store=open_store(
             str(settings.storage.path), settings.storage.url, settings.storage.schema_name
         ),
         texts=Texts(),
-        clock=clock,
+        clock=clock or Clock(settings.clock_offset),
         bot=app.bot,
+        lines=outbound.groups,
+        spawn=spawn,
     )
+    outbound.sends_texts_with(groupbuy.post_group_text)
     reports = Reports(groupbuy)
     groupbuy.deadlines.every_minute(reports.send_due_summaries)
     groupbuy.deadlines.every_minute(groupbuy.forget_old_deliveries)
     groupbuy.deadlines.every_minute(groupbuy.expire_offers)
-    app.bot_data["service"] = groupbuy
-    app.bot_data["requests"] = requests
-    app.bot_data["reports"] = reports
+    app.bot_data.groupbuy = groupbuy
+    app.bot_data.requests = requests
+    app.bot_data.reports = reports
     handlers.register(app)
     return app
 
 
+async def _post_init(app: App) -> None:
+    """After the bot knows itself: open the store, close overdue deals, arm the deadlines,
+    set the command menus."""
+    await app.bot_data.groupbuy.store.open()
+    await app.bot_data.groupbuy.start()
+
+
+async def _post_stop(app: App) -> None:
+    """After the last update was handled: stop the timers, send what is still waiting."""
+    await app.bot_data.groupbuy.stop()
+
+
+async def _post_shutdown(app: App) -> None:
+    """After the bot's connections closed: close the store."""
+    await app.bot_data.groupbuy.store.close()
+
+
 class Runtime:
-    """Starts and stops the bot in the current event loop (long polling)."""
+    """Starts and stops the application in the current event loop, in the order of PTB's
+    `run_polling` (initialize, post_init, updates, start … stop, post_stop, shutdown,
+    post_shutdown), taking updates by long polling or on the webhook server."""
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.service: GroupBuy = app.bot_data["service"]
+        self.service: GroupBuy = app.bot_data.groupbuy
+        self.webhook: WebhookServer | None = None
 
     async def start(self) -> None:
-        """Open the store, check the token, close overdue deals, and start polling."""
-        await self.service.store.open()
+        """Check the token, open the store, close overdue deals, and take updates."""
+        app = self.app
         try:
-            await self.app.initialize()
+            await app.initialize()
         except BaseException:
             # Telegram unreachable or the token refused: leave no connection open behind.
-            for request in self.app.bot_data["requests"]:
+            for request in app.bot_data.requests:
                 await request.shutdown()
-            await self.service.store.close()
             raise
-        await self.app.start()
-        await self.service.start()
-        assert self.app.updater is not None
+        try:
+            if app.post_init is not None:
+                await app.post_init(app)
+        except BaseException:
+            await app.shutdown()
+            await _post_shutdown(app)
+            raise
         telegram = self.service.settings.telegram
-        webhook = telegram.webhook
-        if webhook.enabled:
-            secret = webhook.secret_token.get_secret_value() if webhook.secret_token else None
-            await self.app.updater.start_webhook(
-                listen=webhook.listen,
-                port=webhook.port,
-                url_path=webhook.path,
-                webhook_url=webhook.url or None,
-                secret_token=secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
-            log.info(
-                "bot @%s takes updates at http://%s:%s/%s",
-                self.app.bot.username,
-                webhook.listen,
-                webhook.port,
-                webhook.path,
-            )
+        if telegram.webhook.enabled:
+            self.webhook = WebhookServer(app, telegram.webhook)
+            await self.webhook.start()
         else:
-            await self.app.updater.start_polling(
+            assert app.updater is not None
+            await app.updater.start_polling(
                 timeout=int(telegram.poll_timeout),
                 allowed_updates=Update.ALL_TYPES,
                 error_callback=_polling_error,
             )
-            log.info("bot @%s is polling", self.app.bot.username)
+            log.info("bot @%s is polling", app.bot.username)
+        await app.start()
 
     async def stop(self) -> None:
-        """Stop taking updates, finish what is under way, close the store."""
-        assert self.app.updater is not None
-        if self.app.updater.running:
-            await self.app.updater.stop()
-        if self.app.running:
-            await self.app.stop()  # lets handlers already running finish
-        await self.service.stop()
-        await self.app.shutdown()
-        await self.service.store.close()
+        """Stop taking updates, finish what is under way, send what waits, close the store."""
+        app = self.app
+        if self.webhook is not None:
+            await self.webhook.stop()
+        elif app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()  # lets handlers and the application's tasks finish
+            if app.post_stop is not None:
+                await app.post_stop(app)
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
         log.info("bot stopped")
 
     async def run_until(self, stop: asyncio.Event) -> None:

@@ -136,10 +136,16 @@ class PollingRequest(BotApiRequest):
         data = BaseRequest.parse_json_payload(payload)
         updates = data.get("result")
         for update in updates if isinstance(updates, list) else ():
-            query = update.get("callback_query") if isinstance(update, dict) else None
-            if isinstance(query, dict) and isinstance(message := query.get("message"), dict):
-                _trim(query, message)
+            if isinstance(update, dict):
+                trim_update(update)
         return data
+
+
+def trim_update(update: JSONDict) -> None:
+    """Cut a tapped message down to what handlers read (in place)."""
+    query = update.get("callback_query")
+    if isinstance(query, dict) and isinstance(message := query.get("message"), dict):
+        _trim(query, message)
 
 
 def _trim(query: JSONDict, message: JSONDict) -> None:

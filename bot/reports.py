@@ -6,7 +6,6 @@ import logging
 from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
-from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
 
 from bot import callbacks, summary
@@ -80,13 +79,11 @@ class Reports:
         text = self.gb.texts.render("summary", lang, day=day)
         try:
             for chunk in split_message(text):
-                await self.gb.bot.send_message(user_id, chunk, parse_mode=ParseMode.HTML)
+                await self.gb.bot.send_message(user_id, chunk)
             for deal_day in day.deals:
                 if deal_day.rows and len(deal_day.rows) <= MARK_BUTTONS_MAX:
                     panel, markup = self.mark_panel(deal_day.deal, deal_day.rows, lang)
-                    await self.gb.bot.send_message(
-                        user_id, panel, parse_mode=ParseMode.HTML, reply_markup=markup
-                    )
+                    await self.gb.bot.send_message(user_id, panel, reply_markup=markup)
         except Forbidden:
             return False
         return True

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,11 +21,9 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
 )
-from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import callbacks, currency, rounds
-from bot.cards import CardRefresher
 from bot.clock import Clock
 from bot.config import Settings
 from bot.errors import UserError
@@ -46,7 +44,7 @@ from bot.models import (
     OrderRow,
     RoundStatus,
 )
-from bot.outbox import GroupOutbox
+from bot.outbound import GroupLines
 from bot.priority import TapsFirst
 from bot.scheduler import Deadlines
 from bot.texts import (
@@ -81,6 +79,8 @@ class GroupBuy:
         texts: Texts,
         clock: Clock,
         bot: Bot,
+        lines: GroupLines,
+        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
     ) -> None:
         self.settings = settings
         self.store = store
@@ -88,8 +88,8 @@ class GroupBuy:
         self.clock = clock
         self.bot = bot
         self.links = Links(settings.telegram.token.get_secret_value().encode())
-        self.cards = CardRefresher(self._edit_card, settings.telegram.card_edit_interval)
-        self.outbox = GroupOutbox(self._post_group, interval=settings.telegram.group_interval)
+        # Each group's line of messages (Outbound's): the card and the texts take turns.
+        self.lines = lines
         self.deadlines = Deadlines(
             clock,
             store,
@@ -98,6 +98,7 @@ class GroupBuy:
             remind_before=settings.deals.reminder_before_minutes * 60,
             tick_seconds=settings.deals.sweep_seconds,
         )
+        self._create_task = spawn
         self._background: set[asyncio.Task[None]] = set()
         # The answer to every further Join on a deal that has ended (sold out or closed):
         # in a flash sale most taps come after the last unit, and none needs the store.
@@ -138,12 +139,13 @@ class GroupBuy:
         """Wait for background notifications, then make pending card edits now."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
-        await self.outbox.flush()
-        await self.cards.flush()
+        await self.lines.flush()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run notifications in the background so that a tap's answer never waits on them."""
-        task = asyncio.create_task(work)
+        """Run notifications in the background so that a tap's answer never waits on them
+        (the application's tasks: a failure reaches the error handler, and stopping waits
+        for them)."""
+        task = self._create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -242,7 +244,7 @@ class GroupBuy:
         """Post the deal's card in its group and remember it as the one to keep current."""
         view = await self.store.deal_view(deal.id)
         assert view is not None
-        message_id = await self.outbox.turn(
+        message_id = await self.lines.turn(
             deal.chat_id, partial(self.send_card, view, deal.chat_id)
         )
         await self.store.set_card(deal.id, message_id)
@@ -291,7 +293,7 @@ class GroupBuy:
                 if deal is not None and deal.status is not DealStatus.OPEN:
                     self._ended[deal_id] = error.template
             raise
-        self.cards.request(deal_id)
+        self.refresh_card(outcome.deal)
         if outcome.tipped:
             self._spawn(self._announce_tipped(outcome.deal))
         if outcome.closed:
@@ -307,7 +309,7 @@ class GroupBuy:
         outcome = await self.store.leave_round(
             deal_id, member.user_id, self.clock.timestamp(), tap_id
         )
-        self.cards.request(deal_id)
+        self.refresh_card(outcome.deal)
         if outcome.offers:
             self._spawn(self._send_offers(outcome.offers))
         return outcome
@@ -363,14 +365,14 @@ class GroupBuy:
     async def expire_offers(self) -> None:
         """Offers past their time go to the next in line (run by the periodic tick)."""
         offers = await self.store.expire_offers(self.clock.timestamp())
-        for deal_id in {offer.deal.id for offer in offers}:
-            self.cards.request(deal_id)
+        for deal in {offer.deal.id: offer.deal for offer in offers}.values():
+            self.refresh_card(deal)
         await self._send_offers(offers)
 
     async def restock(self, deal: Deal, units: int, option_id: int | None) -> int:
         """More stock from the leader; the waitlist hears of it first. Offers made."""
         offers = await self.store.restock(deal.id, units, option_id, self.clock.timestamp())
-        self.cards.request(deal.id)
+        self.refresh_card(deal)
         await self._send_offers(offers)
         return len(offers)
 
@@ -482,8 +484,8 @@ class GroupBuy:
                 len(closed.lines),
             )
             await self._announce_closed(closed)
-        else:
-            self.cards.request(deal_id)
+        elif (deal := await self.store.get_deal(deal_id)) is not None:
+            self.refresh_card(deal)
 
     async def cancel(self, deal: Deal) -> CancelledDeal | None:
         """Cancel the deal whole and tell every member who had an order."""
@@ -492,7 +494,7 @@ class GroupBuy:
             return None
         self.deadlines.disarm(deal.id)
         log.info("deal cancelled deal=%s orders=%s", deal.id, len(cancelled.lines))
-        self.cards.request(deal.id)
+        self.refresh_card(deal)
         self._spawn(self._announce_cancelled(cancelled))
         return cancelled
 
@@ -530,7 +532,7 @@ class GroupBuy:
 
     async def _announce_closed(self, closed: ClosedRound) -> None:
         """Card, one group message, and a private word to each member of the round."""
-        self.cards.request(closed.deal.id)
+        self.refresh_card(closed.deal)
         if not closed.lines:
             return  # an empty round ends quietly: nobody is waiting on it
         group = await self._group_of(closed.deal)
@@ -592,9 +594,7 @@ class GroupBuy:
         self, user_id: int, text: str, markup: InlineKeyboardMarkup | None
     ) -> bool:
         try:
-            await self.bot.send_message(
-                user_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
-            )
+            await self.bot.send_message(user_id, text, reply_markup=markup)
         except Forbidden:
             log.debug("member %s has not started the bot; skipped", user_id)
             return False
@@ -612,11 +612,12 @@ class GroupBuy:
 
     async def _send_group(self, group: Group, template: str, **context: Any) -> None:
         text = self.texts.render(template, group.lang, now=self.clock.timestamp(), **context)
-        await self.outbox.post(group.chat_id, text)
+        self.lines.post(group.chat_id, text)
 
-    async def _post_group(self, chat_id: int, text: str) -> None:
+    async def post_group_text(self, chat_id: int, text: str) -> None:
+        """Post a text in a group now (its line calls this when the text's turn comes)."""
         try:
-            await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+            await self.bot.send_message(chat_id, text)
         except TelegramError as exc:
             log.warning("group message failed chat=%s: %s", chat_id, exc)
 
@@ -625,7 +626,7 @@ class GroupBuy:
         lang = language_for(member.language_code)
         text = self.texts.render(template, lang, now=self.clock.timestamp(), **context)
         try:
-            await self.bot.send_message(member.user_id, text, parse_mode=ParseMode.HTML)
+            await self.bot.send_message(member.user_id, text)
         except Forbidden:
             log.debug("member %s has not started the bot; skipped", member.user_id)
             return False
@@ -698,15 +699,13 @@ class GroupBuy:
             ]
         return InlineKeyboardMarkup(rows)
 
-    async def _edit_card(self, deal_id: int) -> None:
-        deal = await self.store.get_deal(deal_id)
-        if deal is not None and deal.card_message_id is not None:
-            # The group's outbox runs the edit when the card's turn comes, so it shows
-            # the state of that moment, not of when it was asked for.
-            await self.outbox.turn(deal.chat_id, partial(self._show_current_card, deal_id))
+    def refresh_card(self, deal: Deal) -> None:
+        """Have the deal's card show the current state at its group's coming turn: it is
+        drawn then, so a burst of taps costs one edit that shows the state of that moment."""
+        self.lines.refresh(deal.chat_id, deal.id, partial(self._show_current_card, deal.id))
 
     async def _show_current_card(self, deal_id: int) -> bool:
-        """Draw the card now; False if nothing was sent (the outbox gives the turn back)."""
+        """Draw the card now; False if nothing was sent (the group's turn is given back)."""
         view = await self.store.deal_view(deal_id)
         if view is None or view.deal.card_message_id is None:
             return False
@@ -725,7 +724,6 @@ class GroupBuy:
                     chat_id=chat_id,
                     message_id=message_id,
                     caption=text,
-                    parse_mode=ParseMode.HTML,
                     reply_markup=markup,
                 )
             else:
@@ -733,7 +731,6 @@ class GroupBuy:
                     text,
                     chat_id=chat_id,
                     message_id=message_id,
-                    parse_mode=ParseMode.HTML,
                     reply_markup=markup,
                 )
         except BadRequest as exc:
@@ -758,12 +755,9 @@ class GroupBuy:
                 chat_id,
                 view.deal.photo_file_id,
                 caption=text,
-                parse_mode=ParseMode.HTML,
                 reply_markup=markup,
             )
         else:
-            message = await self.bot.send_message(
-                chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
-            )
+            message = await self.bot.send_message(chat_id, text, reply_markup=markup)
         self._remember_drawn(chat_id, message.message_id, drawn)
         return message.message_id

@@ -6,22 +6,15 @@ import re
 from typing import Any
 
 from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
-from telegram.constants import ChatType, ParseMode
-from telegram.ext import ContextTypes
+from telegram.constants import ChatType
 
+from bot.context import BotContext
 from bot.models import Group, Member
-from bot.service import GroupBuy
 from bot.texts import language_for
 
-Context = ContextTypes.DEFAULT_TYPE
+Context = BotContext
 
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]+(?:@([A-Za-z0-9_]+))?")
-
-
-def service(context: Context) -> GroupBuy:
-    """The GroupBuy service the application was built with."""
-    groupbuy: GroupBuy = context.bot_data["service"]
-    return groupbuy
 
 
 def member_of(user: User) -> Member:
@@ -57,7 +50,7 @@ async def language(update: Update, context: Context) -> str:
     chat = update.effective_chat
     if in_group(chat):
         assert chat is not None
-        group = await service(context).store.get_group(chat.id)
+        group = await context.service.store.get_group(chat.id)
         if group is not None:
             return group.lang
     user = update.effective_user
@@ -69,18 +62,18 @@ async def reply(update: Update, context: Context, template: str, /, **values: An
     message = update.effective_message
     if message is None:
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     text = groupbuy.texts.render(
         template, await language(update, context), now=groupbuy.clock.timestamp(), **values
     )
-    await message.reply_text(text, parse_mode=ParseMode.HTML, do_quote=in_group(message.chat))
+    await message.reply_text(text, do_quote=in_group(message.chat))
 
 
 async def group_of(update: Update, context: Context) -> Group:
     """The settings of the group the update came from."""
     chat = update.effective_chat
     assert chat is not None
-    return await service(context).group(chat.id, chat.title)
+    return await context.service.group(chat.id, chat.title)
 
 
 async def is_leader(update: Update, context: Context, chat_id: int) -> bool:
@@ -89,7 +82,7 @@ async def is_leader(update: Update, context: Context, chat_id: int) -> bool:
     if message is not None and message.sender_chat and message.sender_chat.id == chat_id:
         return True
     user = update.effective_user
-    return user is not None and await service(context).is_leader(chat_id, user.id)
+    return user is not None and await context.service.is_leader(chat_id, user.id)
 
 
 async def told_privately(update: Update, context: Context, delivered: bool) -> None:
@@ -107,7 +100,7 @@ async def ask_to_start(update: Update, context: Context, payload: str | None = N
     message = update.effective_message
     if message is None:
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     lang = language_for(update.effective_user.language_code if update.effective_user else None)
     button = InlineKeyboardButton(
         groupbuy.texts.label("open_chat", lang),
@@ -115,7 +108,6 @@ async def ask_to_start(update: Update, context: Context, payload: str | None = N
     )
     await message.reply_text(
         groupbuy.texts.render("open_private_chat", lang),
-        parse_mode=ParseMode.HTML,
         reply_markup=InlineKeyboardMarkup([[button]]),
     )
 

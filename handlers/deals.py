@@ -23,7 +23,6 @@ from handlers.common import (
     member_of,
     number,
     reply,
-    service,
 )
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ async def post_deal(update: Update, context: Context) -> None:
         return
     photo = message.photo[-1].file_id if message.photo else None
     try:
-        await service(context).post_deal(group, member_of(user), body, photo)
+        await context.service.post_deal(group, member_of(user), body, photo)
     except UserError as error:
         await reply(update, context, error.template, **error.context)
 
@@ -62,7 +61,7 @@ async def list_deals(update: Update, context: Context) -> None:
         await reply(update, context, "group_only", command="/deals")
         return
     group = await group_of(update, context)
-    deals = await service(context).open_deals(group.chat_id)
+    deals = await context.service.open_deals(group.chat_id)
     items = [
         {"deal": deal, "link": card_link(deal.chat_id, deal.card_message_id)} for deal in deals
     ]
@@ -105,7 +104,7 @@ async def _end_deal(update: Update, context: Context, command: str) -> None:
     if not await is_leader(update, context, chat.id):
         await reply(update, context, "not_leader")
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     try:
         deal = await groupbuy.deal_in_group(deal_id, chat.id)
         if command == "cancel":
@@ -150,7 +149,7 @@ async def tap(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     with groupbuy.taps.answering():
         await _tap(update, context, groupbuy, query)
 
@@ -231,7 +230,7 @@ async def _refresh_private_copy(update: Update, context: Context, deal_id: int) 
     message = query.message if query else None
     if message is None or message.chat.type != ChatType.PRIVATE:
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     view = await groupbuy.store.deal_view(deal_id)
     if view is None:
         return

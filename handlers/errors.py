@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 from telegram.error import TelegramError
 
-from handlers.common import Context, language, service
+from handlers.common import Context, language
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ async def on_error(update: object, context: Context) -> None:
         exc_info=context.error,
     )
     try:
-        texts = service(context).texts
+        texts = context.service.texts
         lang = await language(update, context)
         if update.callback_query is not None:
             await update.callback_query.answer(texts.render("tap_error", lang))

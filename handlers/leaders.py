@@ -22,7 +22,6 @@ from handlers.common import (
     member_of,
     number,
     reply,
-    service,
     told_privately,
 )
 
@@ -31,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def reports(context: Context) -> Reports:
     """The Reports service the application was built with."""
-    found: Reports = context.bot_data["reports"]
+    found: Reports = context.reports
     return found
 
 
@@ -48,7 +47,7 @@ async def groups_asked(update: Update, context: Context) -> list[Group] | None:
             await reply(update, context, "not_leader")
             return None
         return [group]
-    groups = await reports(context).groups_led_by(user.id)
+    groups = await context.reports.groups_led_by(user.id)
     if not groups:
         await reply(update, context, "not_leader")
         return None
@@ -81,7 +80,7 @@ async def summary_command(update: Update, context: Context) -> None:
         return
     delivered = True
     for group_day in days:
-        delivered = await reports(context).send_summary(member_of(user), group_day) and delivered
+        delivered = await context.reports.send_summary(member_of(user), group_day) and delivered
     await told_privately(update, context, delivered)
 
 
@@ -92,11 +91,11 @@ async def _days_asked(
     days = []
     for group in groups:
         try:
-            day = summary.parse_day(word, reports(context).today(group))
+            day = summary.parse_day(word, context.reports.today(group))
         except UserError as error:
             await reply(update, context, error.template, **error.context)
             return None
-        days.append(await reports(context).day_of(group, day))
+        days.append(await context.reports.day_of(group, day))
     return days
 
 
@@ -106,14 +105,14 @@ async def export_command(update: Update, context: Context) -> None:
     if asked is None:
         return
     user, args, groups = asked
-    leader_reports = reports(context)
+    leader_reports = context.reports
     deal_number = number(args[0]) if args else None
     if deal_number is not None:
-        deal = await service(context).store.get_deal(deal_number)
+        deal = await context.service.store.get_deal(deal_number)
         if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
             await reply(update, context, "deal_not_found", deal_id=deal_number)
             return
-        rows = await service(context).store.orders_of_deal(deal.id)
+        rows = await context.service.store.orders_of_deal(deal.id)
         name = f"orders-deal-{deal.id}.csv"
     else:
         days = await _days_asked(update, context, groups, args[0] if args else None)
@@ -143,7 +142,7 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
     undo = bool(args) and args[-1].lower() in ("undo", "撤销", "取消")
     if undo:
         args.pop()
-    store = service(context).store
+    store = context.service.store
     rows: list[OrderRow] = []
     if len(args) == 1 and number(args[0]) is None and CODE.fullmatch(args[0].upper()):
         found = await store.order_by_code(args[0])
@@ -171,10 +170,10 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
         if in_group(chat) and chat is not None and row.deal.chat_id != chat.id:
             await reply(update, context, "order_not_found", order_id=row.order.id)
             return
-        if not await reports(context).may_mark(user.id, row):
+        if not await context.reports.may_mark(user.id, row):
             await reply(update, context, "not_leader")
             return
-    changed = await reports(context).mark(rows, mark, not undo, user.id)
+    changed = await context.reports.mark(rows, mark, not undo, user.id)
     await reply(update, context, "marked", mark=mark, undo=undo, changed=changed, total=len(rows))
 
 
@@ -186,19 +185,19 @@ async def mark_tap(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     lang = language_for(query.from_user.language_code)
     tap = callbacks.decode(query.data)
     row = await groupbuy.store.get_order(tap.target) if tap else None
     if tap is None or row is None:
         await query.answer(groupbuy.texts.render("tap_stale", lang))
         return
-    if not await reports(context).may_mark(query.from_user.id, row):
+    if not await context.reports.may_mark(query.from_user.id, row):
         await query.answer(groupbuy.texts.render("tap_not_leader", lang))
         return
     mark = "paid" if tap.action is callbacks.Action.PAID else "collected"
     value = not (row.order.paid if mark == "paid" else row.order.collected)
-    await reports(context).mark([row], mark, value, query.from_user.id)
+    await context.reports.mark([row], mark, value, query.from_user.id)
     await query.answer(groupbuy.texts.render("tap_marked", lang, row=row, mark=mark, value=value))
     message = query.message
     if not isinstance(message, Message) or message.reply_markup is None:
@@ -208,8 +207,8 @@ async def mark_tap(update: Update, context: Context) -> None:
         decoded = callbacks.decode(str(line[0].callback_data)) if line else None
         if decoded is not None:
             order_ids.append(decoded.target)
-    rows = await reports(context).rows_of_panel(row.deal.id, order_ids)
-    _, markup = reports(context).mark_panel(row.deal, rows, lang)
+    rows = await context.reports.rows_of_panel(row.deal.id, order_ids)
+    _, markup = context.reports.mark_panel(row.deal, rows, lang)
     await message.edit_reply_markup(reply_markup=markup)
 
 
@@ -224,7 +223,7 @@ async def restock_command(update: Update, context: Context) -> None:
     if deal_id is None or units is None or units > 1_000_000:
         await reply(update, context, "restock_usage")
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     deal = await groupbuy.store.get_deal(deal_id)
     if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
         await reply(update, context, "deal_not_found", deal_id=deal_id)
@@ -258,7 +257,7 @@ async def options_command(update: Update, context: Context) -> None:
     if deal_id is None or len(args) < 2:
         await reply(update, context, "options_usage")
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     deal = await groupbuy.store.get_deal(deal_id)
     if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
         await reply(update, context, "deal_not_found", deal_id=deal_id)
@@ -271,5 +270,5 @@ async def options_command(update: Update, context: Context) -> None:
     except UserError as error:
         await reply(update, context, error.template, **error.context)
         return
-    groupbuy.cards.request(deal.id)
+    groupbuy.refresh_card(deal)
     await reply(update, context, "options_done", deal=deal)

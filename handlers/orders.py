@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 
-from handlers.common import Context, ask_to_start, in_group, member_of, reply, service
+from handlers.common import Context, ask_to_start, in_group, member_of, reply
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ async def orders_command(update: Update, context: Context) -> None:
     user = update.effective_user
     if user is None:
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     rows = await groupbuy.store.orders_of_member(user.id)
     delivered = await groupbuy.send_private(member_of(user), "orders", rows=rows)
     if in_group(update.effective_chat):

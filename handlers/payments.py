@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
 from bot import callbacks
 from bot.errors import UserError
 from bot.texts import language_for
-from handlers.common import Context, member_of, service, told_privately
+from handlers.common import Context, member_of, told_privately
 from handlers.leaders import groups_asked
 
 log = logging.getLogger(__name__)
@@ -22,7 +21,7 @@ async def payment_tap(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     lang = language_for(query.from_user.language_code)
     tap = callbacks.decode(query.data)
     Action = callbacks.Action
@@ -69,7 +68,7 @@ async def unpaid_command(update: Update, context: Context) -> None:
     groups = await groups_asked(update, context)
     if groups is None:
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     lang = language_for(user.language_code)
     delivered = True
     for group in groups:
@@ -83,9 +82,7 @@ async def unpaid_command(update: Update, context: Context) -> None:
             )
             markup = InlineKeyboardMarkup([[button]])
         try:
-            await context.bot.send_message(
-                user.id, text, parse_mode=ParseMode.HTML, reply_markup=markup
-            )
+            await context.bot.send_message(user.id, text, reply_markup=markup)
         except Forbidden:
             delivered = False
             break

@@ -19,7 +19,6 @@ from handlers.common import (
     is_leader,
     member_of,
     reply,
-    service,
 )
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,7 @@ async def invite_command(update: Update, context: Context) -> None:
     chat = update.effective_chat
     if user is None or chat is None:
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     args = context.args or []
     deal_id = (
         int(args[0].removeprefix("#")) if args and args[0].removeprefix("#").isdigit() else None
@@ -69,7 +68,7 @@ async def rewards_command(update: Update, context: Context) -> None:
     user = update.effective_user
     if user is None:
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     balances = await groupbuy.store.balances(user.id)
     entries = await groupbuy.store.ledger_entries(user.id)
     delivered = await groupbuy.send_private(
@@ -88,7 +87,7 @@ async def top_command(update: Update, context: Context) -> None:
         await reply(update, context, "group_only", command="/top")
         return
     group = await group_of(update, context)
-    standings = await service(context).store.leaderboard(group.chat_id)
+    standings = await context.service.store.leaderboard(group.chat_id)
     await reply(update, context, "top", standings=standings)
 
 
@@ -105,7 +104,7 @@ async def payout_command(update: Update, context: Context) -> None:
     if not await is_leader(update, context, group.chat_id):
         await reply(update, context, "not_leader")
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     args = context.args or []
     target = None
     if len(args) == 2:
@@ -184,7 +183,7 @@ async def _count_invite(
     update: Update, context: Context, inviter: User, invitees: Sequence[User]
 ) -> None:
     group = await group_of(update, context)
-    groupbuy = service(context)
+    groupbuy = context.service
     for invitee in invitees:
         counted = await groupbuy.store.record_group_invite(
             group.chat_id, member_of(inviter), member_of(invitee), groupbuy.clock.timestamp()

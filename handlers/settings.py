@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from bot import callbacks
@@ -20,7 +19,7 @@ from bot.group_settings import (
 )
 from bot.models import Group
 from bot.texts import language_for
-from handlers.common import Context, group_of, in_group, is_leader, member_of, reply, service
+from handlers.common import Context, group_of, in_group, is_leader, member_of, reply
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ async def settings_command(update: Update, context: Context) -> None:
         except UserError as error:
             await reply(update, context, error.template, **error.context)
             return
-        await service(context).store.set_pickup_points(group.chat_id, names)
+        await context.service.store.set_pickup_points(group.chat_id, names)
         log.info("pickup points chat=%s %s", group.chat_id, names)
         await _show(message, context, group, changed=key)
         return
@@ -64,23 +63,23 @@ async def settings_command(update: Update, context: Context) -> None:
     except UserError as error:
         await reply(update, context, error.template, **error.context)
         return
-    group = await service(context).store.update_group(group.chat_id, **changes)
+    group = await context.service.store.update_group(group.chat_id, **changes)
     log.info("settings chat=%s %s", group.chat_id, changes)
     await _show(message, context, group, changed=key)
 
 
 async def _show(message: Message, context: Context, group: Group, changed: str = "") -> None:
-    groupbuy = service(context)
+    groupbuy = context.service
     leaders = await groupbuy.store.group_leaders(group.chat_id)
     pickups = await groupbuy.store.pickup_points(group.chat_id)
     text = groupbuy.texts.render(
         "settings", group.lang, group=group, changed=changed, leaders=leaders, pickups=pickups
     )
-    await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=_buttons(context, group))
+    await message.reply_text(text, reply_markup=_buttons(context, group))
 
 
 def _buttons(context: Context, group: Group) -> InlineKeyboardMarkup:
-    texts = service(context).texts
+    texts = context.service.texts
     rows = []
     for row in QUICK:
         rows.append(
@@ -109,7 +108,7 @@ async def setting_tap(update: Update, context: Context) -> None:
     message = query.message if query else None
     if query is None or not isinstance(message, Message):
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     lang = language_for(query.from_user.language_code)
     tap = callbacks.decode(query.data)
     if tap is None or not 1 <= tap.target <= len(QUICK_FLAT) or not in_group(message.chat):
@@ -129,9 +128,7 @@ async def setting_tap(update: Update, context: Context) -> None:
         "settings", group.lang, group=group, changed=key, leaders=leaders, pickups=pickups
     )
     try:
-        await message.edit_text(
-            text, parse_mode=ParseMode.HTML, reply_markup=_buttons(context, group)
-        )
+        await message.edit_text(text, reply_markup=_buttons(context, group))
     except BadRequest as exc:
         log.debug("settings message not edited: %s", exc)
 
@@ -141,7 +138,7 @@ async def _leaders(update: Update, context: Context, group: Group, args: list[st
     message = update.effective_message
     user = update.effective_user
     assert message is not None and user is not None
-    groupbuy = service(context)
+    groupbuy = context.service
     action = args[0].lower() if args else ""
     if action not in ("add", "remove", "添加", "删除"):
         await reply(update, context, "settings_leaders_usage")

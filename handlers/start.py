@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.models import DealStatus
-from handlers.common import Context, in_group, is_leader, member_of, reply, service
+from handlers.common import Context, in_group, is_leader, member_of, reply
 from handlers.orders import orders_command
 
 
@@ -15,7 +15,7 @@ async def start(update: Update, context: Context) -> None:
     chat = update.effective_chat
     if user is None or chat is None or in_group(chat):
         return
-    groupbuy = service(context)
+    groupbuy = context.service
     await groupbuy.store.save_member(member_of(user), groupbuy.clock.timestamp())
     if not context.args:
         await reply(update, context, "start")
@@ -53,5 +53,5 @@ async def help_command(update: Update, context: Context) -> None:
     if in_group(chat):
         leader = await is_leader(update, context, chat.id)
     else:
-        leader = bool(await context.bot_data["reports"].groups_led_by(user.id))
+        leader = bool(await context.reports.groups_led_by(user.id))
     await reply(update, context, "help", leader=leader, private=not in_group(chat))

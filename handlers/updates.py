@@ -8,7 +8,7 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from handlers.common import Context, member_of, service
+from handlers.common import Context, member_of
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 async def claim(update: Update, context: Context) -> None:
     """Stop an update Telegram delivered before (taps never come here: they are claimed
     inside their own write)."""
-    groupbuy = service(context)
+    groupbuy = context.service
     user = update.effective_user
     sender = member_of(user) if user is not None and not user.is_bot else None
     if not await groupbuy.store.first_delivery(
@@ -31,7 +31,7 @@ async def migrated(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or message.migrate_to_chat_id is None:
         return  # the new chat's "migrated from" twin carries nothing more
-    await service(context).move_group(message.chat.id, message.migrate_to_chat_id)
+    await context.service.move_group(message.chat.id, message.migrate_to_chat_id)
 
 
 async def bot_membership(update: Update, context: Context) -> None:

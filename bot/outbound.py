@@ -1,0 +1,442 @@
+"""The one way out to Telegram: every Bot API call passes here, through PTB's rate-limiter hook.
+
+- **Pacing**: about 30 messages a second overall and one message per `group_interval` in
+  each group (Telegram takes about 20 a minute there, card edits included). Calls that
+  post nothing (a tap's answer, a leader check) are never held back.
+- **Each group has one line** (`GroupLine`): a reply to somebody's command goes first;
+  then deal cards and waiting texts take turns. A card is drawn when its turn comes, so
+  it shows the state of that moment, and a burst of requests for one card costs one edit
+  (at most one per `card_interval`). Texts that queued up meanwhile go out joined, as few
+  messages as Telegram's limit allows.
+- **Retries**: a 429 is waited out. A request that never left (refused connection,
+  connect time-out, no free connection) or that Telegram answered with a 5xx is tried
+  again with growing pauses. A send whose answer never came is *not* repeated: it may
+  have arrived, and a message must appear in a group once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import math
+import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import httpx
+from aiolimiter import AsyncLimiter
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.texts import MESSAGE_LIMIT, split_message, utf16_len
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Result = bool | dict[str, Any] | list[dict[str, Any]]
+Request = Callable[[], Awaitable[Any]]
+
+SEPARATOR = "\n\n"
+
+# Calls that put a message into a chat or change one: Telegram's flood limits count them.
+SENDS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendMediaGroup",
+        "sendInvoice",
+        "copyMessage",
+        "forwardMessage",
+    }
+)
+EDITS = frozenset(
+    {"editMessageText", "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia"}
+)
+PACED = SENDS | EDITS
+# PTB's updater retries getUpdates itself, with its own back-off.
+NOT_RETRIED = frozenset({"getUpdates"})
+# Transport failures that prove the request never reached the server.
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+
+# The group whose turn is running in this task: its own sends skip the line they are in.
+_TURN: contextvars.ContextVar[int | str | None] = contextvars.ContextVar("turn", default=None)
+
+
+def pack(texts: Iterable[str], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """The texts as few messages as Telegram's limit allows, in order, a blank line apart.
+
+    A text never straddles two messages unless it is longer than a message on its own.
+    """
+    messages: list[str] = []
+    for text in texts:
+        for part in split_message(text, limit):
+            if messages and utf16_len(messages[-1]) + len(SEPARATOR) + utf16_len(part) <= limit:
+                messages[-1] += SEPARATOR + part
+            else:
+                messages.append(part)
+    return messages
+
+
+def is_group(chat_id: object) -> bool:
+    """Groups, supergroups and channels have negative ids (or an @name); people positive."""
+    return isinstance(chat_id, str) or (isinstance(chat_id, int) and chat_id < 0)
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether a failed call provably never reached Telegram (safe to send again)."""
+    return isinstance(exc.__cause__, NEVER_SENT)
+
+
+def answered(exc: NetworkError) -> bool:
+    """Whether Telegram (or its gateway) answered with an error status, as for a 5xx: the
+    transport itself did not fail."""
+    return exc.__cause__ is None or isinstance(exc.__cause__, TelegramError)
+
+
+class Pause:
+    """Waits that a shutdown flush cuts short (at shutdown nothing waits out a pace)."""
+
+    def __init__(self) -> None:
+        self.flushing = asyncio.Event()
+
+    async def sleep(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        """Sleep `seconds`, less if a flush starts (or `wake` is set) meanwhile."""
+        if self.flushing.is_set() or seconds <= 0:
+            return
+        waits = [asyncio.ensure_future(self.flushing.wait())]
+        if wake is not None:
+            waits.append(asyncio.ensure_future(wake.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    @contextlib.asynccontextmanager
+    async def flush(self) -> AsyncIterator[None]:
+        """While the body waits for the work under way, no pause waits."""
+        self.flushing.set()
+        try:
+            yield
+        finally:
+            self.flushing.clear()
+
+
+@dataclass
+class _Line:
+    """What waits in one group, and when it last got a message."""
+
+    replies: list[tuple[Request, asyncio.Future[Any]]] = field(default_factory=list)
+    cards: list[tuple[Request, asyncio.Future[Any]]] = field(default_factory=list)
+    refreshes: dict[object, Request] = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)
+    last: float = -math.inf
+    card_last: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def waiting(self) -> bool:
+        return bool(self.replies or self.cards or self.refreshes or self.texts)
+
+
+class GroupLines:
+    """One sender per group, one message per `interval`: replies first, then cards (drawn at
+    their turn, each card at most once per `card_interval`) and joined texts taking turns.
+
+    `send(chat_id, text)` posts a joined text; the cards' requests post or edit themselves.
+    A card request that returns False sent nothing, and its turn is given back.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[int, str], Awaitable[None]],
+        *,
+        interval: float,
+        card_interval: float = 0.0,
+    ) -> None:
+        self._send = send
+        self.interval = interval
+        self.card_interval = card_interval
+        self._lines: dict[int | str, _Line] = {}
+        self._senders: dict[int | str, asyncio.Task[None]] = {}
+        self._card_times: dict[tuple[int | str, object], float] = {}
+        self._pause = Pause()
+
+    def post(self, chat_id: int, text: str) -> None:
+        """Send `text` to the group with its next message."""
+        self._line(chat_id).texts.append(text)
+        self._wake(chat_id)
+
+    async def turn(self, chat_id: int, request: Callable[[], Awaitable[T]]) -> T:
+        """Make `request` (it posts a card in the group) at the group's next card turn."""
+        return await self._queue(chat_id, self._line(chat_id).cards, request)
+
+    async def reply(self, chat_id: int | str, request: Callable[[], Awaitable[T]]) -> T:
+        """Make `request` (an answer to somebody) at the group's very next turn."""
+        return await self._queue(chat_id, self._line(chat_id).replies, request)
+
+    def refresh(self, chat_id: int, key: object, draw: Request) -> None:
+        """Have the card `key` redrawn at a coming turn; requests made before that turn
+        are one redraw."""
+        self._line(chat_id).refreshes[key] = draw
+        self._wake(chat_id)
+
+    async def _queue(
+        self,
+        chat_id: int | str,
+        queue: list[tuple[Request, asyncio.Future[Any]]],
+        request: Callable[[], Awaitable[T]],
+    ) -> T:
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        queue.append((request, done))
+        self._wake(chat_id)
+        return await done
+
+    def _line(self, chat_id: int | str) -> _Line:
+        line = self._lines.get(chat_id)
+        if line is None:
+            line = self._lines[chat_id] = _Line()
+        return line
+
+    def _wake(self, chat_id: int | str) -> None:
+        self._lines[chat_id].wake.set()
+        if chat_id not in self._senders:
+            self._senders[chat_id] = asyncio.create_task(
+                self._drain(chat_id), name=f"group-line-{chat_id}"
+            )
+
+    async def _drain(self, chat_id: int | str) -> None:
+        line = self._lines[chat_id]
+        token = _TURN.set(chat_id)
+        try:
+            while line.waiting():
+                await self._pause.sleep(line.last + self.interval - time.monotonic())
+                line.wake.clear()
+                before = line.last
+                line.last = time.monotonic()
+                if line.replies:
+                    request, done = line.replies.pop(0)
+                    await _settle(request, done)
+                    continue
+                card = None if line.card_last and line.texts else self._next_card(chat_id, line)
+                if card is not None:
+                    if await card() is False:
+                        line.last = before  # nothing went: the turn is given back
+                        continue
+                    line.card_last = True
+                elif line.texts:
+                    await self._send_waiting(chat_id, line)
+                    line.card_last = False
+                else:
+                    line.last = before
+                    await self._pause.sleep(self._card_wait(chat_id, line), line.wake)
+        finally:
+            _TURN.reset(token)
+            del self._senders[chat_id]
+            for _, done in line.replies + line.cards:
+                done.cancel()  # only if the sender itself was cancelled (shutdown)
+
+    def _next_card(self, chat_id: int | str, line: _Line) -> Request | None:
+        """The first card request whose turn it may be: a new card, or a redraw of a card
+        not drawn within `card_interval`."""
+        if line.cards:
+            request, done = line.cards.pop(0)
+            return lambda: _settle(request, done)
+        now = time.monotonic()
+        for key, draw in line.refreshes.items():
+            drawn = self._card_times.get((chat_id, key), -math.inf)
+            if self._pause.flushing.is_set() or drawn + self.card_interval <= now:
+                del line.refreshes[key]
+                return self._redraw(chat_id, key, draw)
+        return None
+
+    def _redraw(self, chat_id: int | str, key: object, draw: Request) -> Request:
+        async def redraw() -> Any:
+            try:
+                sent = await draw()
+            except Exception:
+                log.exception("card redraw failed chat=%s card=%s", chat_id, key)
+                return None
+            if sent is not False:
+                self._card_times[(chat_id, key)] = time.monotonic()
+                if len(self._card_times) > 10_000:
+                    del self._card_times[next(iter(self._card_times))]
+            return sent
+
+        return redraw
+
+    def _card_wait(self, chat_id: int | str, line: _Line) -> float:
+        """Seconds until the first waiting redraw may go."""
+        now = time.monotonic()
+        times = (
+            self._card_times.get((chat_id, key), -math.inf) + self.card_interval - now
+            for key in line.refreshes
+        )
+        return max(0.0, min(times, default=0.0))
+
+    async def _send_waiting(self, chat_id: int | str, line: _Line) -> None:
+        """The first message of the waiting texts, joined; the rest wait for their turn."""
+        texts, line.texts = line.texts, []
+        messages = pack(texts)
+        if not messages:
+            return  # only blank texts: nothing to say
+        if len(texts) > 1:
+            log.info("group %s: %s texts, %s messages", chat_id, len(texts), len(messages))
+        line.texts = messages[1:] + line.texts
+        try:
+            await self._send(int(chat_id), messages[0])
+        except Exception:
+            log.exception("group message lost chat=%s", chat_id)
+
+    async def drained(self) -> None:
+        """Wait, at the groups' pace, until everything waiting has gone."""
+        while self._senders:
+            await asyncio.gather(*list(self._senders.values()), return_exceptions=True)
+
+    async def flush(self) -> None:
+        """Send everything waiting now (at shutdown), and wait for it."""
+        async with self._pause.flush():
+            await self.drained()
+
+
+async def _settle(request: Request, done: asyncio.Future[Any]) -> Any:
+    """Make a request and hand its outcome to whoever waits for it; its result (None if
+    it failed)."""
+    try:
+        result = await request()
+    except asyncio.CancelledError:
+        done.cancel()
+        raise
+    except Exception as exc:
+        if not done.done():
+            done.set_exception(exc)
+        return None
+    if not done.done():
+        done.set_result(result)
+    return result
+
+
+class Outbound(BaseRateLimiter[None]):
+    """PTB's rate-limiter hook: the pace of every send and the retry policy of every call.
+
+    With `flood_control` off nothing is paced (a self-hosted Bot API server, say), but
+    the group lines still keep one message at a time per group and join texts.
+    """
+
+    def __init__(
+        self,
+        *,
+        flood_control: bool = True,
+        messages_per_second: float = 30,
+        group_interval: float = 3.0,
+        card_interval: float = 3.0,
+        max_retries: int = 10,
+        network_retries: int = 5,
+        first_pause: float = 0.5,
+    ) -> None:
+        self.flood_control = flood_control
+        self._overall = AsyncLimiter(messages_per_second, 1) if flood_control else None
+        self.groups = GroupLines(
+            self._post_text,
+            interval=group_interval if flood_control else 0.0,
+            card_interval=card_interval,
+        )
+        self.max_retries = max_retries
+        self.network_retries = network_retries
+        self.first_pause = first_pause
+        self._send_text: Callable[[int, str], Awaitable[None]] | None = None
+
+    def sends_texts_with(self, send: Callable[[int, str], Awaitable[None]]) -> None:
+        """How a joined group text is posted (the service's, which knows the parse mode)."""
+        self._send_text = send
+
+    async def _post_text(self, chat_id: int, text: str) -> None:
+        assert self._send_text is not None, "Outbound.sends_texts_with was not called"
+        await self._send_text(chat_id, text)
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        """Whatever still waits is sent by the service's flush before this."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Result]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> Result:
+        """Pace what posts into a chat; retry what may be retried."""
+
+        async def attempt() -> Result:
+            return await self._attempts(callback, args, kwargs, endpoint)
+
+        chat_id = data.get("chat_id")
+        if (
+            endpoint in PACED
+            and self.groups.interval > 0
+            and is_group(chat_id)
+            and _TURN.get() != chat_id
+        ):
+            # A reply from a handler: it waits for the group's turn, ahead of the rest.
+            return await self.groups.reply(chat_id, attempt)  # type: ignore[arg-type]
+        return await attempt()
+
+    async def _attempts(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Result]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+    ) -> Result:
+        floods = 0
+        failures = 0
+        pause = self.first_pause
+        while True:
+            if self._overall is not None and endpoint in PACED:
+                await self._overall.acquire()
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                floods += 1
+                if floods > self.max_retries:
+                    raise
+                wait = _seconds(exc)
+                log.warning("%s: flood control, waiting %.1fs", endpoint, wait)
+                await asyncio.sleep(wait)
+            except BadRequest:
+                raise  # the request itself is wrong: sending it again cannot help
+            except NetworkError as exc:
+                failures += 1
+                if not self._may_retry(endpoint, exc) or failures > self.network_retries:
+                    raise
+                log.warning("%s failed (%s); retry %s in %.1fs", endpoint, exc, failures, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
+
+    @staticmethod
+    def _may_retry(endpoint: str, exc: NetworkError) -> bool:
+        if endpoint in NOT_RETRIED:
+            return False
+        if never_sent(exc) or answered(exc) or endpoint not in SENDS:
+            return True  # not sent, refused by a gateway, or harmless to repeat (an edit)
+        log.warning("%s got no answer (%s); not sent again, as it may have arrived", endpoint, exc)
+        return False
+
+
+def _seconds(exc: RetryAfter) -> float:
+    """The wait Telegram asked for, read whichever type PTB gives it (int, or timedelta
+    in PTB's announced next major version)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        retry_after = exc.retry_after
+    return retry_after.total_seconds() if isinstance(retry_after, timedelta) else retry_after

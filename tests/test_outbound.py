@@ -1,0 +1,377 @@
+"""The outbound path: paced per group, replies first, cards drawn at their turn and coalesced,
+queued texts joined, nothing lost; 429s waited out, a send whose answer never came not repeated."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
+
+from bot.outbound import SEPARATOR, GroupLines, Outbound, pack
+from bot.texts import MESSAGE_LIMIT
+
+GROUP, OTHER = -100, -200
+INTERVAL = 0.05
+
+
+class Sent:
+    """What the outbox handed to Telegram, with when."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[float, int, str]] = []
+        self.fail_next = False
+
+    async def send(self, chat_id: int, text: str) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("the network ate it")
+        self.log.append((time.monotonic(), chat_id, text))
+
+    def texts(self, chat_id: int = GROUP) -> list[str]:
+        return [text for _, chat, text in self.log if chat == chat_id]
+
+    def gaps(self, chat_id: int = GROUP) -> list[float]:
+        times = [at for at, chat, _ in self.log if chat == chat_id]
+        return [b - a for a, b in itertools.pairwise(times)]
+
+
+def test_pack_joins_texts_in_order_within_the_limit() -> None:
+    texts = [f"round {n} formed\n" + "x" * 300 for n in range(1, 51)]
+    messages = pack(texts)
+    assert 1 < len(messages) < 10
+    assert all(len(m) <= MESSAGE_LIMIT for m in messages)
+    assert SEPARATOR.join(messages) == SEPARATOR.join(texts), "nothing lost, nothing reordered"
+
+
+def test_pack_splits_a_text_longer_than_a_message() -> None:
+    long = "\n".join(f"member {n}" for n in range(2000))
+    messages = pack(["short", long, "after"])
+    assert messages[0].startswith("short")
+    assert messages[-1].endswith("after")
+    assert all(len(m) <= MESSAGE_LIMIT for m in messages)
+    assert sum(m.count("member ") for m in messages) == 2000
+
+
+async def test_without_pacing_nothing_waits() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=0)
+    started = time.monotonic()
+    for n in range(3):
+        lines.post(GROUP, f"text {n}")
+    assert await lines.turn(GROUP, _returns(7)) == 7
+    await lines.drained()
+    assert SEPARATOR.join(sent.texts()) == SEPARATOR.join(f"text {n}" for n in range(3))
+    assert time.monotonic() - started < 0.1
+
+
+async def test_texts_that_queue_up_go_out_joined_and_paced() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=INTERVAL)
+    for n in range(50):
+        lines.post(GROUP, f"round {n} formed")
+    lines.post(OTHER, "another group")
+    await lines.drained()
+
+    assert sent.texts(OTHER) == ["another group"], "groups do not wait for each other"
+    joined = SEPARATOR.join(sent.texts())
+    assert joined == SEPARATOR.join(f"round {n} formed" for n in range(50))
+    assert len(sent.texts()) == 1
+    lines.post(GROUP, "later")
+    await lines.drained()
+    assert sent.texts()[-1] == "later"
+    assert all(gap >= INTERVAL * 0.9 for gap in sent.gaps())
+
+
+async def test_the_card_goes_before_waiting_texts_and_is_drawn_when_it_goes() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=INTERVAL)
+    state = {"members": 1}
+
+    async def edit_card() -> str:
+        await sent.send(GROUP, f"card: {state['members']} members")
+        return "edited"
+
+    lines.post(GROUP, "round 1 formed")  # goes at once, the group's turn is used
+    await asyncio.sleep(0)
+    for n in range(2, 5):
+        lines.post(GROUP, f"round {n} formed")
+    edit = asyncio.create_task(lines.turn(GROUP, edit_card))
+    await asyncio.sleep(0)
+    state["members"] = 40  # the taps go on while the card waits for its turn
+    assert await edit == "edited"
+    await lines.drained()
+
+    assert sent.texts() == [
+        "round 1 formed",
+        "card: 40 members",
+        SEPARATOR.join(f"round {n} formed" for n in range(2, 5)),
+    ]
+    assert all(gap >= INTERVAL * 0.9 for gap in sent.gaps())
+
+
+async def test_cards_and_texts_take_turns_while_both_wait() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=INTERVAL)
+
+    async def card(n: int) -> None:
+        await sent.send(GROUP, f"card {n}")
+
+    lines.post(GROUP, "first")
+    await asyncio.sleep(0)
+    lines.post(GROUP, "x" * (MESSAGE_LIMIT - 10))
+    lines.post(GROUP, "y" * (MESSAGE_LIMIT - 10))
+    cards = [asyncio.create_task(lines.turn(GROUP, lambda n=n: card(n))) for n in (1, 2)]
+    await asyncio.gather(*cards)
+    await lines.drained()
+
+    kinds = [text[0] for text in sent.texts()]
+    assert kinds == ["f", "c", "x", "c", "y"]
+
+
+async def test_a_turn_that_sends_nothing_costs_no_wait() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=0.5)
+
+    async def unchanged() -> bool:
+        return False  # the card already shows this
+
+    lines.post(GROUP, "first")
+    await lines.drained()
+    started = time.monotonic()
+    await lines.turn(GROUP, unchanged)  # waits for the turn, sends nothing
+    lines.post(GROUP, "second")
+    await lines.drained()
+    assert sent.texts() == ["first", "second"]
+    assert time.monotonic() - started < 0.9, "the spared turn did not cost a second wait"
+
+
+async def test_failures_reach_the_card_caller_and_never_stop_the_texts() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=INTERVAL)
+
+    async def broken() -> None:
+        raise ValueError("bad card")
+
+    with pytest.raises(ValueError, match="bad card"):
+        await lines.turn(GROUP, broken)
+    sent.fail_next = True
+    lines.post(GROUP, "lost to the network")
+    await lines.drained()
+    lines.post(GROUP, "still sent")
+    await lines.drained()
+    assert sent.texts() == ["still sent"]
+
+
+def _returns(value: int) -> Callable[[], Awaitable[int]]:
+    async def request() -> int:
+        return value
+
+    return request
+
+
+async def test_a_flush_at_shutdown_does_not_wait_out_the_pace() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=10)
+    lines.post(GROUP, "first")
+    await asyncio.sleep(0)
+    lines.post(GROUP, "x" * (MESSAGE_LIMIT - 10))
+    lines.post(GROUP, "y" * (MESSAGE_LIMIT - 10))
+    started = time.monotonic()
+    await lines.flush()
+    assert [text[0] for text in sent.texts()] == ["f", "x", "y"]
+    assert time.monotonic() - started < 1
+
+
+async def test_blank_texts_are_not_sent() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=INTERVAL)
+    lines.post(GROUP, "  \n ")
+    lines.post(GROUP, "")
+    await lines.drained()
+    lines.post(GROUP, "real")
+    await lines.drained()
+    assert sent.texts() == ["real"]
+
+
+async def test_a_reply_goes_before_waiting_cards_and_texts() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=INTERVAL)
+
+    async def card() -> None:
+        await sent.send(GROUP, "card")
+
+    async def answer() -> str:
+        await sent.send(GROUP, "reply")
+        return "answered"
+
+    lines.post(GROUP, "first")  # takes the group's turn at once
+    await asyncio.sleep(0)
+    lines.post(GROUP, "round formed")
+    waiting_card = asyncio.create_task(lines.turn(GROUP, card))
+    await asyncio.sleep(0)
+    assert await lines.reply(GROUP, answer) == "answered"
+    await waiting_card
+    await lines.drained()
+
+    assert sent.texts() == ["first", "reply", "card", "round formed"]
+    assert all(gap >= INTERVAL * 0.9 for gap in sent.gaps())
+
+
+async def test_a_burst_of_redraws_of_one_card_is_one_edit_per_card_interval() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=0.01, card_interval=0.3)
+    state = {"members": 0}
+
+    async def draw() -> bool:
+        await sent.send(GROUP, f"card: {state['members']} members")
+        return True
+
+    started = time.monotonic()
+    while time.monotonic() - started < 0.5:  # taps for half a second
+        state["members"] += 1
+        lines.refresh(GROUP, "deal 1", draw)
+        await asyncio.sleep(0.01)
+    await lines.drained()
+
+    cards = sent.texts()
+    assert 2 <= len(cards) <= 3, cards  # at once, then once per 0.3 s
+    assert cards[-1] == f"card: {state['members']} members", "the last edit shows the truth"
+    assert all(gap >= 0.3 * 0.9 for gap in sent.gaps())
+
+
+async def test_a_redraw_that_changes_nothing_gives_its_turn_back() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=0.5)
+
+    async def unchanged() -> bool:
+        return False
+
+    lines.post(GROUP, "first")
+    await lines.drained()
+    started = time.monotonic()
+    lines.refresh(GROUP, "deal 1", unchanged)
+    lines.post(GROUP, "second")
+    await lines.drained()
+    assert sent.texts() == ["first", "second"]
+    assert time.monotonic() - started < 0.9
+
+
+async def test_a_flush_draws_waiting_cards_at_once() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=0.01, card_interval=60)
+
+    async def draw() -> bool:
+        await sent.send(GROUP, "card")
+        return True
+
+    lines.refresh(GROUP, "deal 1", draw)
+    await lines.drained()
+    lines.refresh(GROUP, "deal 1", draw)  # within its card interval: waits...
+    started = time.monotonic()
+    await lines.flush()  # ...unless the bot is stopping
+    assert sent.texts() == ["card", "card"]
+    assert time.monotonic() - started < 1
+
+
+# -- the Bot API hook: pacing and retries ------------------------------------------------
+
+
+class Calls:
+    """A Bot API call that fails as told, then succeeds; counts its attempts."""
+
+    def __init__(self, *failures: BaseException) -> None:
+        self.failures = list(failures)
+        self.attempts: list[float] = []
+
+    async def __call__(self) -> bool:
+        self.attempts.append(time.monotonic())
+        if self.failures:
+            raise self.failures.pop(0)
+        return True
+
+
+def transport_error(exc_type: type[Exception], cls: type[NetworkError] = NetworkError) -> Exception:
+    """A PTB error as HTTPXRequest raises it: the httpx error as its cause."""
+    error = cls("transport")
+    error.__cause__ = exc_type("boom")
+    return error
+
+
+def outbound(**overrides: float) -> Outbound:
+    settings: dict[str, Any] = {"group_interval": 0.05, "first_pause": 0.01} | overrides
+    return Outbound(**settings)
+
+
+async def call(out: Outbound, calls: Calls, endpoint: str, chat_id: int = 42) -> object:
+    return await out.process_request(calls, (), {}, endpoint, {"chat_id": chat_id}, None)
+
+
+async def test_a_send_whose_answer_never_came_is_not_sent_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = Calls(transport_error(httpx.ReadTimeout, TimedOut))
+    with pytest.raises(TimedOut):
+        await call(outbound(), calls, "sendMessage")
+    assert len(calls.attempts) == 1
+    assert any("not sent again" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_edit_whose_answer_never_came_is_made_again() -> None:
+    calls = Calls(transport_error(httpx.ReadTimeout, TimedOut))
+    assert await call(outbound(), calls, "editMessageText") is True
+    assert len(calls.attempts) == 2
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        transport_error(httpx.ConnectError),
+        transport_error(httpx.ConnectTimeout, TimedOut),
+        transport_error(httpx.PoolTimeout, TimedOut),
+        NetworkError("Bad Gateway"),  # Telegram's gateway answered 502
+    ],
+    ids=["refused", "connect-timeout", "no-free-connection", "502"],
+)
+async def test_a_send_that_never_left_is_sent_again(failure: Exception) -> None:
+    calls = Calls(failure)
+    assert await call(outbound(), calls, "sendMessage") is True
+    assert len(calls.attempts) == 2
+
+
+async def test_a_429_is_waited_out_and_a_bad_request_is_not_retried() -> None:
+    calls = Calls(RetryAfter(1))
+    assert await call(outbound(), calls, "sendMessage") is True
+    assert calls.attempts[1] - calls.attempts[0] >= 0.95
+
+    wrong = Calls(BadRequest("message text is empty"))
+    with pytest.raises(BadRequest):
+        await call(outbound(), wrong, "sendMessage")
+    assert len(wrong.attempts) == 1
+
+
+async def test_getupdates_is_left_to_ptbs_own_retries() -> None:
+    calls = Calls(transport_error(httpx.ConnectError))
+    with pytest.raises(NetworkError):
+        await call(outbound(), calls, "getUpdates")
+    assert len(calls.attempts) == 1
+
+
+async def test_group_replies_are_paced_and_tap_answers_never_wait() -> None:
+    out = outbound(group_interval=0.2)
+    replies = [Calls() for _ in range(3)]
+    answers = [Calls() for _ in range(20)]
+    started = time.monotonic()
+    await asyncio.gather(
+        *(call(out, c, "sendMessage", GROUP) for c in replies),
+        *(call(out, c, "answerCallbackQuery", 7) for c in answers),
+    )
+    sends = sorted(c.attempts[0] for c in replies)
+    assert all(b - a >= 0.2 * 0.9 for a, b in itertools.pairwise(sends)), "one per interval"
+    assert max(c.attempts[0] for c in answers) - started < 0.1, "answers are not held back"
+    assert await call(out, Calls(), "sendMessage", 7) is True  # private chats: no group pace
