@@ -60,8 +60,9 @@ EDITS = frozenset(
     {"editMessageText", "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia"}
 )
 PACED = SENDS | EDITS
-# PTB's updater retries getUpdates itself, with its own back-off.
-NOT_RETRIED = frozenset({"getUpdates"})
+# PTB's updater retries getUpdates itself, with its own back-off; getMe is the check at
+# start, where a failure is told at once (the operator, or systemd, starts again).
+NOT_RETRIED = frozenset({"getUpdates", "getMe"})
 # Transport failures that prove the request never reached the server.
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 

@@ -10,13 +10,20 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+from telegram import Bot, Update
 
 from bot.app import Runtime, build_application
 from bot.clock import Clock
-from tests.conftest import GROUP_ID, ROOT, World, operator_env, settings_for
+from bot.config import WebhookSettings
+from bot.webhook import WebhookServer
+from tests.conftest import GROUP_ID, ROOT, TOKEN, World, operator_env, settings_for
 from tests.fakeapi import FakeBotAPI
 
 
@@ -68,15 +75,18 @@ def test_migrate_prints_the_schema_version(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["run", "migrate"])
-def test_a_postgresql_server_that_is_down_is_named_not_traced(tmp_path: Path, command: str) -> None:
+async def test_a_postgresql_server_that_is_down_is_named_not_traced(
+    api: FakeBotAPI, tmp_path: Path, command: str
+) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {
-        "GROUPBUY_TELEGRAM__TOKEN": "1:abc",
+        "GROUPBUY_TELEGRAM__TOKEN": TOKEN,
+        "GROUPBUY_TELEGRAM__BASE_URL": api.base_url,  # Telegram answers; the store does not
         "GROUPBUY_STORAGE__URL": f"postgresql://postgres@127.0.0.1:{port}/test",
     }
-    result = cli(command, env=env, cwd=tmp_path)
+    result = await asyncio.to_thread(cli, command, env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "cannot reach PostgreSQL" in result.stderr and "its URL is right" in result.stderr
     assert "Traceback" not in result.stderr
@@ -250,3 +260,44 @@ async def test_settings_buttons_change_the_language(world: World) -> None:
     assert "lang: zh" in answer
     group = await world.service.store.get_group(GROUP_ID)
     assert group is not None and group.lang == "zh"
+
+
+async def test_a_webhook_worker_reads_a_tap_as_polling_does(tmp_path: Path) -> None:
+    """The webhook server trims a tapped group card like the getUpdates transport does."""
+    queue: asyncio.Queue[Update] = asyncio.Queue()
+    app = SimpleNamespace(bot=Bot(TOKEN), update_queue=queue)
+    server = WebhookServer(app, WebhookSettings(secret_token=SecretStr("s3cret")))  # type: ignore[arg-type]
+    web_app = web.Application()
+    web_app.router.add_post("/hook", server.receive)
+    tapped_card = {
+        "message_id": 7,
+        "date": 1_800_000_000,
+        "chat": {"id": GROUP_ID, "type": "supergroup", "title": "Mango lovers"},
+        "text": "Mangoes",
+        "entities": [{"type": "bold", "offset": 0, "length": 7}],
+        "reply_markup": {"inline_keyboard": [[{"text": "Join", "callback_data": "v1:join:1"}]]},
+    }
+    tap = {
+        "update_id": 5,
+        "callback_query": {
+            "id": "q1",
+            "from": {"id": 2001, "is_bot": False, "first_name": "Ann"},
+            "chat_instance": "c",
+            "data": "v1:join:1",
+            "message": tapped_card,
+        },
+    }
+    async with TestClient(TestServer(web_app)) as client:
+        refused = await client.post("/hook", json=tap)
+        taken = await client.post(
+            "/hook", json=tap, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+        )
+        junk = await client.post(
+            "/hook", data=b"{", headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+        )
+
+    assert (refused.status, taken.status, junk.status) == (403, 200, 400)
+    update = queue.get_nowait()
+    assert queue.empty()
+    assert update.callback_query is not None and update.callback_query.data == "v1:join:1"
+    assert update.callback_query.message is None, "the deal card is dropped, as in polling"
