@@ -14,7 +14,7 @@ import handlers
 from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import FloodControl, TolerantBot
-from bot.http import BotApiRequest, PollingRequest
+from bot.http import telegram_requests
 from bot.reports import Reports
 from bot.service import GroupBuy
 from bot.texts import Texts
@@ -38,10 +38,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
             group_time_period=telegram.group_interval,
             max_retries=10,  # a 429 is waited out and retried, never dropped
         )
-    requests = (
-        BotApiRequest(connection_pool_size=256),
-        PollingRequest(connection_pool_size=1, read_timeout=telegram.poll_timeout + 10),
-    )
+    requests = telegram_requests(telegram)
     bot = TolerantBot(
         token=telegram.token.get_secret_value(),
         base_url=telegram.base_url,
