@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ssl
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from urllib.request import getproxies
 
 import certifi
@@ -199,5 +199,7 @@ def _scrub(text: str, telegram: TelegramSettings) -> str:
     for url in urls:
         parts = urlsplit(url) if "://" in url else None
         if parts is not None and parts.password:
-            text = text.replace(parts.password, "***")
+            # As written in the URL and as sent (percent-escapes decoded).
+            for secret in (parts.password, unquote(parts.password)):
+                text = text.replace(secret, "***")
     return text
