@@ -17,10 +17,12 @@ import signal
 import sys
 from typing import Any
 
+from pydantic import SecretStr
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes
 
-from bot.http import BotApiRequest
+from bot.config import TelegramSettings
+from bot.http import POOL_SIZE, telegram_requests
 
 log = logging.getLogger("ceiling")
 
@@ -45,17 +47,19 @@ def build(
     """The bare application, built like `bot.app.build_application` minus the bot itself.
 
     `concurrency` and `pool` (None: PTB's defaults, which the bot uses) are for experiments.
-    `transport` "bot" puts it on groupbuy-bot's own transport (`bot.http`) instead of PTB's
-    default httpx, to tell the framework's cost from the transport's.
+    `transport` "bot" puts it on groupbuy-bot's requests (`bot.http.telegram_requests`:
+    PTB's httpx transport with the bot's pool, time-outs and tap trimming) instead of PTB's
+    defaults, to tell the framework's cost from the transport's settings.
     """
     builder = (
         ApplicationBuilder().token(token).base_url(base_url).concurrent_updates(concurrency or True)
     )
     if transport == "bot":
-        builder = builder.request(BotApiRequest(connection_pool_size=pool or 256))
-        builder = builder.get_updates_request(
-            BotApiRequest(connection_pool_size=1, read_timeout=poll_timeout + 10)
+        telegram = TelegramSettings(
+            token=SecretStr(token), base_url=base_url, poll_timeout=poll_timeout
         )
+        general, polling = telegram_requests(telegram, pool_size=pool or POOL_SIZE)
+        builder = builder.request(general).get_updates_request(polling)
     else:
         builder = builder.get_updates_read_timeout(poll_timeout + 10)
         if pool is not None:
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         "--transport",
         choices=("httpx", "bot"),
         default="httpx",
-        help="httpx (PTB's default) or bot (groupbuy-bot's own, bot/http.py)",
+        help="httpx (PTB's defaults) or bot (groupbuy-bot's requests, bot/http.py)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(

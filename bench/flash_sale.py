@@ -1017,7 +1017,7 @@ def parse_options(argv: list[str] | None) -> Options:
         "--ceiling-transport",
         choices=("httpx", "bot"),
         default="httpx",
-        help="the ceiling bot's transport: httpx (PTB's default) or bot (groupbuy-bot's own)",
+        help="the ceiling bot's transport: httpx (PTB's defaults) or bot (groupbuy-bot's requests)",
     )
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     parser.add_argument(

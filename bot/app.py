@@ -18,7 +18,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.context import CONTEXT_TYPES, App
 from bot.delivery import TolerantBot
-from bot.http import BotApiRequest, PollingRequest
+from bot.http import telegram_requests
 from bot.outbound import Outbound
 from bot.reports import Reports
 from bot.service import GroupBuy
@@ -40,10 +40,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
         group_interval=telegram.group_interval,
         card_interval=telegram.card_edit_interval,
     )
-    requests = (
-        BotApiRequest(connection_pool_size=256),
-        PollingRequest(connection_pool_size=1, read_timeout=telegram.poll_timeout + 10),
-    )
+    requests = telegram_requests(telegram)
     bot = TolerantBot(
         token=telegram.token.get_secret_value(),
         base_url=telegram.base_url,

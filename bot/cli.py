@@ -15,6 +15,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.app import App, Runtime, build_application
 from bot.config import ConfigError, Settings, config_path, load_settings
+from bot.http import describe_failure
 from storage import open_store
 from storage.copy import copy_store
 from storage.engines import StoreUnavailable
@@ -62,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         asyncio.run(_run(build_application(settings)))
-    except (InvalidToken, NetworkError, TelegramError, StoreUnavailable) as exc:
+    except (InvalidToken, NetworkError, TelegramError) as exc:
+        print(
+            f"groupbuy-bot: cannot start: {describe_failure(settings.telegram, exc)}",
+            file=sys.stderr,
+        )
+        return 1
+    except StoreUnavailable as exc:
         print(f"groupbuy-bot: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -73,8 +80,10 @@ def _logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # httpx logs every request URL, and the URL carries the token.
+    # httpx logs every request URL, and the URL carries the token; httpcore's debug lines
+    # carry a SOCKS proxy's password.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 

@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -24,6 +25,7 @@ from pydantic_settings import (
 )
 
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 class WebhookSettings(BaseModel):
@@ -64,6 +66,12 @@ class TelegramSettings(BaseModel):
     group_messages_per_minute: float = Field(default=20, gt=0)
     poll_timeout: float = Field(default=10.0, gt=0, le=60)
     card_edit_interval: float = Field(default=3.0, ge=0, le=60)
+    # scheme://[user:password@]host:port for every Bot API call; empty: the environment's
+    # HTTPS_PROXY / ALL_PROXY / NO_PROXY. Secret: it may carry a password.
+    proxy: SecretStr = SecretStr("")
+    # Certificates (PEM) to trust besides the usual ones: a self-hosted Bot API server's
+    # (or an HTTPS proxy's) private certificate authority.
+    ca_file: Path | None = None
     webhook: WebhookSettings = WebhookSettings()
 
     @property
@@ -78,6 +86,38 @@ class TelegramSettings(BaseModel):
         if not TOKEN_PATTERN.match(token.get_secret_value()):
             raise ValueError("does not look like a bot token (digits, a colon, then letters)")
         return token
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, proxy: SecretStr) -> SecretStr:
+        # The messages never quote the URL: it may carry a password.
+        url = proxy.get_secret_value().strip()
+        if not url:
+            return SecretStr("")
+        parts = urlsplit(url)
+        if parts.scheme not in PROXY_SCHEMES:
+            raise ValueError(
+                "must start with http://, https://, socks5:// or socks5h://"
+                " (e.g. socks5://user:password@proxy.example:1080)"
+            )
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("the proxy's port must be a number from 1 to 65535") from None
+        if not parts.hostname:
+            raise ValueError(f"names no proxy host ({parts.scheme}://host:port)")
+        if port is None or port == 0:
+            raise ValueError(f"names no proxy port ({parts.scheme}://host:port)")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"must be {parts.scheme}://[user:password@]host:port, nothing after")
+        return SecretStr(url)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"no file at {path}")
+        return path
 
 
 class StorageSettings(BaseModel):

@@ -232,11 +232,14 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 
 @asynccontextmanager
-async def running_world(api: FakeBotAPI, tmp_path: Path, store: str) -> AsyncIterator[World]:
-    """The bot on the given store, started, with a group and its leader."""
+async def running_world(
+    api: FakeBotAPI, tmp_path: Path, store: str, **telegram: Any
+) -> AsyncIterator[World]:
+    """The bot on the given store, started, with a group and its leader; `telegram`
+    overrides telegram settings (a proxy, say)."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     clock = Clock()
-    settings = settings_for(api, tmp_path / "bot.db", store, schema)
+    settings = settings_for(api, tmp_path / "bot.db", store, schema, telegram=telegram)
     runtime = Runtime(build_application(settings, clock))
     await runtime.start()
     try:

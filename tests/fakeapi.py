@@ -21,6 +21,7 @@ import json
 import math
 import mimetypes
 import re
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -423,9 +424,21 @@ class FakeBotAPI:
         token: str = "123456:TEST-TOKEN",
         bot_username: str = "groupbuy_test_bot",
         bot_name: str = "GroupBuy Test Bot",
+        *,
+        tls: ssl.SSLContext | None = None,
+        only_from: str | None = None,
     ) -> None:
-        """Prepare an idle server; call `start` (or use ``async with``) to listen."""
+        """Prepare an idle server; call `start` (or use ``async with``) to listen.
+
+        `tls` serves HTTPS with that server context. `only_from` answers a request from any
+        other address than it with 403, and counts it in `refused_peers`: a test that
+        routes the bot through a proxy bound to that address proves the proxy carried
+        every request.
+        """
         self.token = token
+        self.tls = tls
+        self.only_from = only_from
+        self.refused_peers = 0
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_user: JSON = {
             "id": self.bot_id,
@@ -527,7 +540,7 @@ class FakeBotAPI:
             app, handle_signals=False, access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=self.tls)
         await site.start()
         self._port = self._runner.addresses[0][1]
 
@@ -574,10 +587,10 @@ class FakeBotAPI:
 
     @property
     def origin(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running server."""
+        """``http://127.0.0.1:PORT`` (``https://`` with TLS) of the running server."""
         if self._port is None:
             raise RuntimeError("FakeBotAPI is not running: await api.start() first")
-        return f"http://127.0.0.1:{self._port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._port}"
 
     # ---------------------------------------------------------------------- world building
 
@@ -1019,6 +1032,10 @@ class FakeBotAPI:
         path = request.path
         if not path.startswith("/bot"):
             return self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+        if self.only_from is not None and request.remote != self.only_from:
+            self.refused_peers += 1
+            description = f"Forbidden: a request from {request.remote}"
+            return self._reply(403, {"ok": False, "error_code": 403, "description": description})
         token, _, raw_method = path[4:].partition("/")
         method = self._canonical(raw_method)
         params = await self._read_params(request)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bot import callbacks
 from bot.callbacks import Action
-from bot.http import PollingRequest
+from bot.http import PollingRequest, trim_update
 from bot.links import Links
 
 
@@ -100,3 +100,13 @@ def test_polling_keeps_the_keyboard_a_mark_panel_tap_reads() -> None:
 def test_polling_passes_odd_payloads_through() -> None:
     for raw in (b'{"ok": false, "error_code": 409}', b'{"ok": true, "result": [1, "x", {}]}'):
         assert PollingRequest().parse_json_payload(raw) == json.loads(raw)
+
+
+def test_trim_update_cuts_one_raw_update_in_place() -> None:
+    # A webhook server hands updates over one at a time, not in a getUpdates answer.
+    update = json.loads(_tapped("v1:join:1"))["result"][0]
+    assert trim_update(update) is None
+    assert "message" not in update["callback_query"]
+    other = {"update_id": 3, "message": {"message_id": 1, "entities": []}}
+    trim_update(other)
+    assert other == {"update_id": 3, "message": {"message_id": 1, "entities": []}}

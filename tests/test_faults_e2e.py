@@ -82,7 +82,8 @@ async def test_a_refused_connection_is_waited_out(
     assert await store_facts(world) == (5, 5, 5)
     assert any("formed with 5 members" in t for t in world.group_texts())
     assert "Rounds formed: 1" in world.card(card)
-    refused = [r.getMessage() for r in caplog.records if "ConnectionRefusedError" in r.getMessage()]
+    # httpx names a refused connection ConnectError ("All connection attempts failed").
+    refused = [r.getMessage() for r in caplog.records if "httpx.ConnectError" in r.getMessage()]
     assert refused, "the bot met refused connections and waited them out"
 
 
