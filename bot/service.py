@@ -279,7 +279,11 @@ class GroupBuy:
         offer_id: int | None = None,
     ) -> JoinOutcome:
         """One more unit for the member (raises UserError with the reason if not)."""
-        if (answer := self._ended.get(deal_id)) is not None:
+        if (answer := self._ended.get(deal_id)) is None:
+            # Read beside the writer first: a deal that has ended is answered without
+            # waiting for the write lock, which another process (a backup) may hold.
+            answer = self._ended_answer(await self.store.get_deal(deal_id))
+        if answer is not None:
             raise UserError(answer)  # a closed deal never reopens: no need to ask the store
         try:
             outcome = await self.store.join_round(
@@ -287,9 +291,7 @@ class GroupBuy:
             )
         except UserError as error:
             if error.template in ("tap_sold_out", "tap_closed"):
-                deal = await self.store.get_deal(deal_id)
-                if deal is not None and deal.status is not DealStatus.OPEN:
-                    self._ended[deal_id] = error.template
+                self._ended_answer(await self.store.get_deal(deal_id))
             raise
         self.cards.request(deal_id)
         if outcome.tipped:
@@ -301,6 +303,13 @@ class GroupBuy:
         if outcome.offers:
             self._spawn(self._send_offers(outcome.offers))
         return outcome
+
+    def _ended_answer(self, deal: Deal | None) -> str | None:
+        """Why a deal that has ended takes no more taps (remembered), or None if open."""
+        if deal is None or deal.status is DealStatus.OPEN:
+            return None
+        answer = self._ended[deal.id] = rounds.ended_answer(deal.status, deal.stock, deal.taken)
+        return answer
 
     async def leave(self, deal_id: int, member: Member, tap_id: str | None = None) -> LeaveOutcome:
         """Withdraw the member's order from the open round."""

@@ -112,6 +112,11 @@ class Store:
         self, chat_id: int, title: str, *, tz: str, currency: str, lang: str, now: int
     ) -> Group:
         """The group's settings, creating the group with the defaults on first sight."""
+        # Read first: a group command writes only for a new group or a new title, so it
+        # never waits for the write lock otherwise.
+        known = await self.get_group(chat_id)
+        if known is not None and known.title == title:
+            return known
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO groups (chat_id, title, tz, currency, lang, created_at)"
@@ -780,8 +785,10 @@ class Store:
     async def first_delivery(self, update_id: int, now: int, sender: Member | None) -> bool:
         """Claim an update for handling; False if it was delivered (and claimed) before.
 
-        The sender is remembered on the way, so leaders can name members by @username.
+        The sender is remembered on the way (when new or changed), so leaders can name
+        members by @username.
         """
+        known = await self.get_member(sender.user_id) if sender is not None else None
         async with self._transaction() as db:
             first = await db.change(
                 "INSERT INTO updates_seen (update_id, seen_at) VALUES (?, ?)"
@@ -789,7 +796,7 @@ class Store:
                 update_id,
                 now,
             )
-            if first and sender is not None:
+            if first and sender is not None and sender != known:
                 await self._save_member(db, sender, now)
             return bool(first)
 
