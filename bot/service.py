@@ -186,6 +186,12 @@ class GroupBuy:
             return await self.store.get_member(int(text))
         return await self.store.member_by_username(text.lstrip("@"))
 
+    async def remember(self, member: Member) -> None:
+        """Save a member's name and language when new or changed, in the background: the
+        update that showed them is answered without waiting for the write lock."""
+        if await self.store.get_member(member.user_id) != member:
+            self._spawn(self.store.save_member(member, self.clock.timestamp()))
+
     def invite_link(self, bot_username: str, deal_id: int, user_id: int) -> str:
         """A member's personal, signed invite link to a deal."""
         return f"https://t.me/{bot_username}?start={self.links.referral(deal_id, user_id)}"

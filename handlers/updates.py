@@ -18,7 +18,8 @@ _COMMAND = re.compile(r"/([A-Za-z0-9_]+)(?:@\w+)?(?:\s|$)")
 
 # Commands that change nothing in the store: delivered twice (after a restart), one would
 # only answer twice, so they are not claimed and never wait for the write lock, which
-# another process (a backup, a `sqlite3` shell) may hold for seconds.
+# another process (a backup, a `sqlite3` shell) may hold for seconds. Their sender is
+# still remembered, in the background.
 READ_ONLY_COMMANDS = frozenset(
     {"help", "deals", "orders", "summary", "export", "rewards", "top", "invite"}
 )
@@ -34,11 +35,13 @@ def read_only_command(update: Update) -> bool:
 async def claim(update: Update, context: Context) -> None:
     """Stop an update Telegram delivered before (taps never come here: they are claimed
     inside their own write; read-only commands are not claimed at all)."""
-    if read_only_command(update):
-        return
     groupbuy = service(context)
     user = update.effective_user
     sender = member_of(user) if user is not None and not user.is_bot else None
+    if read_only_command(update):
+        if sender is not None:
+            await groupbuy.remember(sender)
+        return
     if not await groupbuy.store.first_delivery(
         update.update_id, groupbuy.clock.timestamp(), sender
     ):
