@@ -398,6 +398,8 @@ class Store:
             deal = await self._find_deal(db, deal_id)
             if deal is None:
                 raise UserError("tap_stale")
+            # A statement of its own, after the deal's lock: on PostgreSQL a statement that
+            # waited for a row lock would read the round and orders as they were before.
             facts = await db.one(
                 "SELECT r.*, (SELECT COALESCE(SUM(quantity), 0) FROM orders"
                 "  WHERE deal_id = r.deal_id AND user_id = ? AND status <> 'cancelled') AS held,"
