@@ -56,14 +56,18 @@ def check_join(
     """Raise the reason a member may not take one more unit, or return if they may."""
     sold_out = stock is not None and taken >= stock
     if status is not DealStatus.OPEN or now >= deadline:
-        # A deal that closed because it sold out is, to the member, simply sold out.
-        raise UserError(
-            "tap_sold_out" if sold_out and status is DealStatus.CLOSED else "tap_closed"
-        )
+        raise UserError(ended_answer(status, stock, taken))
     if limit is not None and held >= limit:
         raise UserError("tap_limit", limit=limit)
     if sold_out:
         raise UserError("tap_sold_out")
+
+
+def ended_answer(status: DealStatus, stock: int | None, taken: int) -> str:
+    """The answer to a tap on a deal that takes no more (closed, cancelled, past its time)."""
+    # A deal that closed because it sold out is, to the member, simply sold out.
+    sold_out = stock is not None and taken >= stock
+    return "tap_sold_out" if sold_out and status is DealStatus.CLOSED else "tap_closed"
 
 
 def after_join(facts: RoundFacts) -> Verdict:

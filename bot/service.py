@@ -188,6 +188,12 @@ class GroupBuy:
             return await self.store.get_member(int(text))
         return await self.store.member_by_username(text.lstrip("@"))
 
+    async def remember(self, member: Member) -> None:
+        """Save a member's name and language when new or changed, in the background: the
+        update that showed them is answered without waiting for the write lock."""
+        if await self.store.get_member(member.user_id) != member:
+            self._spawn(self.store.save_member(member, self.clock.timestamp()))
+
     def invite_link(self, bot_username: str, deal_id: int, user_id: int) -> str:
         """A member's personal, signed invite link to a deal."""
         return f"https://t.me/{bot_username}?start={self.links.referral(deal_id, user_id)}"
@@ -281,7 +287,11 @@ class GroupBuy:
         offer_id: int | None = None,
     ) -> JoinOutcome:
         """One more unit for the member (raises UserError with the reason if not)."""
-        if (answer := self._ended.get(deal_id)) is not None:
+        if (answer := self._ended.get(deal_id)) is None:
+            # Read beside the writer first: a deal that has ended is answered without
+            # waiting for the write lock, which another process (a backup) may hold.
+            answer = self._ended_answer(await self.store.get_deal(deal_id))
+        if answer is not None:
             raise UserError(answer)  # a closed deal never reopens: no need to ask the store
         try:
             outcome = await self.store.join_round(
@@ -289,9 +299,7 @@ class GroupBuy:
             )
         except UserError as error:
             if error.template in ("tap_sold_out", "tap_closed"):
-                deal = await self.store.get_deal(deal_id)
-                if deal is not None and deal.status is not DealStatus.OPEN:
-                    self._ended[deal_id] = error.template
+                self._ended_answer(await self.store.get_deal(deal_id))
             raise
         self.refresh_card(outcome.deal)
         if outcome.tipped:
@@ -303,6 +311,13 @@ class GroupBuy:
         if outcome.offers:
             self._spawn(self._send_offers(outcome.offers))
         return outcome
+
+    def _ended_answer(self, deal: Deal | None) -> str | None:
+        """Why a deal that has ended takes no more taps (remembered), or None if open."""
+        if deal is None or deal.status is DealStatus.OPEN:
+            return None
+        answer = self._ended[deal.id] = rounds.ended_answer(deal.status, deal.stock, deal.taken)
+        return answer
 
     async def leave(self, deal_id: int, member: Member, tap_id: str | None = None) -> LeaveOutcome:
         """Withdraw the member's order from the open round."""

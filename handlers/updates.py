@@ -4,6 +4,7 @@ membership. Each is handled or ignored deliberately."""
 from __future__ import annotations
 
 import logging
+import re
 
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
@@ -12,13 +13,35 @@ from handlers.common import Context, member_of
 
 log = logging.getLogger(__name__)
 
+_COMMAND = re.compile(r"/([A-Za-z0-9_]+)(?:@\w+)?(?:\s|$)")
+
+
+# Commands that change nothing in the store: delivered twice (after a restart), one would
+# only answer twice, so they are not claimed and never wait for the write lock, which
+# another process (a backup, a `sqlite3` shell) may hold for seconds. Their sender is
+# still remembered, in the background.
+READ_ONLY_COMMANDS = frozenset(
+    {"help", "deals", "orders", "summary", "export", "rewards", "top", "invite"}
+)
+
+
+def read_only_command(update: Update) -> bool:
+    """Whether the update is a new message with a command from READ_ONLY_COMMANDS."""
+    text = update.message.text if update.message else None
+    command = _COMMAND.match(text or "")
+    return command is not None and command.group(1).lower() in READ_ONLY_COMMANDS
+
 
 async def claim(update: Update, context: Context) -> None:
     """Stop an update Telegram delivered before (taps never come here: they are claimed
-    inside their own write)."""
+    inside their own write; read-only commands are not claimed at all)."""
     groupbuy = context.service
     user = update.effective_user
     sender = member_of(user) if user is not None and not user.is_bot else None
+    if read_only_command(update):
+        if sender is not None:
+            await groupbuy.remember(sender)
+        return
     if not await groupbuy.store.first_delivery(
         update.update_id, groupbuy.clock.timestamp(), sender
     ):

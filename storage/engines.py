@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiosqlite
+
 log = logging.getLogger(__name__)
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both read by column name and by index
@@ -65,6 +67,7 @@ class StoreUnavailable(Exception):
 MIN_SQLITE = (3, 35)
 CHECKPOINT_EVERY = 200  # commits between two background WAL checkpoints
 AUTO_CHECKPOINT_PAGES = 10_000  # SQLite's own checkpoint, past ~40 MB of WAL
+BUSY_TIMEOUT_MS = 5000  # how long a statement waits for another process's write lock
 
 _ROW_LOCKS = re.compile(r"\s+FOR UPDATE(\s+SKIP LOCKED)?", re.IGNORECASE)
 
@@ -76,33 +79,36 @@ def _sqlite_sql(sql: str) -> str:
 
 
 class _SqliteTx:
-    """Statements on a plain sqlite3 connection, run right on the event loop.
+    """Statements on an aiosqlite connection: each runs in the connection's own thread.
 
-    A statement takes tens of microseconds and a WAL commit with synchronous=NORMAL does
-    not wait for the disk, so a thread hop per statement (aiosqlite) would cost more than
-    the work: measured on a 1,000-tap burst, a join held the write lock for 4 ms with a
-    hop per statement and well under 1 ms without.
+    The event loop never waits for SQLite, so another process holding the write lock
+    (a backup, a `sqlite3` shell) delays only the writes, never a read or a reply. Each
+    method is one trip to that thread (`execute_fetchall` fetches in the same trip):
+    under a burst a trip costs a turn of the busy loop, so fewer statements mean
+    shorter transactions.
     """
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
     async def one(self, sql: str, *args: Any) -> Row | None:
-        return self.db.execute(_sqlite_sql(sql), args).fetchone()
+        rows = await self.db.execute_fetchall(_sqlite_sql(sql), args)
+        return next(iter(rows), None)
 
     async def all(self, sql: str, *args: Any) -> list[Row]:
-        return self.db.execute(_sqlite_sql(sql), args).fetchall()
+        return list(await self.db.execute_fetchall(_sqlite_sql(sql), args))
 
     async def change(self, sql: str, *args: Any) -> int:
-        return int(self.db.execute(sql, args).rowcount)
+        cursor = await self.db.execute(sql, args)
+        return int(cursor.rowcount)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.db.execute(_sqlite_sql(sql), tuple(params))
+        await self.db.execute_fetchall(_sqlite_sql(sql), tuple(params))
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cursor = self.db.execute(sql, tuple(params))
-        assert cursor.lastrowid is not None
-        return int(cursor.lastrowid)
+        row = await self.db.execute_insert(sql, tuple(params))
+        assert row is not None
+        return int(row[0])
 
 
 class SqliteEngine:
@@ -110,7 +116,9 @@ class SqliteEngine:
 
     Every write is an explicit ``BEGIN IMMEDIATE … COMMIT`` under ``self._lock``, so that
     no other coroutine's statements run inside an open transaction between awaits. Reads
-    use their own connection, so they only ever see committed state.
+    use their own connection, so they only ever see committed state and never wait for
+    the write lock (WAL readers do not). Each connection is an aiosqlite one: its
+    statements run in its thread, off the event loop.
     """
 
     dialect = "sqlite"
@@ -118,9 +126,9 @@ class SqliteEngine:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._lock = asyncio.Lock()
-        self._writer: sqlite3.Connection | None = None
-        self._reader: sqlite3.Connection | None = None
-        self._checkpointer: sqlite3.Connection | None = None
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
 
@@ -132,24 +140,27 @@ class SqliteEngine:
                 f"SQLite {needed} or newer is needed (for RETURNING); this Python's is "
                 f"{sqlite3.sqlite_version}. Use a Python built against a newer SQLite."
             )
-        self._writer = self._connect()
-        self._writer.execute("PRAGMA journal_mode = WAL")
-        # Checkpoints (copying the WAL into the file, with an fsync) run in a thread,
-        # every CHECKPOINT_EVERY commits; SQLite's own, on a commit, only past a far
-        # larger WAL, as a safety net. Measured on 2,000 joins: 1 % of commits carried a
-        # checkpoint of 5-9 ms, 42 % of all commit time, stalling every tap behind it.
-        self._writer.execute(f"PRAGMA wal_autocheckpoint = {AUTO_CHECKPOINT_PAGES}")
+        self._writer = await self._connect()
+        await self._writer.execute_fetchall("PRAGMA journal_mode = WAL")
+        # Checkpoints (copying the WAL into the file, with an fsync) run on their own
+        # connection every CHECKPOINT_EVERY commits; SQLite's own, on a commit, only past
+        # a far larger WAL, as a safety net. Measured on 2,000 joins: 1 % of commits
+        # carried a checkpoint of 5-9 ms, 42 % of all commit time, stalling every tap.
+        await self._writer.execute_fetchall(f"PRAGMA wal_autocheckpoint = {AUTO_CHECKPOINT_PAGES}")
+        self._reader = await self._connect()
+        self._checkpointer = await self._connect()
         await self.migrate()
-        self._reader = self._connect()
-        self._checkpointer = self._connect()
 
-    def _connect(self) -> sqlite3.Connection:
+    async def _connect(self) -> aiosqlite.Connection:
         # isolation_level=None: no implicit transactions; every write says BEGIN itself.
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = await aiosqlite.connect(self.path, isolation_level=None)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA busy_timeout = 5000")
-        db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA synchronous = NORMAL")
+        for pragma in (
+            f"busy_timeout = {BUSY_TIMEOUT_MS}",
+            "foreign_keys = ON",
+            "synchronous = NORMAL",
+        ):
+            await db.execute_fetchall(f"PRAGMA {pragma}")
         return db
 
     async def close(self) -> None:
@@ -159,24 +170,24 @@ class SqliteEngine:
             self._checkpoint = None
         for db in (self._checkpointer, self._reader, self._writer):
             if db is not None:
-                db.close()
+                await db.close()
         self._checkpointer = self._reader = self._writer = None
 
     def _committed(self) -> None:
-        """Count a commit; every CHECKPOINT_EVERY, checkpoint the WAL in a thread."""
+        """Count a commit; every CHECKPOINT_EVERY, checkpoint the WAL in the background."""
         self._commits += 1
         running = self._checkpoint is not None and not self._checkpoint.done()
         if self._commits >= CHECKPOINT_EVERY and not running:
             self._commits = 0
-            self._checkpoint = asyncio.create_task(asyncio.to_thread(self._checkpoint_wal))
+            self._checkpoint = asyncio.create_task(self._checkpoint_wal())
 
-    def _checkpoint_wal(self) -> None:
+    async def _checkpoint_wal(self) -> None:
         """PASSIVE: copies what it can without waiting for, or blocking, anyone."""
         db = self._checkpointer
         if db is None:
             return
         try:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            await db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:
             log.warning("WAL checkpoint failed (SQLite will checkpoint later): %s", exc)
 
@@ -192,20 +203,22 @@ class SqliteEngine:
         assert self._writer is not None, "store is not open"
         async with self._lock:
             db = self._writer
-            db.execute("BEGIN IMMEDIATE")
             try:
+                await db.execute_fetchall("BEGIN IMMEDIATE")
                 yield _SqliteTx(db)
+                await db.execute_fetchall("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # Also after a cancelled BEGIN, still queued for the connection's thread:
+                # the ROLLBACK follows it there, before any other transaction's BEGIN.
+                await _rollback(db)
                 raise
-            db.execute("COMMIT")
             self._committed()
 
     async def schema_version(self) -> int:
-        """The number of the last migration applied."""
-        assert self._writer is not None, "store is not open"
-        row = self._writer.execute("PRAGMA user_version").fetchone()
-        return int(row[0]) if row else 0
+        """The number of the last migration applied (committed, read beside the writer)."""
+        assert self._reader is not None, "store is not open"
+        rows = list(await self._reader.execute_fetchall("PRAGMA user_version"))
+        return int(rows[0][0]) if rows else 0
 
     async def migrate(self) -> int:
         """Apply every migration newer than the file's schema; the version reached."""
@@ -218,16 +231,23 @@ class SqliteEngine:
                 try:
                     # The whole file and the version move in one transaction: a failed
                     # migration leaves the file as it was.
-                    self._writer.executescript(
+                    await self._writer.executescript(
                         f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;"
                     )
-                except Exception:
-                    if self._writer.in_transaction:
-                        self._writer.execute("ROLLBACK")
+                except BaseException:
+                    await _rollback(self._writer)
                     raise
             log.info("applied migration %s", name)
             version = number
         return version
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    """Roll back whatever is open; nothing is when SQLite already rolled back itself."""
+    try:
+        await db.execute_fetchall("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        log.debug("nothing to roll back: %s", exc)
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------

@@ -58,6 +58,13 @@ GROUP_COLUMNS = (
 )
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 OFFER_SECONDS = 15 * 60  # how long a freed unit is held for the first in line
+# The pickup points `p` of deal ? in group ?: those it named (deal ? again), else every
+# active point of its group.
+_DEAL_PICKUPS = (
+    "(p.id IN (SELECT pickup_id FROM deal_pickups WHERE deal_id = ?)"
+    " OR (p.chat_id = ? AND p.active = 1"
+    "     AND NOT EXISTS (SELECT 1 FROM deal_pickups WHERE deal_id = ?)))"
+)
 
 
 class Store:
@@ -105,6 +112,11 @@ class Store:
         self, chat_id: int, title: str, *, tz: str, currency: str, lang: str, now: int
     ) -> Group:
         """The group's settings, creating the group with the defaults on first sight."""
+        # Read first: a group command writes only for a new group or a new title, so it
+        # never waits for the write lock otherwise.
+        known = await self.get_group(chat_id)
+        if known is not None and known.title == title:
+            return known
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO groups (chat_id, title, tz, currency, lang, created_at)"
@@ -237,11 +249,7 @@ class Store:
     async def _deal_pickups(self, db: Tx, deal: Deal) -> list[PickupPoint]:
         """The points a deal uses: those it named, else every active point of its group."""
         rows = await db.all(
-            "SELECT p.* FROM pickup_points p"
-            " WHERE p.id IN (SELECT pickup_id FROM deal_pickups WHERE deal_id = ?)"
-            " OR (p.chat_id = ? AND p.active = 1"
-            "     AND NOT EXISTS (SELECT 1 FROM deal_pickups WHERE deal_id = ?))"
-            " ORDER BY p.id",
+            f"SELECT p.* FROM pickup_points p WHERE {_DEAL_PICKUPS} ORDER BY p.id",
             deal.id,
             deal.chat_id,
             deal.id,
@@ -379,21 +387,42 @@ class Store:
         slip between the count and the close. A tap delivered twice counts once. With
         `offer_id` the unit is the one a waitlist offer holds for this member.
         """
+        # Each statement in the transaction holds the write lock a little longer (on
+        # SQLite a trip to the connection's thread), so what can be known before it, or
+        # asked in one statement, is: the member is written only when new or changed.
+        known = await self.get_member(member.user_id)
         async with self._transaction() as db:
             await self._claim_tap(db, tap_id, now)
-            await self._save_member(db, member, now)
-            deal, open_round = await self._deal_and_round(db, deal_id)
-            options = await self._options(db, deal_id)
+            if known != member:
+                await self._save_member(db, member, now)
+            deal = await self._find_deal(db, deal_id)
+            if deal is None:
+                raise UserError("tap_stale")
+            # A statement of its own, after the deal's lock: on PostgreSQL a statement that
+            # waited for a row lock would read the round and orders as they were before.
+            facts = await db.one(
+                "SELECT r.*, (SELECT COALESCE(SUM(quantity), 0) FROM orders"
+                "  WHERE deal_id = r.deal_id AND user_id = ? AND status <> 'cancelled') AS held,"
+                " (SELECT COUNT(DISTINCT user_id) FROM orders"
+                "  WHERE round_id = r.id AND status <> 'cancelled') AS members,"
+                " EXISTS (SELECT 1 FROM orders WHERE round_id = r.id AND user_id = ?"
+                "  AND status <> 'cancelled') AS in_round,"
+                " EXISTS (SELECT 1 FROM deal_options WHERE deal_id = r.deal_id) AS has_options,"
+                f" EXISTS (SELECT 1 FROM pickup_points p WHERE {_DEAL_PICKUPS}) AS has_pickups"
+                " FROM rounds r WHERE r.deal_id = ? AND r.status = 'open'",
+                member.user_id,
+                member.user_id,
+                deal.id,
+                deal.chat_id,
+                deal.id,
+                deal_id,
+            )
+            open_round = _round(facts) if facts else None
+            options = await self._options(db, deal_id) if facts and facts["has_options"] else []
             option = next((o for o in options if o.id == option_id), None)
             if (options and option is None) or (option_id is not None and option is None):
                 raise UserError("tap_stale")
-            held_row = await db.one(
-                "SELECT COALESCE(SUM(quantity), 0) FROM orders"
-                " WHERE deal_id = ? AND user_id = ? AND status <> 'cancelled'",
-                deal_id,
-                member.user_id,
-            )
-            held = int(held_row[0]) if held_row else 0
+            held = int(facts["held"]) if facts else 0
             holding = offer_id is not None and await self._use_offer(
                 db, offer_id, deal_id, option_id, member.user_id, now
             )
@@ -406,21 +435,24 @@ class Store:
                 stock=None if holding else deal.stock,
                 taken=deal.taken,
             )
-            assert open_round is not None
+            assert open_round is not None and facts is not None
             if not holding:
                 await self._take_unit(db, deal_id, option)
             order = await self._add_unit(
                 db, deal, open_round.id, member.user_id, option, now, new=held == 0
             )
             # Only an order with no pickup point yet needs the points (repeat taps do not).
-            pickups = await self._deal_pickups(db, deal) if order["pickup_id"] is None else []
-            if order["pickup_id"] is None and pickups:
+            pickups = []
+            if order["pickup_id"] is None and facts["has_pickups"]:
+                pickups = await self._deal_pickups(db, deal)
                 await self._default_pickup(db, deal_id, member.user_id, order["id"], pickups)
                 order = await db.one(
                     "SELECT id, quantity, pickup_id FROM orders WHERE id = ?", order["id"]
                 )
                 assert order is not None
-            members = await self._count_members(db, open_round.id)
+            # Counted before this unit, in the same transaction: one more if the member
+            # had no order in this round yet.
+            members = int(facts["members"]) + (0 if facts["in_round"] else 1)
             if not holding:  # the unit taken above, without reading the deal again
                 deal = replace(deal, taken=deal.taken + 1)
             if options:  # their counters moved with this unit
@@ -755,8 +787,10 @@ class Store:
     async def first_delivery(self, update_id: int, now: int, sender: Member | None) -> bool:
         """Claim an update for handling; False if it was delivered (and claimed) before.
 
-        The sender is remembered on the way, so leaders can name members by @username.
+        The sender is remembered on the way (when new or changed), so leaders can name
+        members by @username.
         """
+        known = await self.get_member(sender.user_id) if sender is not None else None
         async with self._transaction() as db:
             first = await db.change(
                 "INSERT INTO updates_seen (update_id, seen_at) VALUES (?, ?)"
@@ -764,7 +798,7 @@ class Store:
                 update_id,
                 now,
             )
-            if first and sender is not None:
+            if first and sender is not None and sender != known:
                 await self._save_member(db, sender, now)
             return bool(first)
 
@@ -950,13 +984,33 @@ class Store:
             "SELECT id FROM orders WHERE round_id = ? AND status = 'confirmed' AND code IS NULL",
             round_id,
         )
-        for row in rows:
-            while True:  # a clash among 32^5 codes is rare; draw again if it happens
-                code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(5))
-                clash = await db.one("SELECT 1 FROM orders WHERE code = ?", code)
-                if clash is None:
-                    break
-            await db.execute("UPDATE orders SET code = ? WHERE id = ?", (code, row["id"]))
+        if not rows:
+            return
+        # Drawn for the whole round at once and written in one statement: a clash among
+        # 32^5 codes is rare; the clashing ones are drawn again.
+        codes: dict[int, str] = {}
+        while len(codes) < len(rows):
+            drawn = {
+                int(row["id"]): "".join(secrets.choice(CODE_ALPHABET) for _ in range(5))
+                for row in rows
+                if int(row["id"]) not in codes
+            }
+            taken = {*codes.values()}
+            marks = ", ".join("?" * len(drawn))
+            for row in await db.all(
+                f"SELECT code FROM orders WHERE code IN ({marks})", *drawn.values()
+            ):
+                taken.add(row["code"])
+            for order_id, code in drawn.items():
+                if code not in taken:
+                    codes[order_id] = code
+                    taken.add(code)
+        cases = " ".join("WHEN ? THEN ?" for _ in codes)
+        await db.execute(
+            f"UPDATE orders SET code = CASE id {cases} END"
+            f" WHERE id IN ({', '.join('?' * len(codes))})",
+            (*(v for pair in codes.items() for v in pair), *codes),
+        )
 
     async def _end_waitlist(self, db: Tx, deal_id: int) -> None:
         """The deal has ended: nobody waits for it any more, and held units go back."""
