@@ -21,7 +21,7 @@ INTERVAL = 0.05
 
 
 class Sent:
-    """What the outbox handed to Telegram, with when."""
+    """What the group lines handed to Telegram, with when."""
 
     def __init__(self) -> None:
         self.log: list[tuple[float, int, str]] = []
