@@ -48,7 +48,7 @@ def build(
 
     `concurrency` and `pool` (None: PTB's defaults, which the bot uses) are for experiments.
     `transport` "bot" puts it on groupbuy-bot's requests (`bot.http.telegram_requests`:
-    PTB's httpx transport with the bot's pool, time-outs and tap trimming) instead of PTB's
+    aiohttp with the bot's pool, time-outs and tap trimming) instead of PTB's
     defaults, to tell the framework's cost from the transport's settings.
     """
     builder = (

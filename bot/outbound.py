@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
-import httpx
+import aiohttp
+import aiohttp_socks
 from aiolimiter import AsyncLimiter
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
@@ -63,8 +64,17 @@ PACED = SENDS | EDITS
 # PTB's updater retries getUpdates itself, with its own back-off; getMe is the check at
 # start, where a failure is told at once (the operator, or systemd, starts again).
 NOT_RETRIED = frozenset({"getUpdates", "getMe"})
-# Transport failures that prove the request never reached the server.
-NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# Transport failures (the `__cause__` bot/http.py raises from) that prove the request never
+# reached the Bot API: no connection was made (refused, timed out, no free connection in
+# the pool), or the proxy refused, timed out or hung up before the tunnel stood.
+NEVER_SENT = (
+    aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
+    aiohttp_socks.ProxyConnectionError,
+    aiohttp_socks.ProxyError,
+    aiohttp_socks.ProxyTimeoutError,
+    asyncio.IncompleteReadError,
+)
 
 # The group whose turn is running in this task: its own sends skip the line they are in.
 _TURN: contextvars.ContextVar[int | str | None] = contextvars.ContextVar("turn", default=None)

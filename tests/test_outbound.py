@@ -9,8 +9,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
+import aiohttp
+import aiohttp_socks
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 from bot.outbound import SEPARATOR, GroupLines, Outbound, pack
@@ -296,11 +298,16 @@ class Calls:
         return True
 
 
-def transport_error(exc_type: type[Exception], cls: type[NetworkError] = NetworkError) -> Exception:
-    """A PTB error as HTTPXRequest raises it: the httpx error as its cause."""
+def transport_error(cause: BaseException, cls: type[NetworkError] = NetworkError) -> Exception:
+    """A PTB error as bot/http.py raises it: aiohttp's (or aiohttp-socks') error as its cause."""
     error = cls("transport")
-    error.__cause__ = exc_type("boom")
+    error.__cause__ = cause
     return error
+
+
+REFUSED = aiohttp.ClientConnectorError(
+    ConnectionKey("127.0.0.1", 1, False, True, None, None, None), ConnectionRefusedError(111, "no")
+)
 
 
 def outbound(**overrides: float) -> Outbound:
@@ -315,7 +322,7 @@ async def call(out: Outbound, calls: Calls, endpoint: str, chat_id: int = 42) ->
 async def test_a_send_whose_answer_never_came_is_not_sent_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    calls = Calls(transport_error(httpx.ReadTimeout, TimedOut))
+    calls = Calls(transport_error(aiohttp.SocketTimeoutError(), TimedOut))
     with pytest.raises(TimedOut):
         await call(outbound(), calls, "sendMessage")
     assert len(calls.attempts) == 1
@@ -323,7 +330,7 @@ async def test_a_send_whose_answer_never_came_is_not_sent_again(
 
 
 async def test_an_edit_whose_answer_never_came_is_made_again() -> None:
-    calls = Calls(transport_error(httpx.ReadTimeout, TimedOut))
+    calls = Calls(transport_error(aiohttp.SocketTimeoutError(), TimedOut))
     assert await call(outbound(), calls, "editMessageText") is True
     assert len(calls.attempts) == 2
 
@@ -331,12 +338,13 @@ async def test_an_edit_whose_answer_never_came_is_made_again() -> None:
 @pytest.mark.parametrize(
     "failure",
     [
-        transport_error(httpx.ConnectError),
-        transport_error(httpx.ConnectTimeout, TimedOut),
-        transport_error(httpx.PoolTimeout, TimedOut),
+        transport_error(REFUSED),
+        transport_error(aiohttp.ConnectionTimeoutError(), TimedOut),
+        transport_error(aiohttp_socks.ProxyConnectionError("proxy refused")),
+        transport_error(aiohttp_socks.ProxyError("Proxy Authentication Required", 407)),
         NetworkError("Bad Gateway"),  # Telegram's gateway answered 502
     ],
-    ids=["refused", "connect-timeout", "no-free-connection", "502"],
+    ids=["refused", "connect-timeout-or-no-free-connection", "proxy-refused", "proxy-407", "502"],
 )
 async def test_a_send_that_never_left_is_sent_again(failure: Exception) -> None:
     calls = Calls(failure)
@@ -356,7 +364,7 @@ async def test_a_429_is_waited_out_and_a_bad_request_is_not_retried() -> None:
 
 
 async def test_getupdates_is_left_to_ptbs_own_retries() -> None:
-    calls = Calls(transport_error(httpx.ConnectError))
+    calls = Calls(transport_error(REFUSED))
     with pytest.raises(NetworkError):
         await call(outbound(), calls, "getUpdates")
     assert len(calls.attempts) == 1

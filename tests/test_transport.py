@@ -251,7 +251,7 @@ async def test_a_proxy_that_refuses_the_password_is_named_in_one_line(
                 "GROUPBUY_TELEGRAM__CA_FILE": str(ca_file),
             }
             result = await asyncio.to_thread(start_bot, tmp_path, api, **wrong)
-            # With the retries and every debug line of PTB, httpx and httpcore.
+            # With every debug line of PTB, aiohttp and aiohttp-socks.
             debug = await asyncio.to_thread(
                 start_bot, tmp_path, api, GROUPBUY_LOG_LEVEL="DEBUG", **wrong
             )
