@@ -224,6 +224,7 @@ class GroupLines:
 
     async def _drain(self, chat_id: int | str) -> None:
         line = self._lines[chat_id]
+        line.card_last = False  # a card asked for before the texts goes first
         token = _TURN.set(chat_id)
         try:
             while line.waiting():
