@@ -103,6 +103,7 @@ class GroupBuy:
         # The answer to every further Join on a deal that has ended (sold out or closed):
         # in a flash sale most taps come after the last unit, and none needs the store.
         self._ended: dict[int, str] = {}
+        self._open_seen: set[int] = set()
         self._drawn: dict[tuple[int, int], Drawn] = {}
         self.taps = TapsFirst()
 
@@ -287,10 +288,14 @@ class GroupBuy:
         offer_id: int | None = None,
     ) -> JoinOutcome:
         """One more unit for the member (raises UserError with the reason if not)."""
-        if (answer := self._ended.get(deal_id)) is None:
+        if (answer := self._ended.get(deal_id)) is None and deal_id not in self._open_seen:
             # Read beside the writer first: a deal that has ended is answered without
             # waiting for the write lock, which another process (a backup) may hold.
+            # Once read open, a deal is not read again for each tap: if it ends, the write
+            # says so (and this process notes it in _ended).
             answer = self._ended_answer(await self.store.get_deal(deal_id))
+            if answer is None:
+                self._open_seen.add(deal_id)
         if answer is not None:
             raise UserError(answer)  # a closed deal never reopens: no need to ask the store
         try:
@@ -301,6 +306,8 @@ class GroupBuy:
             if error.template in ("tap_sold_out", "tap_closed"):
                 self._ended_answer(await self.store.get_deal(deal_id))
             raise
+        if outcome.deal.status is not DealStatus.OPEN:
+            self._ended_answer(outcome.deal)  # this tap ended it: the next are told at once
         self.refresh_card(outcome.deal)
         if outcome.tipped:
             self._spawn(self._announce_tipped(outcome.deal))
@@ -317,6 +324,7 @@ class GroupBuy:
         if deal is None or deal.status is DealStatus.OPEN:
             return None
         answer = self._ended[deal.id] = rounds.ended_answer(deal.status, deal.stock, deal.taken)
+        self._open_seen.discard(deal.id)
         return answer
 
     async def leave(self, deal_id: int, member: Member, tap_id: str | None = None) -> LeaveOutcome:
@@ -490,6 +498,7 @@ class GroupBuy:
 
     async def _after_close(self, deal_id: int, closed: ClosedRound | None) -> None:
         self.deadlines.disarm(deal_id)
+        self._open_seen.discard(deal_id)  # the next tap reads how it stands
         if closed is not None:
             log.info(
                 "round closed deal=%s round=%s status=%s members=%s",
@@ -508,6 +517,7 @@ class GroupBuy:
         if cancelled is None:
             return None
         self.deadlines.disarm(deal.id)
+        self._open_seen.discard(deal.id)
         log.info("deal cancelled deal=%s orders=%s", deal.id, len(cancelled.lines))
         self.refresh_card(deal)
         self._spawn(self._announce_cancelled(cancelled))

@@ -58,6 +58,7 @@ GROUP_COLUMNS = (
 )
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 OFFER_SECONDS = 15 * 60  # how long a freed unit is held for the first in line
+MEMBERS_SEEN = 10_000  # members a process remembers as stored (see Store._members_seen)
 # The pickup points `p` of deal ? in group ?: those it named (deal ? again), else every
 # active point of its group.
 _DEAL_PICKUPS = (
@@ -76,6 +77,10 @@ class Store:
 
     def __init__(self, engine: SqliteEngine | PostgresEngine) -> None:
         self.engine = engine
+        # Members as this process last wrote or read them: a tap by someone already
+        # stored as they are needs no read of them, and no write (a flash sale is mostly
+        # such taps). Filled only after a commit, so whatever it holds is in the store.
+        self._members_seen: dict[int, Member] = {}
 
     @property
     def path(self) -> Path:
@@ -150,6 +155,13 @@ class Store:
                 now,
             ),
         )
+
+    def _saw(self, member: Member) -> None:
+        """Note a member as the store now holds them (after the commit that wrote them)."""
+        self._members_seen.pop(member.user_id, None)
+        self._members_seen[member.user_id] = member
+        if len(self._members_seen) > MEMBERS_SEEN:
+            del self._members_seen[next(iter(self._members_seen))]  # the one seen longest ago
 
     async def get_member(self, user_id: int) -> Member | None:
         """A member as last seen, or None."""
@@ -390,7 +402,7 @@ class Store:
         # Each statement in the transaction holds the write lock a little longer (on
         # SQLite a trip to the connection's thread), so what can be known before it, or
         # asked in one statement, is: the member is written only when new or changed.
-        known = await self.get_member(member.user_id)
+        known = self._members_seen.get(member.user_id) or await self.get_member(member.user_id)
         async with self._transaction() as db:
             await self._claim_tap(db, tap_id, now)
             if known != member:
@@ -476,6 +488,7 @@ class Store:
                 outcome = rounds.at_close(members, deal.min_members)
                 closed = await self._close_round(db, deal, open_round, outcome, now)
                 deal = closed.deal if closed else deal
+        self._saw(member)
         return JoinOutcome(
             deal=deal,
             round_number=open_round.number,
