@@ -12,7 +12,7 @@ from bot import callbacks, summary
 from bot.models import Deal, Group, Member, OrderRow
 from bot.service import GroupBuy
 from bot.summary import GroupDay
-from bot.texts import language_for, split_message
+from bot.texts import language_for
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,7 @@ class Reports:
         lang = language_for(None if isinstance(leader, int) else leader.language_code)
         text = self.gb.texts.render("summary", lang, day=day)
         try:
-            for chunk in split_message(text):
-                await self.gb.bot.send_message(user_id, chunk)
+            await self.gb.send_text(user_id, text)
             for deal_day in day.deals:
                 if deal_day.rows and len(deal_day.rows) <= MARK_BUTTONS_MAX:
                     panel, markup = self.mark_panel(deal_day.deal, deal_day.rows, lang)

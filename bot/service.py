@@ -55,6 +55,7 @@ from bot.texts import (
     Texts,
     language_for,
     split_duration,
+    split_message,
     utf16_len,
 )
 from storage.store import Store
@@ -609,7 +610,7 @@ class GroupBuy:
         self, user_id: int, text: str, markup: InlineKeyboardMarkup | None
     ) -> bool:
         try:
-            await self.bot.send_message(user_id, text, reply_markup=markup)
+            await self.send_text(user_id, text, markup)
         except Forbidden:
             log.debug("member %s has not started the bot; skipped", user_id)
             return False
@@ -636,12 +637,23 @@ class GroupBuy:
         except TelegramError as exc:
             log.warning("group message failed chat=%s: %s", chat_id, exc)
 
+    async def send_text(
+        self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """Send a text that may list many things: cut between lines into messages within
+        Telegram's limit, the buttons under the last one."""
+        chunks = split_message(text)
+        for n, chunk in enumerate(chunks, 1):
+            await self.bot.send_message(
+                chat_id, chunk, reply_markup=markup if n == len(chunks) else None
+            )
+
     async def send_private(self, member: Member, template: str, /, **context: Any) -> bool:
         """Message a member privately; False (and no error) if they never started the bot."""
         lang = language_for(member.language_code)
         text = self.texts.render(template, lang, now=self.clock.timestamp(), **context)
         try:
-            await self.bot.send_message(member.user_id, text)
+            await self.send_text(member.user_id, text)
         except Forbidden:
             log.debug("member %s has not started the bot; skipped", member.user_id)
             return False

@@ -10,7 +10,7 @@ from telegram.constants import ChatType
 
 from bot.context import BotContext
 from bot.models import Group, Member
-from bot.texts import language_for
+from bot.texts import language_for, split_message
 
 Context = BotContext
 
@@ -66,7 +66,8 @@ async def reply(update: Update, context: Context, template: str, /, **values: An
     text = groupbuy.texts.render(
         template, await language(update, context), now=groupbuy.clock.timestamp(), **values
     )
-    await message.reply_text(text, do_quote=in_group(message.chat))
+    for chunk in split_message(text):  # a list may outgrow one message
+        await message.reply_text(chunk, do_quote=in_group(message.chat))
 
 
 async def group_of(update: Update, context: Context) -> Group:
