@@ -185,8 +185,9 @@ class GroupBuy:
     async def find_member(self, who: str) -> Member | None:
         """A member named by @username or user id."""
         text = who.strip()
-        if text.isdigit():
-            return await self.store.get_member(int(text))
+        if text.isascii() and text.isdigit():
+            # Longer than any Telegram user id: nobody (and past a 64-bit column).
+            return await self.store.get_member(int(text)) if len(text) <= 15 else None
         return await self.store.member_by_username(text.lstrip("@"))
 
     async def remember(self, member: Member) -> None:

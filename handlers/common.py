@@ -113,6 +113,16 @@ async def ask_to_start(update: Update, context: Context, payload: str | None = N
     )
 
 
+_USERNAME = re.compile(r"@?[A-Za-z0-9_]{1,32}")
+
+
+def member_named(text: str) -> int | str | None:
+    """A member as typed: a user id (digits), a username (`@ann` or `ann`), or None."""
+    if text.isascii() and text.isdigit():
+        return int(text) if len(text) <= 15 else None  # beyond any Telegram user id
+    return text.lstrip("@") if _USERNAME.fullmatch(text) else None
+
+
 def number(text: str) -> int | None:
     """A deal or order number as typed (`12` or `#12`), or None."""
     text = text.removeprefix("#")
