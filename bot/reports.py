@@ -6,7 +6,7 @@ import logging
 from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Forbidden
 
 from bot import callbacks, summary
 from bot.models import Deal, Group, Member, OrderRow
@@ -42,15 +42,9 @@ class Reports:
         return led
 
     async def leaders_of(self, group: Group) -> list[int]:
-        """Everyone who gets the group's daily summary: its human admins and configured leaders."""
-        ids = list(self.gb.settings.leaders)
-        try:
-            admins = await self.gb.bot.get_chat_administrators(group.chat_id)
-        except TelegramError as exc:
-            log.warning("cannot list admins chat=%s: %s", group.chat_id, exc)
-            admins = ()
-        ids += [admin.user.id for admin in admins if not admin.user.is_bot]
-        return list(dict.fromkeys(ids))
+        """Everyone who gets the group's daily summary: its human admins, named and
+        configured leaders."""
+        return await self.gb.leaders_of(group.chat_id)
 
     # -- summaries --------------------------------------------------------------------
 
