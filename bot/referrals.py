@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.money import parse_money
+from bot.money import parse_money, scale
 
 MAX_LEVELS = 3
+# A fixed reward per referred order, at most (in units of the currency).
+MAX_FIXED_REWARD = 1_000_000
 
 
 class Attribution(StrEnum):
@@ -84,4 +86,7 @@ def parse_reward(text: str, digits: int) -> RewardRule:
         if basis_points > 10_000:
             raise ValueError("more than 100%")
         return RewardRule("percent", basis_points)
-    return RewardRule("fixed", parse_money(word, digits) if word not in ("0", "off") else 0)
+    fixed = parse_money(word, digits) if word not in ("0", "off") else 0
+    if fixed > MAX_FIXED_REWARD * scale(digits):
+        raise ValueError(f"more than {MAX_FIXED_REWARD} per order")
+    return RewardRule("fixed", fixed)

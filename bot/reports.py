@@ -6,13 +6,13 @@ import logging
 from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Forbidden
 
 from bot import callbacks, summary
 from bot.models import Deal, Group, Member, OrderRow
 from bot.service import GroupBuy
 from bot.summary import GroupDay
-from bot.texts import language_for, split_message
+from bot.texts import language_for
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,9 @@ class Reports:
         return led
 
     async def leaders_of(self, group: Group) -> list[int]:
-        """Everyone who gets the group's daily summary: its human admins and configured leaders."""
-        ids = list(self.gb.settings.leaders)
-        try:
-            admins = await self.gb.bot.get_chat_administrators(group.chat_id)
-        except TelegramError as exc:
-            log.warning("cannot list admins chat=%s: %s", group.chat_id, exc)
-            admins = ()
-        ids += [admin.user.id for admin in admins if not admin.user.is_bot]
-        return list(dict.fromkeys(ids))
+        """Everyone who gets the group's daily summary: its human admins, named and
+        configured leaders."""
+        return await self.gb.leaders_of(group.chat_id)
 
     # -- summaries --------------------------------------------------------------------
 
@@ -78,8 +72,7 @@ class Reports:
         lang = language_for(None if isinstance(leader, int) else leader.language_code)
         text = self.gb.texts.render("summary", lang, day=day)
         try:
-            for chunk in split_message(text):
-                await self.gb.bot.send_message(user_id, chunk)
+            await self.gb.send_text(user_id, text)
             for deal_day in day.deals:
                 if deal_day.rows and len(deal_day.rows) <= MARK_BUTTONS_MAX:
                     panel, markup = self.mark_panel(deal_day.deal, deal_day.rows, lang)

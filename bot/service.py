@@ -55,6 +55,7 @@ from bot.texts import (
     Texts,
     language_for,
     split_duration,
+    split_message,
     utf16_len,
 )
 from storage.store import Store
@@ -62,6 +63,10 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 NOT_MODIFIED = "message is not modified"
+# Telegram's stand-ins for a person: an administrator posting as the group
+# (GroupAnonymousBot) and a post on behalf of a channel (Channel_Bot). A deal one of them
+# posted has no person to ask, so the group's leaders are asked instead.
+ANONYMOUS_SENDERS = frozenset({1087968824, 136817688})
 # Cards whose last drawing is remembered, to skip edits that would change nothing.
 DRAWN_CARDS = 1000
 
@@ -180,13 +185,27 @@ class GroupBuy:
             return False
         return member.status in ("creator", "administrator")
 
+    async def leaders_of(self, chat_id: int) -> list[int]:
+        """Everyone who leads the group in person: configured leaders, its human
+        administrators and the leaders it named."""
+        ids = list(self.settings.leaders)
+        try:
+            admins = await self.bot.get_chat_administrators(chat_id)
+        except TelegramError as exc:
+            log.warning("cannot list admins chat=%s: %s", chat_id, exc)
+            admins = ()
+        ids += [admin.user.id for admin in admins if not admin.user.is_bot]
+        ids += [member.user_id for member in await self.store.group_leaders(chat_id)]
+        return list(dict.fromkeys(ids))
+
     # -- members and referrals --------------------------------------------------------
 
     async def find_member(self, who: str) -> Member | None:
         """A member named by @username or user id."""
         text = who.strip()
-        if text.isdigit():
-            return await self.store.get_member(int(text))
+        if text.isascii() and text.isdigit():
+            # Longer than any Telegram user id: nobody (and past a 64-bit column).
+            return await self.store.get_member(int(text)) if len(text) <= 15 else None
         return await self.store.member_by_username(text.lstrip("@"))
 
     async def remember(self, member: Member) -> None:
@@ -426,10 +445,21 @@ class GroupBuy:
             await self._send_private_markup(offer.user_id, text, markup)
 
     async def claim_paid(self, order_id: int, member: Member) -> OrderRow:
-        """The member says they paid; the deal's leader is asked to confirm."""
+        """The member says they paid; the deal's leader (for an anonymous admin's deal, the
+        group's leaders) is asked to confirm."""
         row = await self.store.claim_paid(order_id, member.user_id, self.clock.timestamp())
-        leader = await self.store.get_member(row.deal.leader_id)
+        if row.deal.leader_id in ANONYMOUS_SENDERS:
+            asked = await self.leaders_of(row.deal.chat_id)
+        else:
+            asked = [row.deal.leader_id]
+        for user_id in asked:
+            await self._ask_to_confirm(user_id, row)
+        return row
+
+    async def _ask_to_confirm(self, user_id: int, row: OrderRow) -> None:
+        leader = await self.store.get_member(user_id)
         lang = language_for(leader.language_code if leader else None)
+        order_id = row.order.id
         markup = InlineKeyboardMarkup(
             [
                 [
@@ -445,8 +475,7 @@ class GroupBuy:
             ]
         )
         text = self.texts.render("payment_claimed", lang, row=row)
-        await self._send_private_markup(row.deal.leader_id, text, markup)
-        return row
+        await self._send_private_markup(user_id, text, markup)
 
     async def settle_claim(self, order_id: int, accept: bool, leader_id: int) -> OrderRow:
         """The leader confirms or rejects a payment claim; the member is told."""
@@ -619,7 +648,7 @@ class GroupBuy:
         self, user_id: int, text: str, markup: InlineKeyboardMarkup | None
     ) -> bool:
         try:
-            await self.bot.send_message(user_id, text, reply_markup=markup)
+            await self.send_text(user_id, text, markup)
         except Forbidden:
             log.debug("member %s has not started the bot; skipped", user_id)
             return False
@@ -646,12 +675,23 @@ class GroupBuy:
         except TelegramError as exc:
             log.warning("group message failed chat=%s: %s", chat_id, exc)
 
+    async def send_text(
+        self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """Send a text that may list many things: cut between lines into messages within
+        Telegram's limit, the buttons under the last one."""
+        chunks = split_message(text)
+        for n, chunk in enumerate(chunks, 1):
+            await self.bot.send_message(
+                chat_id, chunk, reply_markup=markup if n == len(chunks) else None
+            )
+
     async def send_private(self, member: Member, template: str, /, **context: Any) -> bool:
         """Message a member privately; False (and no error) if they never started the bot."""
         lang = language_for(member.language_code)
         text = self.texts.render(template, lang, now=self.clock.timestamp(), **context)
         try:
-            await self.bot.send_message(member.user_id, text)
+            await self.send_text(member.user_id, text)
         except Forbidden:
             log.debug("member %s has not started the bot; skipped", member.user_id)
             return False

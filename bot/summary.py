@@ -13,9 +13,12 @@ from bot.currency import digits
 from bot.errors import UserError
 from bot.models import Deal, Group, Member, OrderRow, RoundStatus
 
-_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_DATE = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$")
+# Days whose bounds exist in every time zone: date arithmetic overflows at year 1 and 9999.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9998, 12, 31)
 _WORDS = {"today": 0, "今天": 0, "yesterday": -1, "昨天": -1}
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
 
 def parse_day(text: str | None, today: date) -> date:
@@ -23,15 +26,19 @@ def parse_day(text: str | None, today: date) -> date:
     if not text:
         return today
     word = text.strip().lower()
+    day = None
     if word in _WORDS:
-        return today + timedelta(days=_WORDS[word])
-    match = _DATE.match(word)
-    if match:
+        day = today + timedelta(days=_WORDS[word])
+    elif match := _DATE.match(word):
         try:
-            return date(int(match[1]), int(match[2]), int(match[3]))
+            day = date(int(match[1]), int(match[2]), int(match[3]))
         except ValueError:
             pass
-    raise UserError("summary_bad_day", value=text[:30])
+    if day is None:
+        raise UserError("summary_bad_day", value=text[:30])
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise UserError("summary_day_out_of_range", value=text[:30], first=FIRST_DAY, last=LAST_DAY)
+    return day
 
 
 def local_today(now: datetime, tz: str) -> date:

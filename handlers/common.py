@@ -10,7 +10,7 @@ from telegram.constants import ChatType
 
 from bot.context import BotContext
 from bot.models import Group, Member
-from bot.texts import language_for
+from bot.texts import language_for, split_message
 
 Context = BotContext
 
@@ -66,7 +66,8 @@ async def reply(update: Update, context: Context, template: str, /, **values: An
     text = groupbuy.texts.render(
         template, await language(update, context), now=groupbuy.clock.timestamp(), **values
     )
-    await message.reply_text(text, do_quote=in_group(message.chat))
+    for chunk in split_message(text):  # a list may outgrow one message
+        await message.reply_text(chunk, do_quote=in_group(message.chat))
 
 
 async def group_of(update: Update, context: Context) -> Group:
@@ -110,6 +111,16 @@ async def ask_to_start(update: Update, context: Context, payload: str | None = N
         groupbuy.texts.render("open_private_chat", lang),
         reply_markup=InlineKeyboardMarkup([[button]]),
     )
+
+
+_USERNAME = re.compile(r"@?[A-Za-z0-9_]{1,32}")
+
+
+def member_named(text: str) -> int | str | None:
+    """A member as typed: a user id (digits), a username (`@ann` or `ann`), or None."""
+    if text.isascii() and text.isdigit():
+        return int(text) if len(text) <= 15 else None  # beyond any Telegram user id
+    return text.lstrip("@") if _USERNAME.fullmatch(text) else None
 
 
 def number(text: str) -> int | None:

@@ -19,6 +19,7 @@ from handlers.common import (
     group_of,
     in_group,
     is_leader,
+    member_named,
     member_of,
     number,
     reply,
@@ -156,8 +157,11 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
         if row is None:
             await reply(update, context, "order_not_found", order_id=order_id)
             return
-    elif len(args) == 2 and (deal_id := number(args[0])) is not None:
-        who: str | int = int(args[1]) if args[1].isdigit() else args[1]
+    elif (
+        len(args) == 2
+        and (deal_id := number(args[0])) is not None
+        and (who := member_named(args[1])) is not None
+    ):
         rows = await store.member_orders_in_deal(deal_id, who)
         if not rows:
             await reply(update, context, "member_orders_not_found", deal_id=deal_id, who=args[1])

@@ -82,7 +82,7 @@ async def unpaid_command(update: Update, context: Context) -> None:
             )
             markup = InlineKeyboardMarkup([[button]])
         try:
-            await context.bot.send_message(user.id, text, reply_markup=markup)
+            await groupbuy.send_text(user.id, text, markup)
         except Forbidden:
             delivered = False
             break

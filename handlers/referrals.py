@@ -18,6 +18,7 @@ from handlers.common import (
     in_group,
     is_leader,
     member_of,
+    number,
     reply,
 )
 
@@ -35,9 +36,10 @@ async def invite_command(update: Update, context: Context) -> None:
         return
     groupbuy = context.service
     args = context.args or []
-    deal_id = (
-        int(args[0].removeprefix("#")) if args and args[0].removeprefix("#").isdigit() else None
-    )
+    deal_id = number(args[0]) if args else None
+    if args and deal_id is None:
+        await reply(update, context, "invite_usage")
+        return
     if deal_id is not None:
         deal = await groupbuy.store.get_deal(deal_id)
         deals = [deal] if deal is not None and deal.status == "open" else []

@@ -18,7 +18,7 @@ from bot.group_settings import (
     parse_setting,
 )
 from bot.models import Group
-from bot.texts import language_for
+from bot.texts import language_for, split_message
 from handlers.common import Context, group_of, in_group, is_leader, member_of, reply
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ async def _show(message: Message, context: Context, group: Group, changed: str =
     text = groupbuy.texts.render(
         "settings", group.lang, group=group, changed=changed, leaders=leaders, pickups=pickups
     )
-    await message.reply_text(text, reply_markup=_buttons(context, group))
+    await groupbuy.send_text(message.chat.id, text, _buttons(context, group))
 
 
 def _buttons(context: Context, group: Group) -> InlineKeyboardMarkup:
@@ -128,7 +128,8 @@ async def setting_tap(update: Update, context: Context) -> None:
         "settings", group.lang, group=group, changed=key, leaders=leaders, pickups=pickups
     )
     try:
-        await message.edit_text(text, reply_markup=_buttons(context, group))
+        # The buttons sit under the last part of a settings text cut in several.
+        await message.edit_text(split_message(text)[-1], reply_markup=_buttons(context, group))
     except BadRequest as exc:
         log.debug("settings message not edited: %s", exc)
 

@@ -68,6 +68,15 @@ _DEAL_PICKUPS = (
 )
 
 
+# Who holds a username now: Telegram lets a member give one up and another take it, and
+# the bot learns of it only when it sees them, so the one seen with it last holds it (on
+# the same second, the newer account: the higher user id).
+_USERNAME_HOLDER = (
+    "SELECT user_id FROM members WHERE lower(username) = lower(?)"
+    " ORDER BY updated_at DESC, user_id DESC LIMIT 1"
+)
+
+
 class Store:
     """Every read and write of the product, in domain words, on one engine.
 
@@ -169,8 +178,10 @@ class Store:
         return _member(row) if row else None
 
     async def member_by_username(self, username: str) -> Member | None:
-        """A member by @username (without the @), case-insensitively."""
-        row = await self._r.one("SELECT * FROM members WHERE lower(username) = lower(?)", username)
+        """The member who holds @username (without the @) now, case-insensitively."""
+        row = await self._r.one(
+            f"SELECT * FROM members WHERE user_id = ({_USERNAME_HOLDER})", username
+        )
         return _member(row) if row else None
 
     async def save_member(self, member: Member, now: int) -> None:
@@ -1115,7 +1126,7 @@ class Store:
         if isinstance(who, int):
             condition, value = "o.user_id = ?", who
         else:
-            condition, value = "lower(m.username) = lower(?)", who.lstrip("@")
+            condition, value = f"o.user_id = ({_USERNAME_HOLDER})", who.lstrip("@")
         return await self._order_rows(
             f"o.deal_id = ? AND o.status = 'confirmed' AND {condition} ORDER BY o.id",
             deal_id,

@@ -463,6 +463,9 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
             {"day": GroupDay(w.group, date(2026, 11, 21), [], [])},
         ],
         "summary_bad_day": [{"value": w.text("someday")}],
+        "summary_day_out_of_range": [
+            {"value": w.text("9999-12-31"), "first": date(1970, 1, 1), "last": date(9998, 12, 31)}
+        ],
         "tap_claim_done": [{"accept": True, "row": rows[0]}, {"accept": False, "row": rows[1]}],
         "tap_formed": [{"quantity": 2, "round_number": 1}],
         "tap_joined": [
