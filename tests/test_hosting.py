@@ -301,3 +301,19 @@ async def test_a_webhook_worker_reads_a_tap_as_polling_does(tmp_path: Path) -> N
     assert queue.empty()
     assert update.callback_query is not None and update.callback_query.data == "v1:join:1"
     assert update.callback_query.message is None, "the deal card is dropped, as in polling"
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_webhook_mode_without_a_secret_token_refuses_to_start(tmp_path: Path, command: str) -> None:
+    env = {
+        "GROUPBUY_TELEGRAM__TOKEN": TOKEN,
+        "GROUPBUY_TELEGRAM__BASE_URL": "http://127.0.0.1:9/bot",  # never reached
+        "GROUPBUY_TELEGRAM__WEBHOOK__ENABLED": "true",
+        "GROUPBUY_TELEGRAM__WEBHOOK__URL": "https://bot.example/hook",
+    }
+    result = cli(command, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert "telegram.webhook.secret_token" in result.stderr
+    assert "GROUPBUY_TELEGRAM__WEBHOOK__SECRET_TOKEN" in result.stderr
+    assert not (tmp_path / "groupbuy.db").exists(), "nothing started"
