@@ -191,6 +191,37 @@ async def test_an_anonymous_admin_may_post_a_deal(world: World) -> None:
     assert "Plums" in world.visible(sent.params)
 
 
+async def test_a_message_merely_claiming_to_come_from_the_group_may_not_post_a_deal(
+    world: World,
+) -> None:
+    group = world.api.chats[GROUP_ID]
+    linked_channel = {"id": -1007777, "type": "channel", "title": "News"}
+    anonymous = {"id": 1087968824, "is_bot": True, "first_name": "Group"}
+    anonymous["username"] = "GroupAnonymousBot"
+    forged = [
+        {"from": world.member("Mallory").user, "sender_chat": group},  # an ordinary member
+        {"sender_chat": group},  # nobody at all
+        {"from": anonymous, "sender_chat": linked_channel},  # not the group itself
+        {"from": world.member("Eve").user | {"id": 1087968824}, "sender_chat": group},
+    ]
+    since = len(world.api.requests)
+    for n, extra in enumerate(forged):
+        text = f"/deal Forged{n}\nprice: 3\nmin: 2\ndeadline: 2h"
+        world.api.push_update({"message": message(world, text, **extra)})
+
+    def refusals() -> int:
+        sent = world.api.calls("sendMessage", chat_id=GROUP_ID)[-10:]
+        return sum("Only the group's leaders" in str(call.params["text"]) for call in sent)
+
+    await world.api.wait_until(lambda: refusals() == 3, timeout=5)
+    card = await world.leader.says_and_hears("/deal Real\nprice: 3\nmin: 2\ndeadline: 2h")
+    assert "Real" in card, "posted after the forged ones"
+    await world.settle()
+    assert await world.rows("SELECT title FROM deals") == [("Real",)]
+    sent = world.api.requests[since:]
+    assert not any("Forged" in str(r.params.get("text")) for r in sent)
+
+
 async def test_edited_commands_channel_posts_and_userless_updates_are_ignored(
     world: World,
 ) -> None:
