@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -102,12 +104,24 @@ def backup_database(source: Path, target: Path) -> int:
     if not source.is_file():
         say(f"groupbuy-bot: no database at {source}", error=True)
         return 1
-    if target.exists():
+    try:
+        # Made empty and the owner's only before a byte is copied (SQLite gives its
+        # journal the same mode); O_EXCL never overwrites a file that appeared meanwhile.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
         say(f"groupbuy-bot: {target} exists; choose a new file", error=True)
         return 1
-    with sqlite3.connect(source) as live, sqlite3.connect(target) as copy:
-        live.execute("PRAGMA busy_timeout = 5000")
-        live.backup(copy)
+    except OSError as exc:
+        say(f"groupbuy-bot: cannot create {target}: {exc.strerror}", error=True)
+        return 1
+    try:
+        with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(target)) as copy:
+            live.execute("PRAGMA busy_timeout = 5000")
+            live.backup(copy)
+    except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)  # no half copy that looks like a backup
+        say(f"groupbuy-bot: cannot back up {source}: {exc}", error=True)
+        return 1
     say(f"backed up {source} to {target}")
     return 0
 

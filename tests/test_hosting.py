@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -371,3 +373,30 @@ async def test_a_whole_story_logged_at_debug_never_shows_the_token(
         assert secret not in record.getMessage(), record.name
         assert secret not in (record.exc_text or "")
     assert secret not in caplog.text
+
+
+def test_a_backup_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    env = {"GROUPBUY_TELEGRAM__TOKEN": "1:abc", "GROUPBUY_STORAGE__PATH": str(tmp_path / "b.db")}
+    assert cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    copy = tmp_path / "copy.db"
+    umask = os.umask(0o002)  # a lax umask must not make the copy readable by others
+    try:
+        result = cli("backup", str(copy), env=env, cwd=tmp_path)
+    finally:
+        os.umask(umask)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("copy")] == ["copy.db"]
+    with sqlite3.connect(copy) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT COUNT(*) FROM deals").fetchone() == (0,)
+
+
+def test_a_backup_of_a_file_that_is_no_database_is_refused_in_one_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    env = {"GROUPBUY_TELEGRAM__TOKEN": "1:abc", "GROUPBUY_STORAGE__PATH": str(junk)}
+    result = cli("backup", str(tmp_path / "copy.db"), env=env, cwd=tmp_path)
+    assert result.returncode == 1 and "cannot back up" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "copy.db").exists()
