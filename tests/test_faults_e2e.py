@@ -372,3 +372,25 @@ async def test_junk_updates_never_stop_the_bot(world: World) -> None:
     assert (await store_facts(world))[0] == 1
     traces = [r for r in world.api.requests if "Traceback" in str(r.params.get("text", ""))]
     assert traces == []
+
+
+async def test_a_command_from_a_group_that_removed_the_bot_is_one_warning_line(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    card = await world.leader.posts(DEAL)
+    world.api.kicked_chats.add(GROUP_ID)  # the bot was removed; an update was on its way
+    since = len(world.api.requests)
+    for text in ("/deals", "/deal Figs\nprice: 2\nmin: 2\ndeadline: 2h"):
+        world.api.push_update({"message": message(world, text, **{"from": world.leader.user})})
+    await world.member("Ann").taps("Join", card)
+
+    def refused() -> list[Any]:
+        return [r for r in world.api.requests[since:] if r.status == 403]
+
+    await world.api.wait_until(lambda: len(refused()) >= 2, timeout=10)
+    await world.settle()
+    assert {r.method for r in refused()} <= {"sendMessage", "editMessageText"}
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+    assert "Traceback" not in caplog.text
+    warned = [r for r in caplog.records if "kicked" in r.getMessage()]
+    assert warned and all(r.levelname == "WARNING" for r in warned)
