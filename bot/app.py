@@ -20,6 +20,7 @@ from bot.context import CONTEXT_TYPES, App
 from bot.delivery import TolerantBot
 from bot.http import telegram_requests
 from bot.outbound import Outbound
+from bot.redact import hide_secrets_of
 from bot.reports import Reports
 from bot.service import GroupBuy
 from bot.texts import Texts
@@ -33,6 +34,7 @@ __all__ = ["App", "Runtime", "build_application"]
 
 def build_application(settings: Settings, clock: Clock | None = None) -> App:
     """The bot, ready to start: handlers registered, services on `bot_data`."""
+    hide_secrets_of(settings)  # before PTB logs its URL, token included
     telegram = settings.telegram
     outbound = Outbound(
         flood_control=telegram.flood_control,

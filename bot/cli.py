@@ -6,16 +6,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.app import App, Runtime, build_application
 from bot.config import ConfigError, Settings, config_path, load_settings
 from bot.http import describe_failure
+from bot.redact import hide, hide_secrets_of, scrub
 from storage import open_store
 from storage.copy import copy_store
 from storage.engines import StoreUnavailable
@@ -43,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(config_path(args.config))
     except ConfigError as exc:
-        print(f"groupbuy-bot: {exc}", file=sys.stderr)
+        say(f"groupbuy-bot: {exc}", error=True)
         return 2
+    hide_secrets_of(settings)
     _logging(settings)
     if args.command == "check-config":
-        print(f"config OK: store {settings.storage.path}, time zone {settings.timezone}")
+        say(f"config OK: store {settings.storage.path}, time zone {settings.timezone}")
         return 0
     if args.command == "backup":
         return backup_database(settings.storage.path, Path(args.path))
@@ -56,23 +61,34 @@ def main(argv: list[str] | None = None) -> int:
             return move_store(args.source, args.target, args.schema)
         if args.command == "migrate":
             version = asyncio.run(_migrate(settings))
-            print(f"schema version {version}")
+            say(f"schema version {version}")
             return 0
     except StoreUnavailable as exc:
-        print(f"groupbuy-bot: {exc}", file=sys.stderr)
+        say(f"groupbuy-bot: {exc}", error=True)
         return 1
     try:
         asyncio.run(_run(build_application(settings)))
-    except (InvalidToken, NetworkError, TelegramError) as exc:
-        print(
-            f"groupbuy-bot: cannot start: {describe_failure(settings.telegram, exc)}",
-            file=sys.stderr,
+    except InvalidToken:
+        # PTB's text quotes the token; ours names the setting instead.
+        say(
+            "groupbuy-bot: cannot start: Telegram refused the token (or telegram.base_url is"
+            " not a Bot API server); check telegram.token",
+            error=True,
         )
         return 1
+    except (NetworkError, TelegramError) as exc:
+        reason = describe_failure(settings.telegram, exc)
+        say(f"groupbuy-bot: cannot start: {reason}", error=True)
+        return 1
     except StoreUnavailable as exc:
-        print(f"groupbuy-bot: cannot start: {exc}", file=sys.stderr)
+        say(f"groupbuy-bot: cannot start: {exc}", error=True)
         return 1
     return 0
+
+
+def say(line: str, *, error: bool = False) -> None:
+    """Print a line for the operator (stderr for errors), never with a secret in it."""
+    print(scrub(line), file=sys.stderr if error else sys.stdout)
 
 
 def _logging(settings: Settings) -> None:
@@ -86,15 +102,27 @@ def _logging(settings: Settings) -> None:
 def backup_database(source: Path, target: Path) -> int:
     """SQLite's online backup: a consistent copy while the bot keeps writing."""
     if not source.is_file():
-        print(f"groupbuy-bot: no database at {source}", file=sys.stderr)
+        say(f"groupbuy-bot: no database at {source}", error=True)
         return 1
-    if target.exists():
-        print(f"groupbuy-bot: {target} exists; choose a new file", file=sys.stderr)
+    try:
+        # Made empty and the owner's only before a byte is copied (SQLite gives its
+        # journal the same mode); O_EXCL never overwrites a file that appeared meanwhile.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        say(f"groupbuy-bot: {target} exists; choose a new file", error=True)
         return 1
-    with sqlite3.connect(source) as live, sqlite3.connect(target) as copy:
-        live.execute("PRAGMA busy_timeout = 5000")
-        live.backup(copy)
-    print(f"backed up {source} to {target}")
+    except OSError as exc:
+        say(f"groupbuy-bot: cannot create {target}: {exc.strerror}", error=True)
+        return 1
+    try:
+        with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(target)) as copy:
+            live.execute("PRAGMA busy_timeout = 5000")
+            live.backup(copy)
+    except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)  # no half copy that looks like a backup
+        say(f"groupbuy-bot: cannot back up {source}: {exc}", error=True)
+        return 1
+    say(f"backed up {source} to {target}")
     return 0
 
 
@@ -103,21 +131,23 @@ def move_store(source: str, target: str, schema: str) -> int:
     if not source.startswith("sqlite:///") or not target.startswith(
         ("postgresql://", "postgres://")
     ):
-        print("groupbuy-bot: use --from sqlite:///path.db --to postgresql://…", file=sys.stderr)
+        say("groupbuy-bot: use --from sqlite:///path.db --to postgresql://…", error=True)
         return 2
+    password = urlsplit(target).password or ""
+    hide(password, unquote(password))
     path = Path(source.removeprefix("sqlite:///"))
     if not path.is_file():
-        print(f"groupbuy-bot: no database at {path}", file=sys.stderr)
+        say(f"groupbuy-bot: no database at {path}", error=True)
         return 1
     checks = asyncio.run(copy_store(path, target, schema))
     for check in checks:
         sums = "" if check.source_sum is None else f", sum {check.source_sum} → {check.target_sum}"
         verdict = "ok" if check.ok else "MISMATCH"
-        print(f"{check.table}: {check.source_rows} → {check.target_rows} rows{sums}: {verdict}")
+        say(f"{check.table}: {check.source_rows} → {check.target_rows} rows{sums}: {verdict}")
     if all(check.ok for check in checks):
-        print("every row arrived; the counts and sums agree")
+        say("every row arrived; the counts and sums agree")
         return 0
-    print("groupbuy-bot: the copy does not match (see MISMATCH above)", file=sys.stderr)
+    say("groupbuy-bot: the copy does not match (see MISMATCH above)", error=True)
     return 1
 
 

@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -38,14 +39,20 @@ class WebhookSettings(BaseModel):
     port: int = Field(default=8443, ge=1, le=65535)
     path: str = "telegram"
     # Telegram sends it in X-Telegram-Bot-Api-Secret-Token; requests without it are refused.
-    secret_token: SecretStr | None = None
+    # Required in webhook mode: without it anyone who reaches the URL could forge updates.
+    secret_token: SecretStr | None = Field(default=None, validate_default=True)
 
     @field_validator("secret_token")
     @classmethod
-    def _secret_format(cls, secret: SecretStr | None) -> SecretStr | None:
-        if secret is not None and not re.fullmatch(
-            r"[A-Za-z0-9_-]{1,256}", secret.get_secret_value()
-        ):
+    def _secret_format(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if secret is None:
+            if info.data.get("enabled"):
+                raise ValueError(
+                    "must be set when the webhook is on, or anyone who reaches its URL"
+                    " could post forged updates (1-256 characters of A-Z, a-z, 0-9, _ and -)"
+                )
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return secret
 

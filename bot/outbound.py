@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import aiohttp
 import aiohttp_socks
 from aiolimiter import AsyncLimiter
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
@@ -272,6 +272,9 @@ class GroupLines:
         async def redraw() -> Any:
             try:
                 sent = await draw()
+            except Forbidden as exc:  # removed from the group: expected, no traceback
+                log.warning("card redraw refused chat=%s card=%s: %s", chat_id, key, exc)
+                return None
             except Exception:
                 log.exception("card redraw failed chat=%s card=%s", chat_id, key)
                 return None
@@ -303,6 +306,8 @@ class GroupLines:
         line.texts = messages[1:] + line.texts
         try:
             await self._send(int(chat_id), messages[0])
+        except Forbidden as exc:  # removed from the group: expected, no traceback
+            log.warning("group message refused chat=%s: %s", chat_id, exc)
         except Exception:
             log.exception("group message lost chat=%s", chat_id)
 

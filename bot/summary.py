@@ -248,10 +248,22 @@ EXPORT_COLUMNS = (
 )
 
 
+# A cell starting with one of these is a formula to a spreadsheet program (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text_cell(value: str) -> str:
+    """A name, title or option as a spreadsheet shows it: a would-be formula gets the
+    apostrophe that spreadsheet programs themselves use to mark a cell as text."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def export_csv(rows: list[OrderRow], tz: str) -> bytes:
     """Orders as CSV, UTF-8 with a BOM so that spreadsheet programs show Chinese right.
 
     Money columns are decimal strings of the currency's units (12.50), times are local.
+    Text that members and leaders typed is neutralised against formula injection; the
+    numbers the bot writes stay numbers.
     """
 
     def when(stamp: int | None) -> str:
@@ -277,14 +289,14 @@ def export_csv(rows: list[OrderRow], tz: str) -> bytes:
             (
                 order.id,
                 deal.chat_id,
-                row.group_title,
+                as_text_cell(row.group_title),
                 deal.id,
-                deal.title,
-                row.option or "",
+                as_text_cell(deal.title),
+                as_text_cell(row.option or ""),
                 row.round_number,
                 row.member.user_id,
-                row.member.name,
-                row.member.username or "",
+                as_text_cell(row.member.name),
+                as_text_cell(row.member.username or ""),
                 order.quantity,
                 decimal(order.unit_price, deal.currency),
                 decimal(order.amount, deal.currency),
@@ -295,8 +307,8 @@ def export_csv(rows: list[OrderRow], tz: str) -> bytes:
                 "yes" if order.collected else "no",
                 when(order.collected_at),
                 when(order.created_at),
-                row.pickup or "",
-                order.code or "",
+                as_text_cell(row.pickup or ""),
+                as_text_cell(order.code or ""),
             )
         )
     return out.getvalue().encode("utf-8-sig")

@@ -67,7 +67,8 @@ class WebhookServer:
     async def receive(self, request: web.Request) -> web.Response:
         """One update: 403 without the right secret, 400 if it is not an update."""
         given = request.headers.get(SECRET_HEADER, "").encode()
-        if self._secret is not None and not hmac.compare_digest(given, self._secret):
+        # No secret configured refuses everything: the config check makes it required.
+        if self._secret is None or not hmac.compare_digest(given, self._secret):
             log.warning("webhook request without the right secret token refused")
             return web.Response(status=403)
         try:

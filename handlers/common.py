@@ -77,10 +77,29 @@ async def group_of(update: Update, context: Context) -> Group:
     return await context.service.group(chat.id, chat.title)
 
 
+# Telegram's stand-in sender for an administrator who posts anonymously, as the group.
+ANONYMOUS_ADMIN_ID = 1087968824
+ANONYMOUS_ADMIN_USERNAME = "GroupAnonymousBot"
+
+
+def from_anonymous_admin(message: Message, chat_id: int) -> bool:
+    """Whether Telegram sent the message for an anonymous admin of this very group: then,
+    and only then, `sender_chat` is the group (a linked channel or a forged update is not)."""
+    sender = message.from_user
+    return (
+        sender is not None
+        and sender.id == ANONYMOUS_ADMIN_ID
+        and sender.username == ANONYMOUS_ADMIN_USERNAME
+        and message.sender_chat is not None
+        and message.sender_chat.id == chat_id
+        and message.chat.id == chat_id
+    )
+
+
 async def is_leader(update: Update, context: Context, chat_id: int) -> bool:
     """Whether the sender leads the group: an anonymous admin posting as the group does."""
     message = update.effective_message
-    if message is not None and message.sender_chat and message.sender_chat.id == chat_id:
+    if message is not None and from_anonymous_admin(message, chat_id):
         return True
     user = update.effective_user
     return user is not None and await context.service.is_leader(chat_id, user.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import Forbidden, TelegramError
 
 from handlers.common import Context, language
 
@@ -19,6 +19,17 @@ async def on_error(update: object, context: Context) -> None:
         return
     chat = update.effective_chat
     user = update.effective_user
+    if isinstance(context.error, Forbidden):
+        # Removed from the group (or blocked privately) while the update was on its way:
+        # expected, and an apology could not be delivered either.
+        log.warning(
+            "update %s not answered chat=%s user=%s: %s",
+            update.update_id,
+            chat.id if chat else None,
+            user.id if user else None,
+            context.error,
+        )
+        return
     log.error(
         "update %s failed chat=%s user=%s: %r",
         update.update_id,

@@ -191,6 +191,37 @@ async def test_an_anonymous_admin_may_post_a_deal(world: World) -> None:
     assert "Plums" in world.visible(sent.params)
 
 
+async def test_a_message_merely_claiming_to_come_from_the_group_may_not_post_a_deal(
+    world: World,
+) -> None:
+    group = world.api.chats[GROUP_ID]
+    linked_channel = {"id": -1007777, "type": "channel", "title": "News"}
+    anonymous = {"id": 1087968824, "is_bot": True, "first_name": "Group"}
+    anonymous["username"] = "GroupAnonymousBot"
+    forged = [
+        {"from": world.member("Mallory").user, "sender_chat": group},  # an ordinary member
+        {"sender_chat": group},  # nobody at all
+        {"from": anonymous, "sender_chat": linked_channel},  # not the group itself
+        {"from": world.member("Eve").user | {"id": 1087968824}, "sender_chat": group},
+    ]
+    since = len(world.api.requests)
+    for n, extra in enumerate(forged):
+        text = f"/deal Forged{n}\nprice: 3\nmin: 2\ndeadline: 2h"
+        world.api.push_update({"message": message(world, text, **extra)})
+
+    def refusals() -> int:
+        sent = world.api.calls("sendMessage", chat_id=GROUP_ID)[-10:]
+        return sum("Only the group's leaders" in str(call.params["text"]) for call in sent)
+
+    await world.api.wait_until(lambda: refusals() == 3, timeout=5)
+    card = await world.leader.says_and_hears("/deal Real\nprice: 3\nmin: 2\ndeadline: 2h")
+    assert "Real" in card, "posted after the forged ones"
+    await world.settle()
+    assert await world.rows("SELECT title FROM deals") == [("Real",)]
+    sent = world.api.requests[since:]
+    assert not any("Forged" in str(r.params.get("text")) for r in sent)
+
+
 async def test_edited_commands_channel_posts_and_userless_updates_are_ignored(
     world: World,
 ) -> None:
@@ -341,3 +372,25 @@ async def test_junk_updates_never_stop_the_bot(world: World) -> None:
     assert (await store_facts(world))[0] == 1
     traces = [r for r in world.api.requests if "Traceback" in str(r.params.get("text", ""))]
     assert traces == []
+
+
+async def test_a_command_from_a_group_that_removed_the_bot_is_one_warning_line(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    card = await world.leader.posts(DEAL)
+    world.api.kicked_chats.add(GROUP_ID)  # the bot was removed; an update was on its way
+    since = len(world.api.requests)
+    for text in ("/deals", "/deal Figs\nprice: 2\nmin: 2\ndeadline: 2h"):
+        world.api.push_update({"message": message(world, text, **{"from": world.leader.user})})
+    await world.member("Ann").taps("Join", card)
+
+    def refused() -> list[Any]:
+        return [r for r in world.api.requests[since:] if r.status == 403]
+
+    await world.api.wait_until(lambda: len(refused()) >= 2, timeout=10)
+    await world.settle()
+    assert {r.method for r in refused()} <= {"sendMessage", "editMessageText"}
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+    assert "Traceback" not in caplog.text
+    warned = [r for r in caplog.records if "kicked" in r.getMessage()]
+    assert warned and all(r.levelname == "WARNING" for r in warned)

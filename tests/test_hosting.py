@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -23,7 +26,16 @@ from bot.app import Runtime, build_application
 from bot.clock import Clock
 from bot.config import WebhookSettings
 from bot.webhook import WebhookServer
-from tests.conftest import GROUP_ID, ROOT, TOKEN, World, operator_env, settings_for
+from tests.conftest import (
+    GROUP_ID,
+    ROOT,
+    STORES,
+    TOKEN,
+    World,
+    operator_env,
+    running_world,
+    settings_for,
+)
 from tests.fakeapi import FakeBotAPI
 
 
@@ -301,3 +313,90 @@ async def test_a_webhook_worker_reads_a_tap_as_polling_does(tmp_path: Path) -> N
     assert queue.empty()
     assert update.callback_query is not None and update.callback_query.data == "v1:join:1"
     assert update.callback_query.message is None, "the deal card is dropped, as in polling"
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_webhook_mode_without_a_secret_token_refuses_to_start(tmp_path: Path, command: str) -> None:
+    env = {
+        "GROUPBUY_TELEGRAM__TOKEN": TOKEN,
+        "GROUPBUY_TELEGRAM__BASE_URL": "http://127.0.0.1:9/bot",  # never reached
+        "GROUPBUY_TELEGRAM__WEBHOOK__ENABLED": "true",
+        "GROUPBUY_TELEGRAM__WEBHOOK__URL": "https://bot.example/hook",
+    }
+    result = cli(command, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert "telegram.webhook.secret_token" in result.stderr
+    assert "GROUPBUY_TELEGRAM__WEBHOOK__SECRET_TOKEN" in result.stderr
+    assert not (tmp_path / "groupbuy.db").exists(), "nothing started"
+
+
+@pytest.mark.parametrize("answer", ["401", "404"])
+async def test_a_refused_token_is_named_but_never_printed(
+    api: FakeBotAPI, tmp_path: Path, answer: str
+) -> None:
+    token = "987654:NEVER-PRINT-ME_abc"  # not the fake API's: getMe answers 401
+    base_url = api.base_url if answer == "401" else api.base_url.removesuffix("/bot") + "/wrong"
+    env = {
+        "GROUPBUY_TELEGRAM__TOKEN": token,
+        "GROUPBUY_TELEGRAM__BASE_URL": base_url,
+        "GROUPBUY_TELEGRAM__PROXY": "",
+        "GROUPBUY_LOG_LEVEL": "DEBUG",
+    }
+    result = await asyncio.to_thread(cli, "run", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    for secret in (token, token.split(":")[1], "NEVER-PRINT-ME"):
+        assert secret not in output
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("groupbuy-bot: cannot start: Telegram refused the token")
+    assert "check telegram.token" in last and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_a_whole_story_logged_at_debug_never_shows_the_token(
+    api: FakeBotAPI, tmp_path: Path, store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # before the bot is built: PTB logs its URL then
+    async with running_world(api, tmp_path, store) as world:
+        world.leader.opens_private_chat()
+        card = await world.leader.posts("Figs\nprice: 2\nmin: 2\ndeadline: 2h")
+        for name in ("Ann", "Bo"):
+            await world.member(name).taps("Join", card)
+        api.fail(2, status=500, methods=["sendMessage"])  # errors get logged too
+        await world.leader.says_and_hears("/orders 1")
+        await world.leader.says_and_hears("/export")
+        await world.settle()
+    assert len(caplog.records) > 100, "PTB and aiohttp logged every request"
+    secret = TOKEN.split(":")[1]
+    for record in caplog.records:
+        assert secret not in record.getMessage(), record.name
+        assert secret not in (record.exc_text or "")
+    assert secret not in caplog.text
+
+
+def test_a_backup_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    env = {"GROUPBUY_TELEGRAM__TOKEN": "1:abc", "GROUPBUY_STORAGE__PATH": str(tmp_path / "b.db")}
+    assert cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    copy = tmp_path / "copy.db"
+    umask = os.umask(0o002)  # a lax umask must not make the copy readable by others
+    try:
+        result = cli("backup", str(copy), env=env, cwd=tmp_path)
+    finally:
+        os.umask(umask)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("copy")] == ["copy.db"]
+    with sqlite3.connect(copy) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT COUNT(*) FROM deals").fetchone() == (0,)
+
+
+def test_a_backup_of_a_file_that_is_no_database_is_refused_in_one_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    env = {"GROUPBUY_TELEGRAM__TOKEN": "1:abc", "GROUPBUY_STORAGE__PATH": str(junk)}
+    result = cli("backup", str(tmp_path / "copy.db"), env=env, cwd=tmp_path)
+    assert result.returncode == 1 and "cannot back up" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "copy.db").exists()

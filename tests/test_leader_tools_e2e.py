@@ -6,7 +6,11 @@ import csv
 import io
 import re
 
+import pytest
+
+from bot.summary import as_text_cell
 from tests.conftest import GROUP_ID, Person, World
+from tests.test_options_pickup_e2e import private_buttons
 
 
 async def a_busy_day(world: World) -> dict[str, Person]:
@@ -185,3 +189,55 @@ async def test_orders_for_a_member_without_a_private_chat_offer_a_button(world: 
     assert "can't message you privately" in world.visible(sent.params)
     button = sent.params["reply_markup"]["inline_keyboard"][0][0]
     assert button["url"] == "https://t.me/groupbuy_test_bot?start=orders"
+
+
+async def test_export_cells_that_a_spreadsheet_would_run_as_formulas_stay_text(
+    world: World,
+) -> None:
+    world.leader.opens_private_chat()
+    await world.leader.says_and_hears("/settings pickup @SUM(1); North gate")
+    card = await world.leader.posts(
+        "+1\noptions: -2 box 2.00 x5; =1+1 box 3.00 x5\nmin: 2\ndeadline: 1d"
+    )
+    ann, bo = world.member('=HYPERLINK("x")'), world.member("-Bo")
+    await ann.taps("-2 box", card)
+    await world.settle()
+    message, data = private_buttons(world, ann, "@SUM(1)")
+    await ann.taps_data(message, data, chat_id=ann.id)
+    await bo.taps("=1+1 box", card)  # the round forms
+    await world.settle()
+    await world.leader.says_and_hears("/export")
+    await world.api.wait_until(lambda: world.api.documents(world.leader.id))
+    exported = world.api.documents(world.leader.id)[-1]["data"].decode("utf-8-sig")
+    rows = {r["member_name"]: r for r in csv.DictReader(io.StringIO(exported))}
+
+    assert set(rows) == {'\'=HYPERLINK("x")', "'-Bo"}
+    first = rows['\'=HYPERLINK("x")']
+    assert (first["deal_title"], first["option"], first["pickup_point"]) == (
+        "'+1",
+        "'-2 box",
+        "'@SUM(1)",
+    )
+    assert rows["'-Bo"]["option"] == "'=1+1 box"
+    assert first["amount"] == "2.00" and first["group_id"] == str(GROUP_ID), "numbers stay numbers"
+    for row in rows.values():
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), cell
+            assert not cell.startswith("-") or cell == str(GROUP_ID), cell
+
+
+@pytest.mark.parametrize(
+    ("typed", "cell"),
+    [
+        ('=HYPERLINK("x")', '\'=HYPERLINK("x")'),
+        ("+1", "'+1"),
+        ("-2 box", "'-2 box"),
+        ("@SUM(1)", "'@SUM(1)"),
+        ("\tcmd", "'\tcmd"),
+        ("\rcmd", "'\rcmd"),
+        ("Mangoes = good", "Mangoes = good"),
+        ("", ""),
+    ],
+)
+def test_a_typed_export_cell_that_starts_a_formula_is_marked_as_text(typed: str, cell: str) -> None:
+    assert as_text_cell(typed) == cell
