@@ -41,6 +41,19 @@ DEAL_ACTIONS = frozenset(
     }
 )
 
+# Buttons of the deal card itself: they count only where the card is (its group, or a
+# card the bot showed elsewhere, whose buttons then carry that chat's key as `extra`).
+CARD_ACTIONS = frozenset(
+    {
+        Action.JOIN,
+        Action.LEAVE,
+        Action.INVITE,
+        Action.JOIN_OPTION,
+        Action.WAIT,
+        Action.WAIT_OPTION,
+    }
+)
+
 
 # Buttons whose handler reads the keyboard of the message they sit under.
 KEYBOARD_READERS = frozenset({Action.PAID, Action.COLLECTED})

@@ -222,8 +222,9 @@ def trim_update(update: dict[str, Any]) -> None:
     keyboard included, and PTB builds an object for every field, entity and button: in
     a flash sale that was over a third of the CPU spent on a tap (bench/flash_sale.py).
 
-    - A tap on a deal card in a group loses the message whole, as Telegram itself sends
-      taps on old messages: the button names the deal, and the deal knows its chat.
+    - A tap on a deal card in a group keeps only the message's chat and number, as
+      Telegram itself sends taps on old messages (an inaccessible message, date 0): the
+      button names the deal, and the chat says whether the tap was made in its group.
     - Any other tap keeps its message without entities, and without the keyboard unless
       its handler reads it (the mark panel's).
 
@@ -238,7 +239,14 @@ def trim_update(update: dict[str, Any]) -> None:
     chat = message.get("chat")
     in_private = isinstance(chat, dict) and chat.get("type") == "private"
     if action in callbacks.DEAL_ACTIONS and not in_private:
-        del query["message"]
+        if isinstance(chat, dict) and "id" in chat and "type" in chat:
+            query["message"] = {
+                "chat": {"id": chat["id"], "type": chat["type"]},
+                "message_id": message.get("message_id"),
+                "date": 0,
+            }
+        else:
+            del query["message"]
         return
     message.pop("entities", None)
     message.pop("caption_entities", None)

@@ -1,4 +1,8 @@
-"""Deep-link payloads for /start: a deal card, or a member's signed invite to a deal."""
+"""Deep-link payloads for /start: a deal card, or a member's signed invite to a deal.
+
+Every payload that opens a card or hands out an invite is signed with the bot token:
+deal numbers are sequential, so a bare number must open nothing outside its group.
+"""
 
 from __future__ import annotations
 
@@ -12,30 +16,42 @@ from dataclasses import dataclass
 class Payload:
     """What a /start payload asks for."""
 
-    kind: str  # "deal" (show the card), "invite" (give me my link), "ref" (a friend's link)
+    # "deal" (show the card), "invite" (give me my link), "ref" (a friend's link), or
+    # "unsigned": an old bare `d<deal>` / `i<deal>` link, refused with "ask for a new one".
+    kind: str
     deal_id: int
     referrer_id: int | None = None
 
 
 class Links:
-    """Makes and reads /start payloads; invites are signed so nobody can forge another's."""
+    """Makes and reads /start payloads, all signed so that nobody can forge one."""
 
     def __init__(self, secret: bytes) -> None:
         self._key = hashlib.sha256(b"groupbuy-invite:" + secret).digest()
 
+    def _mac(self, text: str) -> bytes:
+        return hmac.new(self._key, text.encode(), hashlib.sha256).digest()
+
     def _sign(self, deal_id: int, user_id: int) -> str:
-        mac = hmac.new(self._key, f"{deal_id}:{user_id}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac[:9]).decode()
+        return base64.urlsafe_b64encode(self._mac(f"{deal_id}:{user_id}")[:9]).decode()
 
-    @staticmethod
-    def deal(deal_id: int) -> str:
-        """Payload that opens the deal's card privately."""
-        return f"d{deal_id}"
+    def _sign_deal(self, kind: str, deal_id: int) -> str:
+        # "d:12" can never be a referral's "12:2001": the two signatures never stand in.
+        return base64.urlsafe_b64encode(self._mac(f"{kind}:{deal_id}")[:9]).decode()
 
-    @staticmethod
-    def invite_request(deal_id: int) -> str:
-        """Payload that asks the bot for my personal invite link to the deal."""
-        return f"i{deal_id}"
+    def deal(self, deal_id: int) -> str:
+        """Signed payload that opens the deal's card privately: ``d<deal>_<signature>``."""
+        return f"d{deal_id}_{self._sign_deal('d', deal_id)}"
+
+    def invite_request(self, deal_id: int) -> str:
+        """Signed payload that asks the bot for my personal invite link to the deal."""
+        return f"i{deal_id}_{self._sign_deal('i', deal_id)}"
+
+    def card_key(self, chat_id: int, deal_id: int) -> int:
+        """The number a card the bot shows privately carries in its buttons: a tap there
+        counts only with the key of that chat and deal (48 bits, under 15 digits)."""
+        mac = self._mac(f"c:{chat_id}:{deal_id}")
+        return int.from_bytes(mac[:6], "big") or 1
 
     def referral(self, deal_id: int, user_id: int) -> str:
         """A member's personal invite payload: ``r<deal>_<user>_<signature>``, under 64 chars."""
@@ -47,7 +63,12 @@ class Links:
             return None
         kind, rest = payload[0], payload[1:]
         if kind in "di" and _is_id(rest):
-            return Payload(kind="deal" if kind == "d" else "invite", deal_id=int(rest))
+            return Payload(kind="unsigned", deal_id=int(rest))
+        if kind in "di":
+            deal, _, signature = rest.partition("_")
+            if _is_id(deal) and hmac.compare_digest(signature, self._sign_deal(kind, int(deal))):
+                return Payload(kind="deal" if kind == "d" else "invite", deal_id=int(deal))
+            return None
         if kind == "r":
             parts = rest.split("_", 2)
             if len(parts) == 3 and _is_id(parts[0]) and _is_id(parts[1]):

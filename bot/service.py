@@ -185,6 +185,15 @@ class GroupBuy:
             return False
         return member.status in ("creator", "administrator")
 
+    async def in_group_now(self, chat_id: int, user_id: int) -> bool:
+        """Whether Telegram says the user is in the group; False when it cannot tell."""
+        try:
+            member = await self.bot.get_chat_member(chat_id, user_id)
+        except TelegramError as exc:
+            log.warning("membership check failed chat=%s user=%s: %s", chat_id, user_id, exc)
+            return False
+        return member.status in ("creator", "administrator", "member", "restricted")
+
     async def leaders_of(self, chat_id: int) -> list[int]:
         """Everyone who leads the group in person: configured leaders, its human
         administrators and the leaders it named."""
@@ -704,8 +713,20 @@ class GroupBuy:
 
     # -- the card ---------------------------------------------------------------------
 
-    def render_card(self, view: DealView) -> Drawn:
-        """The card's text and buttons, shortened to fit Telegram's limits."""
+    def card_tap_allowed(self, deal: Deal, chat_id: int | None, key: int | None) -> bool:
+        """Whether a tap on a deal-card button counts where it was made: on a message in
+        the deal's own group, or on a card the bot showed in another chat (its buttons
+        carry that chat's key). A forged button anywhere else, or a tap whose message is
+        unknown, does not."""
+        if chat_id is None:
+            return False
+        if chat_id == deal.chat_id:
+            return True
+        return key is not None and key == self.links.card_key(chat_id, deal.id)
+
+    def render_card(self, view: DealView, chat_id: int | None = None) -> Drawn:
+        """The card's text and buttons for a chat (its group's by default), shortened to fit
+        Telegram's limits."""
         limit = CAPTION_LIMIT if view.deal.photo_file_id else MESSAGE_LIMIT
         lines = list(view.lines)
         shown = len(lines)
@@ -726,18 +747,24 @@ class GroupBuy:
             text = self.texts.render(
                 "deal_card_short", view.group.lang, view=view, now=self.clock.timestamp()
             )
-        return text, self._buttons(view)
+        return text, self._buttons(view, chat_id)
 
-    def _buttons(self, view: DealView) -> InlineKeyboardMarkup | None:
-        """Join (one per option), or "Notify me" where sold out; Leave; Invite."""
+    def _buttons(self, view: DealView, chat_id: int | None) -> InlineKeyboardMarkup | None:
+        """Join (one per option), or "Notify me" where sold out; Leave; Invite.
+
+        Outside the deal's group the buttons carry the key of that chat and deal: a tap
+        there counts only on a card the bot itself showed (see `card_tap_allowed`)."""
         if view.deal.status is not DealStatus.OPEN:
             return None
         lang = view.group.lang
         deal = view.deal
         Action = callbacks.Action
+        key = None
+        if chat_id is not None and chat_id != deal.chat_id:
+            key = self.links.card_key(chat_id, deal.id)
 
         def button(label: str, action: callbacks.Action, target: int) -> InlineKeyboardButton:
-            return InlineKeyboardButton(label, callback_data=callbacks.encode(action, target))
+            return InlineKeyboardButton(label, callback_data=callbacks.encode(action, target, key))
 
         deal_sold_out = deal.stock_left is not None and deal.stock_left <= 0
         rows: list[list[InlineKeyboardButton]] = []
@@ -779,7 +806,7 @@ class GroupBuy:
     async def show_card(self, view: DealView, chat_id: int, message_id: int) -> bool:
         """Edit a message showing the deal's card to the current state; False if the
         message already shows it (nothing is sent then)."""
-        drawn = self.render_card(view)
+        drawn = self.render_card(view, chat_id)
         if self._drawn.get((chat_id, message_id)) == drawn:
             return False
         text, markup = drawn
@@ -812,8 +839,8 @@ class GroupBuy:
             del self._drawn[next(iter(self._drawn))]  # the card drawn longest ago
 
     async def send_card(self, view: DealView, chat_id: int) -> int:
-        """Post the deal's card in a chat (the group, or privately from a deep link)."""
-        drawn = self.render_card(view)
+        """Post the deal's card in a chat (the group, or privately from a signed link)."""
+        drawn = self.render_card(view, chat_id)
         text, markup = drawn
         if view.deal.photo_file_id:
             message = await self.bot.send_photo(

@@ -10,7 +10,7 @@ from telegram.error import BadRequest, TelegramError
 
 from bot import callbacks
 from bot.errors import UserError
-from bot.models import Member
+from bot.models import Deal, Member
 from bot.rounds import CloseChoice
 from bot.service import GroupBuy
 from bot.texts import language_for
@@ -62,10 +62,15 @@ async def list_deals(update: Update, context: Context) -> None:
         return
     group = await group_of(update, context)
     deals = await context.service.open_deals(group.chat_id)
-    items = [
-        {"deal": deal, "link": card_link(deal.chat_id, deal.card_message_id)} for deal in deals
-    ]
+    items = [{"deal": deal, "link": _link_to_card(context, deal)} for deal in deals]
     await reply(update, context, "deals_list", deals=items, tz=group.tz)
+
+
+def _link_to_card(context: Context, deal: Deal) -> str:
+    """The card's message in a supergroup; elsewhere a signed link that opens it privately."""
+    found = card_link(deal.chat_id, deal.card_message_id)
+    payload = context.service.links.deal(deal.id)
+    return found or f"https://t.me/{context.bot.username}?start={payload}"
 
 
 def card_link(chat_id: int, message_id: int | None) -> str | None:
@@ -160,6 +165,11 @@ async def _tap(update: Update, context: Context, groupbuy: GroupBuy, query: Call
     if decoded is None or decoded.action not in callbacks.DEAL_ACTIONS:
         await query.answer(groupbuy.texts.render("tap_stale", lang))
         return
+    if decoded.action in callbacks.CARD_ACTIONS and not await _on_its_card(
+        groupbuy, decoded, query
+    ):
+        await query.answer(groupbuy.texts.render("tap_elsewhere", lang))
+        return
     member = member_of(query.from_user)
     deal_id: int | None = None
     try:
@@ -182,6 +192,20 @@ async def _tap(update: Update, context: Context, groupbuy: GroupBuy, query: Call
         log.info("tap answer refused query=%s: %s", query.id, exc)
     if deal_id is not None:
         await _refresh_private_copy(update, context, deal_id)
+
+
+async def _on_its_card(groupbuy: GroupBuy, tap: callbacks.Tap, query: CallbackQuery) -> bool:
+    """Whether a card button was tapped where the deal's card is: in the deal's group, or
+    on a card the bot showed in this chat (a forged button anywhere else is refused)."""
+    if tap.action in (callbacks.Action.JOIN_OPTION, callbacks.Action.WAIT_OPTION):
+        option = await groupbuy.store.get_option(tap.target)
+        deal = await groupbuy.store.get_deal(option.deal_id) if option else None
+    else:
+        deal = await groupbuy.store.get_deal(tap.target)
+    if deal is None:
+        return True  # nothing to see or join there: the tap is answered as stale
+    chat_id = query.message.chat.id if query.message is not None else None
+    return groupbuy.card_tap_allowed(deal, chat_id, tap.extra)
 
 
 async def _act(

@@ -10,7 +10,9 @@ from telegram.constants import ChatMemberStatus
 
 from bot import currency
 from bot.errors import UserError
+from bot.models import Deal
 from bot.money import parse_money
+from bot.service import GroupBuy
 from handlers.common import (
     Context,
     ask_to_start,
@@ -28,6 +30,10 @@ _ABSENT = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
 _PRESENT = (ChatMemberStatus.MEMBER, ChatMemberStatus.RESTRICTED)
 
 
+async def _in_deals_group(groupbuy: GroupBuy, deals: list[Deal], user_id: int) -> bool:
+    return bool(deals) and await groupbuy.in_group_now(deals[0].chat_id, user_id)
+
+
 async def invite_command(update: Update, context: Context) -> None:
     """/invite [deal]: my personal invite links, sent privately."""
     user = update.effective_user
@@ -43,6 +49,8 @@ async def invite_command(update: Update, context: Context) -> None:
     if deal_id is not None:
         deal = await groupbuy.store.get_deal(deal_id)
         deals = [deal] if deal is not None and deal.status == "open" else []
+        if not in_group(chat) and not await _in_deals_group(groupbuy, deals, user.id):
+            deals = []  # a deal number alone opens nothing outside its group
     elif in_group(chat):
         deals = await groupbuy.open_deals(chat.id)
     else:

@@ -24,6 +24,10 @@ async def start(update: Update, context: Context) -> None:
         await orders_command(update, context)
         return
     payload = groupbuy.links.parse(context.args[0])
+    if payload is not None and payload.kind == "unsigned":
+        # A bare deal number opens nothing: the deal is not even looked up.
+        await reply(update, context, "link_outdated")
+        return
     deal = await groupbuy.store.get_deal(payload.deal_id) if payload else None
     if payload is None or deal is None:
         await reply(update, context, "bad_payload")

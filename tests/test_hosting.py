@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
-from telegram import Bot, Update
+from telegram import Bot, Message, Update
 
 from bot.app import Runtime, build_application
 from bot.clock import Clock
@@ -312,7 +312,9 @@ async def test_a_webhook_worker_reads_a_tap_as_polling_does(tmp_path: Path) -> N
     update = queue.get_nowait()
     assert queue.empty()
     assert update.callback_query is not None and update.callback_query.data == "v1:join:1"
-    assert update.callback_query.message is None, "the deal card is dropped, as in polling"
+    message = update.callback_query.message
+    assert message is not None and message.chat.id == GROUP_ID and message.message_id == 7
+    assert isinstance(message, Message) and message.text is None, "cut, as in polling"
 
 
 @pytest.mark.parametrize("command", ["check-config", "run"])
