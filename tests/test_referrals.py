@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from bot.errors import UserError
 from bot.forms import DealForm
+from bot.links import Links, Payload
 from bot.models import Member
 from bot.referrals import Attribution, RewardRule, attribution, parse_reward, reward, rewards
 from bot.rounds import CloseChoice
@@ -171,3 +172,16 @@ def test_the_ledger_never_lies(script: list[tuple[str, int, object]], levels: in
             assert status == "confirmed" and reversals == 0
         if level == 1:
             assert user_id == referrer and user_id is not None
+
+
+def test_card_payloads_are_signed_and_bare_numbers_open_nothing() -> None:
+    links, other = Links(b"token"), Links(b"another token")
+    assert links.parse(links.deal(12)) == Payload(kind="deal", deal_id=12)
+    assert links.parse(links.invite_request(12)) == Payload(kind="invite", deal_id=12)
+    assert links.parse("d12") == links.parse("i12") == Payload(kind="unsigned", deal_id=12)
+    signature = links.deal(12).split("_")[1]
+    for forged in (other.deal(12), f"d13_{signature}", f"i12_{signature}", "d12_", "d012_x"):
+        assert links.parse(forged) is None, forged
+    assert len(links.deal(10**14)) < 64
+    key = links.card_key(2001, 12)
+    assert 0 < key < 10**15 and key != links.card_key(2002, 12) != links.card_key(2001, 13)
