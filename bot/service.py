@@ -67,6 +67,7 @@ NOT_MODIFIED = "message is not modified"
 # (GroupAnonymousBot) and a post on behalf of a channel (Channel_Bot). A deal one of them
 # posted has no person to ask, so the group's leaders are asked instead.
 ANONYMOUS_SENDERS = frozenset({1087968824, 136817688})
+DEAL_GROUPS = 10_000  # deals whose group is remembered for the taps on their cards
 # Cards whose last drawing is remembered, to skip edits that would change nothing.
 DRAWN_CARDS = 1000
 
@@ -109,6 +110,7 @@ class GroupBuy:
         # in a flash sale most taps come after the last unit, and none needs the store.
         self._ended: dict[int, str] = {}
         self._open_seen: set[int] = set()
+        self._deal_groups: dict[int, int] = {}
         self._drawn: dict[tuple[int, int], Drawn] = {}
         self.taps = TapsFirst()
 
@@ -287,6 +289,7 @@ class GroupBuy:
     async def move_group(self, old_chat_id: int, new_chat_id: int) -> None:
         """The group became a supergroup: move its deals over and post their cards anew."""
         deals = await self.store.move_group(old_chat_id, new_chat_id)
+        self._deal_groups.clear()
         log.info("group migrated chat=%s to=%s open_deals=%s", old_chat_id, new_chat_id, len(deals))
         for deal in deals:
             try:
@@ -713,16 +716,31 @@ class GroupBuy:
 
     # -- the card ---------------------------------------------------------------------
 
-    def card_tap_allowed(self, deal: Deal, chat_id: int | None, key: int | None) -> bool:
+    async def card_tap_allowed(self, deal_id: int, chat_id: int | None, key: int | None) -> bool:
         """Whether a tap on a deal-card button counts where it was made: on a message in
         the deal's own group, or on a card the bot showed in another chat (its buttons
         carry that chat's key). A forged button anywhere else, or a tap whose message is
-        unknown, does not."""
+        unknown, does not. A deal that does not exist counts (the tap is answered stale)."""
+        group = await self.deal_group(deal_id)
+        if group is None:
+            return True
         if chat_id is None:
             return False
-        if chat_id == deal.chat_id:
+        if chat_id == group:
             return True
-        return key is not None and key == self.links.card_key(chat_id, deal.id)
+        return key is not None and key == self.links.card_key(chat_id, deal_id)
+
+    async def deal_group(self, deal_id: int) -> int | None:
+        """The chat of the deal's group, or None if there is no such deal (each tap asks:
+        remembered, since a deal changes group only when its group becomes a supergroup)."""
+        if (chat_id := self._deal_groups.get(deal_id)) is None:
+            deal = await self.store.get_deal(deal_id)
+            if deal is None:
+                return None
+            chat_id = self._deal_groups[deal_id] = deal.chat_id
+            if len(self._deal_groups) > DEAL_GROUPS:
+                del self._deal_groups[next(iter(self._deal_groups))]
+        return chat_id
 
     def render_card(self, view: DealView, chat_id: int | None = None) -> Drawn:
         """The card's text and buttons for a chat (its group's by default), shortened to fit

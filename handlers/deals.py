@@ -197,15 +197,14 @@ async def _tap(update: Update, context: Context, groupbuy: GroupBuy, query: Call
 async def _on_its_card(groupbuy: GroupBuy, tap: callbacks.Tap, query: CallbackQuery) -> bool:
     """Whether a card button was tapped where the deal's card is: in the deal's group, or
     on a card the bot showed in this chat (a forged button anywhere else is refused)."""
+    deal_id: int | None = tap.target
     if tap.action in (callbacks.Action.JOIN_OPTION, callbacks.Action.WAIT_OPTION):
         option = await groupbuy.store.get_option(tap.target)
-        deal = await groupbuy.store.get_deal(option.deal_id) if option else None
-    else:
-        deal = await groupbuy.store.get_deal(tap.target)
-    if deal is None:
+        deal_id = option.deal_id if option else None
+    if deal_id is None:
         return True  # nothing to see or join there: the tap is answered as stale
     chat_id = query.message.chat.id if query.message is not None else None
-    return groupbuy.card_tap_allowed(deal, chat_id, tap.extra)
+    return await groupbuy.card_tap_allowed(deal_id, chat_id, tap.extra)
 
 
 async def _act(
