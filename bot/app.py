@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.context import CONTEXT_TYPES, App
 from bot.delivery import TolerantBot
 from bot.http import telegram_requests
+from bot.limits import Limits
 from bot.outbound import Outbound
 from bot.redact import hide_secrets_of
 from bot.reports import Reports
@@ -90,6 +91,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
     app.bot_data.groupbuy = groupbuy
     app.bot_data.requests = requests
     app.bot_data.reports = reports
+    app.bot_data.limits = Limits(settings.limits, exempt=settings.leaders)
     handlers.register(app)
     return app
 

@@ -152,6 +152,21 @@ class DealSettings(BaseModel):
     sweep_seconds: float = Field(default=30, ge=0.2, le=600)
 
 
+class LimitSettings(BaseModel):
+    """How much one member, or one group, may ask of the bot; beyond it the bot is quiet."""
+
+    # Commands one member may send in groups, and in a private chat, per member window.
+    member_commands: int = Field(default=5, ge=1)
+    private_commands: int = Field(default=20, ge=1)
+    member_window_seconds: float = Field(default=30, gt=0)
+    # Commands a whole group may send per group window (their answers share its ~20
+    # messages a minute with deal cards and announcements).
+    group_commands: int = Field(default=10, ge=1)
+    group_window_seconds: float = Field(default=60, gt=0)
+    # Button taps one member may make per second (a human taps far slower).
+    taps_per_second: int = Field(default=10, ge=1)
+
+
 class Settings(BaseSettings):
     """Every setting of the bot; see config.example.toml for what each means."""
 
@@ -162,6 +177,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings
     storage: StorageSettings = StorageSettings()
     deals: DealSettings = DealSettings()
+    limits: LimitSettings = LimitSettings()
     timezone: str = "UTC"
     currency: str = Field(default="CNY", min_length=3, max_length=3)
     leaders: list[int] = []

@@ -10,6 +10,7 @@ from telegram.request import BaseRequest
 from bot.delivery import TolerantBot
 
 if TYPE_CHECKING:
+    from bot.limits import Limits
     from bot.reports import Reports
     from bot.service import GroupBuy
 
@@ -19,6 +20,7 @@ class Services:
 
     groupbuy: GroupBuy
     reports: Reports
+    limits: Limits
     requests: tuple[BaseRequest, BaseRequest]  # the bot's, and its getUpdates one
 
 
@@ -34,6 +36,11 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], S
     def reports(self) -> Reports:
         """Summaries, exports and marks for leaders."""
         return self.bot_data.reports
+
+    @property
+    def limits(self) -> Limits:
+        """How much each member and each group may still ask for now."""
+        return self.bot_data.limits
 
 
 CONTEXT_TYPES = ContextTypes(context=BotContext, bot_data=Services)

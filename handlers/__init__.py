@@ -20,6 +20,7 @@ from handlers import (
     deals,
     errors,
     leaders,
+    limits,
     orders,
     payments,
     referrals,
@@ -53,7 +54,9 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     deal_caption = (
         filters.UpdateType.MESSAGE & filters.PHOTO & filters.CaptionRegex(r"^/deal(@\w+)?(\s|$)")
     )
-    # Group -1 runs before every other handler: a redelivered update stops there.
+    # Group -2 runs first: a command or a tap beyond its budget stops there, costing
+    # neither the store nor a leader check. Group -1 next: a redelivered update stops there.
+    app.add_handler(TypeHandler(Update, limits.enforce), group=-2)
     app.add_handler(FirstDelivery(Update, updates.claim), group=-1)
     app.add_handlers(
         [

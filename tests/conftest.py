@@ -54,10 +54,14 @@ def settings_for(
     storage: dict[str, Any] = {"path": db}
     if store == "postgres":
         storage |= {"url": POSTGRES_URL, "schema_name": schema}
+    # Stories send commands far faster than people would; the throttle tests use the
+    # real budgets.
+    limits = {"member_commands": 1000, "private_commands": 1000, "group_commands": 1000}
     return Settings(
         telegram=telegram,
         storage=storage,
         timezone="Asia/Shanghai",
+        limits=limits | overrides.pop("limits", {}),
         **overrides,
     )
 
@@ -233,13 +237,19 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 @asynccontextmanager
 async def running_world(
-    api: FakeBotAPI, tmp_path: Path, store: str, **telegram: Any
+    api: FakeBotAPI,
+    tmp_path: Path,
+    store: str,
+    limits: dict[str, Any] | None = None,
+    **telegram: Any,
 ) -> AsyncIterator[World]:
     """The bot on the given store, started, with a group and its leader; `telegram`
-    overrides telegram settings (a proxy, say)."""
+    overrides telegram settings (a proxy, say), `limits` the budgets."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     clock = Clock()
-    settings = settings_for(api, tmp_path / "bot.db", store, schema, telegram=telegram)
+    settings = settings_for(
+        api, tmp_path / "bot.db", store, schema, telegram=telegram, limits=limits or {}
+    )
     runtime = Runtime(build_application(settings, clock))
     await runtime.start()
     try:

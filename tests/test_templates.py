@@ -475,6 +475,7 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
         ],
         "tap_left": [{"released": 1}, {"released": 2}],
         "tap_limit": [{"limit": 2}],
+        "slow_down": [{"in_group": True}, {"in_group": False}],
         "tap_marked": [
             {"mark": mark, "value": value}
             for mark in ("paid", "collected")
