@@ -56,7 +56,12 @@ def settings_for(
         storage |= {"url": POSTGRES_URL, "schema_name": schema}
     # Stories send commands far faster than people would; the throttle tests use the
     # real budgets.
-    limits = {"member_commands": 1000, "private_commands": 1000, "group_commands": 1000}
+    limits = {
+        "member_commands": 1000,
+        "private_commands": 1000,
+        "group_commands": 1000,
+        "taps_per_second": 1000,
+    }
     return Settings(
         telegram=telegram,
         storage=storage,

@@ -20,7 +20,12 @@ deadline: 2h
 stock: 10"""
 
 # The shipped defaults: 5 commands per member per 30 s, 10 per group per minute.
-REAL_LIMITS = {"member_commands": 5, "group_commands": 10, "private_commands": 20}
+REAL_LIMITS = {
+    "member_commands": 5,
+    "group_commands": 10,
+    "private_commands": 20,
+    "taps_per_second": 10,
+}
 MEMBER_BUDGET = 5
 GROUP_BUDGET = 10
 
