@@ -490,10 +490,12 @@ class Store:
         )
 
     async def _take_unit(self, db: Tx, deal_id: int, option: DealOption | None) -> None:
-        """Take one unit of the deal (and of the option), or raise sold out.
+        """Take one unit of the deal and of the option, both or neither, or raise sold out.
 
         Conditional UPDATEs are the guard that holds on any engine and any isolation
-        level: a unit is taken only if one is still free.
+        level: a unit is taken only if one is still free. The caller may carry on in the
+        same transaction after sold out (the waitlist tries the next in line), so a deal
+        unit taken for a full option is given back here, not left to a rollback.
         """
         if not await db.change(
             "UPDATE deals SET taken = taken + 1 WHERE id = ? AND status = 'open'"
@@ -506,6 +508,7 @@ class Store:
             " AND (stock IS NULL OR taken < stock)",
             option.id,
         ):
+            await db.execute("UPDATE deals SET taken = taken - 1 WHERE id = ?", (deal_id,))
             raise UserError("tap_sold_out")
 
     async def _add_unit(
@@ -762,14 +765,16 @@ class Store:
                     (units, deal_id),
                 )
             else:
+                # The deal grows with its option, and only with an option of its own.
                 await db.execute(
                     "UPDATE deal_options SET stock = stock + ? WHERE id = ? AND deal_id = ?"
                     " AND stock IS NOT NULL",
                     (units, option_id, deal_id),
                 )
                 await db.execute(
-                    "UPDATE deals SET stock = stock + ? WHERE id = ? AND stock IS NOT NULL",
-                    (units, deal_id),
+                    "UPDATE deals SET stock = stock + ? WHERE id = ? AND stock IS NOT NULL"
+                    " AND EXISTS (SELECT 1 FROM deal_options WHERE id = ? AND deal_id = ?)",
+                    (units, deal_id, option_id, deal_id),
                 )
             return await self._offer_freed(db, deal_id, now)
 

@@ -1,0 +1,106 @@
+"""Stories where two counters or two rows must move together, on each engine."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.errors import UserError
+from bot.forms import DealForm, OptionForm
+from bot.models import Member
+from storage.engines import PostgresEngine, SqliteEngine
+from storage.store import Store
+from tests.conftest import POSTGRES_URL, STORES, drop_schema
+
+NOW = 1_800_000_000
+CHAT = -100
+LEADER = Member(user_id=1, first_name="Lena")
+
+
+@pytest.fixture(params=STORES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    if request.param == "postgres":
+        s = Store(PostgresEngine(POSTGRES_URL, schema, pool_size=20))
+    else:
+        s = Store(SqliteEngine(tmp_path / "store.db"))
+    await s.open()
+    await s.ensure_group(CHAT, "Group", tz="UTC", currency="CNY", lang="en", now=NOW)
+    yield s
+    await s.close()
+    if request.param == "postgres":
+        await drop_schema(schema)
+
+
+def member(n: int) -> Member:
+    return Member(user_id=1000 + n, first_name=f"M{n}")
+
+
+async def boxes(store: Store, stock: int, small: int, big: int) -> tuple[int, int, int]:
+    """A deal of `stock` units in two options: (deal id, small's id, big's id)."""
+    form = DealForm(
+        title="Mangoes",
+        price=1250,
+        min_members=3,
+        deadline=datetime.fromtimestamp(NOW, UTC) + timedelta(hours=2),
+        stock=stock,
+        options=(OptionForm("Small", 1250, small), OptionForm("Big", 2200, big)),
+    )
+    deal = await store.create_deal(
+        chat_id=CHAT, leader=LEADER, form=form, photo_file_id=None, currency="CNY", now=NOW
+    )
+    view = await store.deal_view(deal.id)
+    assert view is not None
+    return deal.id, view.options[0].id, view.options[1].id
+
+
+async def counts(store: Store, deal_id: int) -> tuple[int, list[int], int]:
+    """(deal's taken, each option's taken, live units ordered or held by an offer)."""
+    deal = await store.get_deal(deal_id)
+    assert deal is not None
+    options = await store.engine.reader.all(
+        "SELECT taken FROM deal_options WHERE deal_id = ? ORDER BY position", deal_id
+    )
+    live = await store.engine.reader.one(
+        "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE deal_id = ?"
+        " AND status <> 'cancelled') + (SELECT COUNT(*) FROM waitlist WHERE deal_id = ?"
+        " AND status = 'offered')",
+        deal_id,
+        deal_id,
+    )
+    assert live is not None
+    return deal.taken, [int(row[0]) for row in options], int(live[0])
+
+
+async def test_a_unit_freed_while_the_first_in_line_waits_for_a_full_option_stays_free(
+    store: Store,
+) -> None:
+    deal_id, small, big = await boxes(store, stock=3, small=1, big=2)
+    await store.join_round(deal_id, member(1), NOW, option_id=small)
+    await store.join_round(deal_id, member(2), NOW, option_id=big)
+    assert await store.wait_for_unit(deal_id, small, member(3).user_id, NOW)
+    await store.wait_for_unit(deal_id, big, member(4).user_id, NOW)
+
+    left = await store.leave_round(deal_id, member(2).user_id, NOW)
+
+    # Small is still full, so its waiter gets nothing; Big's waiter is offered the unit.
+    assert [offer.user_id for offer in left.offers] == [member(4).user_id]
+    assert await counts(store, deal_id) == (2, [1, 1], 2)
+
+
+async def test_restocking_the_deal_while_the_first_in_line_waits_for_a_full_option(
+    store: Store,
+) -> None:
+    deal_id, small, big = await boxes(store, stock=3, small=1, big=5)
+    await store.join_round(deal_id, member(1), NOW, option_id=small)
+    await store.join_round(deal_id, member(2), NOW, option_id=big)
+    await store.wait_for_unit(deal_id, small, member(3).user_id, NOW)
+
+    assert await store.restock(deal_id, 1, None, NOW) == []  # Small is still full
+
+    assert await counts(store, deal_id) == (2, [1, 1], 2)
