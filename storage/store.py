@@ -651,6 +651,13 @@ class Store:
             deal = await self._find_deal(db, deal_id)
             if deal is None or deal.status is not DealStatus.OPEN:
                 raise UserError("tap_closed")
+            # A deal with options frees units per option: a deal-wide place in line
+            # would be offered a unit that no Join can take.
+            options = {option.id for option in await self._options(db, deal_id)}
+            if option_id is None and options:
+                raise UserError("tap_wait_option")
+            if option_id is not None and option_id not in options:
+                raise UserError("tap_stale")
             return bool(
                 await db.change(
                     "INSERT INTO waitlist (deal_id, option_id, user_id, created_at)"
@@ -675,13 +682,11 @@ class Store:
             deal_id,
         )
         expires = now + OFFER_SECONDS
+        options = await self._options(db, deal_id)
         for entry in waiting:
-            option = None
-            if entry["option_id"] is not None:
-                option = next(
-                    (o for o in await self._options(db, deal_id) if o.id == entry["option_id"]),
-                    None,
-                )
+            option = next((o for o in options if o.id == entry["option_id"]), None)
+            if options and option is None:
+                continue  # a deal-wide place in line (from before options were checked)
             try:
                 await self._take_unit(db, deal_id, option)  # the offer holds the unit
             except UserError:
