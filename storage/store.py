@@ -1378,6 +1378,7 @@ class Store:
     ) -> int:
         """Record a payout to a member; raises UserError if it exceeds the balance."""
         async with self._transaction() as db:
+            await self._lock_balance(db, chat_id, user_id)
             row = await db.one(
                 "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE chat_id = ? AND user_id = ?",
                 chat_id,
@@ -1392,6 +1393,20 @@ class Store:
                 (chat_id, user_id, -amount, currency, by_user, now),
             )
         return balance - amount
+
+    async def _lock_balance(self, db: Tx, chat_id: int, user_id: int) -> None:
+        """Hold the member's balance in the group until the transaction ends.
+
+        A payout sums the ledger and then appends to it; under PostgreSQL's READ
+        COMMITTED two payouts at once would both see the whole balance. No row exists
+        per (group, member) to lock, so a transaction-scoped advisory lock on their hash
+        stands in for one. SQLite already runs one writing transaction at a time.
+        """
+        if self.engine.dialect == "postgres":
+            await db.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(? || ':' || ?, 0))",
+                (str(chat_id), str(user_id)),
+            )
 
     async def record_group_invite(
         self, chat_id: int, inviter: Member, invitee: Member, now: int

@@ -104,3 +104,22 @@ async def test_restocking_the_deal_while_the_first_in_line_waits_for_a_full_opti
     assert await store.restock(deal_id, 1, None, NOW) == []  # Small is still full
 
     assert await counts(store, deal_id) == (2, [1, 1], 2)
+
+
+async def test_payouts_at_once_never_overdraw_the_balance(store: Store) -> None:
+    who = member(1).user_id
+    await store.engine.reader.one("SELECT 1")  # the reader is up before the race
+    async with store.engine.transaction() as db:
+        await db.execute(
+            "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, created_at)"
+            " VALUES (?, ?, 'reward', 1000, 'CNY', ?)",
+            (CHAT, who, NOW),
+        )
+
+    results = await asyncio.gather(
+        *(store.payout(CHAT, who, 600, "CNY", LEADER.user_id, NOW) for _ in range(8)),
+        return_exceptions=True,
+    )
+
+    assert [r for r in results if not isinstance(r, UserError)] == [400]
+    assert await store.balance(CHAT, who) == 400
