@@ -56,6 +56,16 @@ GROUP_COLUMNS = (
     "levels",
     "privacy",
 )
+# Every table but groups that names a group by chat_id, and what else keys its rows
+# within a group: a group that becomes a supergroup takes them all along.
+GROUP_KEYS = {
+    "group_leaders": ("user_id",),
+    "pickup_points": ("name",),
+    "payment_reminders": ("user_id", "day"),
+    "referrals": ("referee_id",),
+    "group_invites": ("invitee_id",),
+}
+GROUP_TABLES = ("deals", "ledger", *GROUP_KEYS)
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 OFFER_SECONDS = 15 * 60  # how long a freed unit is held for the first in line
 # The pickup points `p` of deal ? in group ?: those it named (deal ? again), else every
@@ -834,7 +844,9 @@ class Store:
                     f" SELECT CAST(? AS BIGINT), {names} FROM groups WHERE chat_id = ?",
                     (new_chat_id, old_chat_id),
                 )
-            for table in ("deals", "referrals", "ledger", "group_invites"):
+            else:
+                await self._give_way(db, old_chat_id, new_chat_id)
+            for table in GROUP_TABLES:
                 await db.execute(
                     f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
                 )
@@ -847,6 +859,30 @@ class Store:
                 "SELECT * FROM deals WHERE chat_id = ? AND status = 'open'", new_chat_id
             )
         return [_deal(row) for row in rows]
+
+    @staticmethod
+    async def _give_way(db: Tx, old_chat_id: int, new_chat_id: int) -> None:
+        """The supergroup has rows of its own already: where the old group's rows would
+        collide with them (the same leader, point, referee, invitee or reminder), the
+        supergroup's stay. Orders and deals at an old pickup point move to the
+        supergroup's point of that name."""
+        same_point = (
+            "SELECT n.id FROM pickup_points o JOIN pickup_points n"
+            " ON n.chat_id = ? AND n.name = o.name WHERE o.chat_id = ? AND o.id = {}.pickup_id"
+        )
+        for table in ("orders", "deal_pickups"):
+            await db.execute(
+                f"UPDATE {table} SET pickup_id = ({same_point.format(table)})"
+                f" WHERE EXISTS ({same_point.format(table)})",
+                (new_chat_id, old_chat_id, new_chat_id, old_chat_id),
+            )
+        for table, key in GROUP_KEYS.items():
+            match = " AND ".join(f"n.{column} = {table}.{column}" for column in key)
+            await db.execute(
+                f"DELETE FROM {table} WHERE chat_id = ? AND EXISTS"
+                f" (SELECT 1 FROM {table} n WHERE n.chat_id = ? AND {match})",
+                (old_chat_id, new_chat_id),
+            )
 
     # -- closing ----------------------------------------------------------------------
 

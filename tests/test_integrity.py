@@ -123,3 +123,91 @@ async def test_payouts_at_once_never_overdraw_the_balance(store: Store) -> None:
 
     assert [r for r in results if not isinstance(r, UserError)] == [400]
     assert await store.balance(CHAT, who) == 400
+
+
+NEW_CHAT = -1001234567890
+
+
+async def tables_naming(store: Store, chat_id: int) -> dict[str, int]:
+    """Every table with a chat_id column (read from the schema): rows naming this chat."""
+    if store.engine.dialect == "postgres":
+        sql = (
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'chat_id'"
+            " AND table_schema = current_schema()"
+        )
+    else:
+        sql = (
+            "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) p"
+            " WHERE m.type = 'table' AND p.name = 'chat_id'"
+        )
+    found = {}
+    for (table,) in await store.engine.reader.all(sql):
+        row = await store.engine.reader.one(
+            f"SELECT COUNT(*) FROM {table} WHERE chat_id = ?", chat_id
+        )
+        assert row is not None
+        found[str(table)] = int(row[0])
+    return found
+
+
+async def a_busy_group(store: Store) -> int:
+    """A group with a row in every table that names it; its deal's id."""
+    await store.set_pickup_points(CHAT, ["Clubhouse"])
+    await store.set_group_leader(CHAT, member(9), True, LEADER.user_id, NOW)
+    form = DealForm(
+        title="Figs",
+        price=200,
+        min_members=2,
+        deadline=datetime.fromtimestamp(NOW, UTC) + timedelta(hours=2),
+        pickups=("Clubhouse",),
+    )
+    deal = await store.create_deal(
+        chat_id=CHAT, leader=LEADER, form=form, photo_file_id=None, currency="CNY", now=NOW
+    )
+    await store.attribute(CHAT, member(1).user_id, member(2).user_id, deal.id, NOW)
+    await store.join_round(deal.id, member(1), NOW)
+    await store.record_payment_reminder(CHAT, member(1).user_id, "2027-01-15", NOW)
+    await store.record_group_invite(CHAT, member(2), member(3), NOW)
+    async with store.engine.transaction() as db:
+        await db.execute(
+            "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, created_at)"
+            " VALUES (?, ?, 'reward', 50, 'CNY', ?)",
+            (CHAT, member(2).user_id, NOW),
+        )
+    assert all(await tables_naming(store, CHAT)), "every table holds a row of the group"
+    return deal.id
+
+
+async def test_a_group_with_leaders_pickup_points_and_reminders_moves_to_its_supergroup(
+    store: Store,
+) -> None:
+    deal_id = await a_busy_group(store)
+    before = await tables_naming(store, CHAT)
+
+    moved = await store.move_group(CHAT, NEW_CHAT)
+
+    assert [deal.id for deal in moved] == [deal_id]
+    assert not any((await tables_naming(store, CHAT)).values())
+    assert await tables_naming(store, NEW_CHAT) == before
+    assert await store.is_group_leader(NEW_CHAT, member(9).user_id)
+    assert [p.name for p in await store.pickup_points(NEW_CHAT)] == ["Clubhouse"]
+    with pytest.raises(Exception, match="append-only"):  # the amounts stay as written
+        async with store.engine.transaction() as db:
+            await db.execute("UPDATE ledger SET amount = 0")
+
+
+async def test_a_supergroup_the_bot_already_saw_takes_the_group_over(store: Store) -> None:
+    deal_id = await a_busy_group(store)
+    await store.ensure_group(NEW_CHAT, "Group", tz="UTC", currency="CNY", lang="en", now=NOW)
+    await store.set_pickup_points(NEW_CHAT, ["Clubhouse"])
+    await store.set_group_leader(NEW_CHAT, member(9), True, LEADER.user_id, NOW)
+    await store.record_payment_reminder(NEW_CHAT, member(1).user_id, "2027-01-15", NOW)
+
+    await store.move_group(CHAT, NEW_CHAT)
+
+    assert not any((await tables_naming(store, CHAT)).values())
+    assert [p.name for p in await store.pickup_points(NEW_CHAT)] == ["Clubhouse"]
+    view = await store.deal_view(deal_id)
+    assert view is not None and view.deal.chat_id == NEW_CHAT
+    (order,) = await store.orders_of_deal(deal_id)
+    assert order.pickup == "Clubhouse"
