@@ -1531,6 +1531,8 @@ class Store:
         assert settings and set(settings) <= allowed, settings
         assignments = ", ".join(f"{column} = ?" for column in settings)
         async with self._transaction() as db:
+            if "currency" in settings:
+                await self._check_currency_change(db, chat_id, settings["currency"])
             await db.execute(
                 f"UPDATE groups SET {assignments} WHERE chat_id = ?",
                 (*settings.values(), chat_id),
@@ -1538,6 +1540,29 @@ class Store:
             row = await db.one("SELECT * FROM groups WHERE chat_id = ?", chat_id)
         assert row is not None
         return _group(row)
+
+    @staticmethod
+    async def _check_currency_change(db: Tx, chat_id: int, currency: str) -> None:
+        """UserError while a new currency would be added to amounts in the old one: open
+        deals, referral balances not paid out, or a fixed reward (kept as a number)."""
+        row = await db.one(
+            "SELECT g.currency, g.reward_kind, g.reward_value,"
+            " EXISTS (SELECT 1 FROM deals WHERE chat_id = g.chat_id AND status = 'open')"
+            "  AS deals,"
+            " EXISTS (SELECT 1 FROM ledger WHERE chat_id = g.chat_id GROUP BY user_id"
+            "  HAVING SUM(amount) <> 0) AS balances"
+            " FROM groups g WHERE g.chat_id = ?",
+            chat_id,
+        )
+        if row is None or row["currency"] == currency:
+            return
+        for reason, busy in (
+            ("deals", row["deals"]),
+            ("balances", row["balances"]),
+            ("reward", row["reward_kind"] == "fixed" and row["reward_value"] > 0),
+        ):
+            if busy:
+                raise UserError("settings_currency_busy", reason=reason, currency=row["currency"])
 
     # -- shared lookups inside a transaction ------------------------------------------
 

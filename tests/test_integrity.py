@@ -211,3 +211,21 @@ async def test_a_supergroup_the_bot_already_saw_takes_the_group_over(store: Stor
     assert view is not None and view.deal.chat_id == NEW_CHAT
     (order,) = await store.orders_of_deal(deal_id)
     assert order.pickup == "Clubhouse"
+
+
+async def test_the_currency_stays_while_members_have_balances(store: Store) -> None:
+    async with store.engine.transaction() as db:
+        await db.execute(
+            "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, created_at)"
+            " VALUES (?, ?, 'reward', 50, 'CNY', ?)",
+            (CHAT, member(1).user_id, NOW),
+        )
+
+    with pytest.raises(UserError) as refused:
+        await store.update_group(CHAT, currency="USD")
+
+    assert refused.value.context["reason"] == "balances"
+    group = await store.get_group(CHAT)
+    assert group is not None and group.currency == "CNY"
+    await store.payout(CHAT, member(1).user_id, 50, "CNY", LEADER.user_id, NOW)
+    assert (await store.update_group(CHAT, currency="USD")).currency == "USD"

@@ -57,3 +57,20 @@ async def test_an_old_mark_button_without_its_target_changes_nothing(world: Worl
 
     assert "out of date" in answer["text"]
     assert await world.rows("SELECT COUNT(*) FROM order_marks") == [(0,)]
+
+
+async def test_the_currency_stays_while_a_deal_is_open_or_a_balance_is_owed(
+    world: World,
+) -> None:
+    await world.leader.posts("Figs\nprice: 2\nmin: 2\ndeadline: 1d")
+
+    refused = await world.leader.says_and_hears("/settings currency USD")
+
+    assert "open deals" in refused
+    assert await world.rows("SELECT currency FROM groups") == [("CNY",)]
+    await world.leader.says_and_hears("/cancel 1")
+    await world.leader.says_and_hears("/settings reward 1.50")
+    assert "fixed reward" in await world.leader.says_and_hears("/settings currency USD")
+    await world.leader.says_and_hears("/settings reward 5%")
+    await world.leader.says_and_hears("/settings currency USD")
+    assert await world.rows("SELECT currency FROM groups") == [("USD",)]
