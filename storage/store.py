@@ -1301,6 +1301,8 @@ class Store:
     ) -> referrals.Attribution:
         """Record that `referrer` brought `referee` to the group, if the rules allow it."""
         async with self._transaction() as db:
+            # Links opened at once must see each other: else two could close a cycle.
+            await self._hold(db, "referrals", chat_id)
             existing = await db.one(
                 "SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?",
                 chat_id,
@@ -1414,7 +1416,7 @@ class Store:
     ) -> int:
         """Record a payout to a member; raises UserError if it exceeds the balance."""
         async with self._transaction() as db:
-            await self._lock_balance(db, chat_id, user_id)
+            await self._hold(db, "balance", chat_id, user_id)
             row = await db.one(
                 "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE chat_id = ? AND user_id = ?",
                 chat_id,
@@ -1430,18 +1432,19 @@ class Store:
             )
         return balance - amount
 
-    async def _lock_balance(self, db: Tx, chat_id: int, user_id: int) -> None:
-        """Hold the member's balance in the group until the transaction ends.
+    async def _hold(self, db: Tx, *key: object) -> None:
+        """Hold what `key` names until the transaction ends, for checks that read rows
+        and then write new ones (a balance, a group's referral tree).
 
-        A payout sums the ledger and then appends to it; under PostgreSQL's READ
-        COMMITTED two payouts at once would both see the whole balance. No row exists
-        per (group, member) to lock, so a transaction-scoped advisory lock on their hash
-        stands in for one. SQLite already runs one writing transaction at a time.
+        Under PostgreSQL's READ COMMITTED two such transactions would each see the rows
+        from before the other, and no row exists to lock for them; a transaction-scoped
+        advisory lock on the key's hash stands in for one. SQLite already runs one writing
+        transaction at a time.
         """
         if self.engine.dialect == "postgres":
             await db.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(? || ':' || ?, 0))",
-                (str(chat_id), str(user_id)),
+                "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                (":".join(map(str, key)),),
             )
 
     async def record_group_invite(

@@ -229,3 +229,16 @@ async def test_the_currency_stays_while_members_have_balances(store: Store) -> N
     assert group is not None and group.currency == "CNY"
     await store.payout(CHAT, member(1).user_id, 50, "CNY", LEADER.user_id, NOW)
     assert (await store.update_group(CHAT, currency="USD")).currency == "USD"
+
+
+async def test_invite_links_opened_at_once_never_make_a_cycle_or_crash(store: Store) -> None:
+    deal_id, _, _ = await boxes(store, stock=10, small=5, big=5)
+    for n in range(0, 40, 4):
+        a, b, c = member(n).user_id, member(n + 1).user_id, member(n + 2).user_id
+        verdicts = await asyncio.gather(
+            store.attribute(CHAT, a, b, deal_id, NOW),  # b brought a …
+            store.attribute(CHAT, b, a, deal_id, NOW),  # … and a brought b
+            store.attribute(CHAT, c, a, deal_id, NOW),  # c opened two links at once
+            store.attribute(CHAT, c, b, deal_id, NOW),
+        )
+        assert [v.value for v in verdicts].count("attributed") == 2, verdicts
