@@ -62,15 +62,23 @@ async def test_an_old_mark_button_without_its_target_changes_nothing(world: Worl
 async def test_the_currency_stays_while_a_deal_is_open_or_a_balance_is_owed(
     world: World,
 ) -> None:
-    await world.leader.posts("Figs\nprice: 2\nmin: 2\ndeadline: 1d")
+    leader = world.leader
+    await leader.posts("Figs\nprice: 2\nmin: 2\ndeadline: 1d")
 
-    refused = await world.leader.says_and_hears("/settings currency USD")
+    async def says_and_hears_about(command: str, words: str) -> None:
+        # The group's messages are paced: the reply may come after an earlier one.
+        since = len(world.api.requests)
+        leader.says(command)
+        await world.api.wait_for(
+            "sendMessage", since=since, where=lambda r: words in world.visible(r.params)
+        )
 
-    assert "open deals" in refused
+    await says_and_hears_about("/settings currency USD", "the group has open deals")
     assert await world.rows("SELECT currency FROM groups") == [("CNY",)]
-    await world.leader.says_and_hears("/cancel 1")
-    await world.leader.says_and_hears("/settings reward 1.50")
-    assert "fixed reward" in await world.leader.says_and_hears("/settings currency USD")
-    await world.leader.says_and_hears("/settings reward 5%")
-    await world.leader.says_and_hears("/settings currency USD")
+    await says_and_hears_about("/cancel 1", "is cancelled")
+    await says_and_hears_about("/settings reward 1.50", "Saved")
+    await says_and_hears_about("/settings currency USD", "the fixed reward is an amount")
+    assert await world.rows("SELECT currency FROM groups") == [("CNY",)]
+    await says_and_hears_about("/settings reward 5%", "Saved")
+    await says_and_hears_about("/settings currency USD", "Saved")
     assert await world.rows("SELECT currency FROM groups") == [("USD",)]
