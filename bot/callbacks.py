@@ -58,6 +58,20 @@ CARD_ACTIONS = frozenset(
 # Buttons whose handler reads the keyboard of the message they sit under.
 KEYBOARD_READERS = frozenset({Action.PAID, Action.COLLECTED})
 
+# A mark button carries the state it sets as its extra (a tap delivered twice then sets
+# it twice, never back): ids start at 1, so 1 sets the mark and 2 clears it.
+MARK_SET, MARK_CLEAR = 1, 2
+
+
+def mark_target(value: bool) -> int:
+    """The extra of a mark button that sets (True) or clears (False) its mark."""
+    return MARK_SET if value else MARK_CLEAR
+
+
+def marks_to(tap: Tap) -> bool | None:
+    """The state a mark button sets, or None for a button from before buttons said so."""
+    return {MARK_SET: True, MARK_CLEAR: False}.get(tap.extra) if tap.extra else None
+
 
 @dataclass(frozen=True)
 class Tap:

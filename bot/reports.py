@@ -103,7 +103,8 @@ class Reports:
     def mark_panel(
         self, deal: Deal, rows: list[OrderRow], lang: str
     ) -> tuple[str, InlineKeyboardMarkup]:
-        """A deal's paid/collected buttons: one row per order, each showing its state."""
+        """A deal's paid/collected buttons: one row per order, each showing its state and
+        carrying the state a tap sets."""
         texts = self.gb.texts
         keyboard = []
         for row in rows:
@@ -111,11 +112,19 @@ class Reports:
                 [
                     InlineKeyboardButton(
                         texts.render("button_paid", lang, row=row),
-                        callback_data=callbacks.encode(callbacks.Action.PAID, row.order.id),
+                        callback_data=callbacks.encode(
+                            callbacks.Action.PAID,
+                            row.order.id,
+                            callbacks.mark_target(not row.order.paid),
+                        ),
                     ),
                     InlineKeyboardButton(
                         texts.render("button_collected", lang, row=row),
-                        callback_data=callbacks.encode(callbacks.Action.COLLECTED, row.order.id),
+                        callback_data=callbacks.encode(
+                            callbacks.Action.COLLECTED,
+                            row.order.id,
+                            callbacks.mark_target(not row.order.collected),
+                        ),
                     ),
                 ]
             )

@@ -185,7 +185,8 @@ CODE = re.compile(r"[A-Z0-9]{5}")
 
 
 async def mark_tap(update: Update, context: Context) -> None:
-    """A paid/collected button on a summary's mark panel: toggle it, redraw the panel."""
+    """A paid/collected button on a summary's mark panel: set or clear the mark the button
+    names, redraw the panel. A button from before buttons named it only redraws."""
     query = update.callback_query
     if query is None:
         return
@@ -200,9 +201,13 @@ async def mark_tap(update: Update, context: Context) -> None:
         await query.answer(groupbuy.texts.render("tap_not_leader", lang))
         return
     mark = "paid" if tap.action is callbacks.Action.PAID else "collected"
-    value = not (row.order.paid if mark == "paid" else row.order.collected)
-    await context.reports.mark([row], mark, value, query.from_user.id)
-    await query.answer(groupbuy.texts.render("tap_marked", lang, row=row, mark=mark, value=value))
+    value = callbacks.marks_to(tap)
+    if value is None:  # a toggle would flip back when Telegram delivers the tap again
+        await query.answer(groupbuy.texts.render("tap_mark_redrawn", lang))
+    else:
+        await context.reports.mark([row], mark, value, query.from_user.id)
+        text = groupbuy.texts.render("tap_marked", lang, row=row, mark=mark, value=value)
+        await query.answer(text)
     message = query.message
     if not isinstance(message, Message) or message.reply_markup is None:
         return

@@ -60,10 +60,10 @@ async def settings_command(update: Update, context: Context) -> None:
         return
     try:
         changes = parse_setting(key, " ".join(args[1:]), group)
+        group = await context.service.store.update_group(group.chat_id, **changes)
     except UserError as error:
         await reply(update, context, error.template, **error.context)
         return
-    group = await context.service.store.update_group(group.chat_id, **changes)
     log.info("settings chat=%s %s", group.chat_id, changes)
     await _show(message, context, group, changed=key)
 

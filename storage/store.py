@@ -56,6 +56,16 @@ GROUP_COLUMNS = (
     "levels",
     "privacy",
 )
+# Every table but groups that names a group by chat_id, and what else keys its rows
+# within a group: a group that becomes a supergroup takes them all along.
+GROUP_KEYS = {
+    "group_leaders": ("user_id",),
+    "pickup_points": ("name",),
+    "payment_reminders": ("user_id", "day"),
+    "referrals": ("referee_id",),
+    "group_invites": ("invitee_id",),
+}
+GROUP_TABLES = ("deals", "ledger", *GROUP_KEYS)
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 OFFER_SECONDS = 15 * 60  # how long a freed unit is held for the first in line
 MEMBERS_SEEN = 10_000  # members a process remembers as stored (see Store._members_seen)
@@ -514,10 +524,12 @@ class Store:
         )
 
     async def _take_unit(self, db: Tx, deal_id: int, option: DealOption | None) -> None:
-        """Take one unit of the deal (and of the option), or raise sold out.
+        """Take one unit of the deal and of the option, both or neither, or raise sold out.
 
         Conditional UPDATEs are the guard that holds on any engine and any isolation
-        level: a unit is taken only if one is still free.
+        level: a unit is taken only if one is still free. The caller may carry on in the
+        same transaction after sold out (the waitlist tries the next in line), so a deal
+        unit taken for a full option is given back here, not left to a rollback.
         """
         if not await db.change(
             "UPDATE deals SET taken = taken + 1 WHERE id = ? AND status = 'open'"
@@ -530,6 +542,7 @@ class Store:
             " AND (stock IS NULL OR taken < stock)",
             option.id,
         ):
+            await db.execute("UPDATE deals SET taken = taken - 1 WHERE id = ?", (deal_id,))
             raise UserError("tap_sold_out")
 
     async def _add_unit(
@@ -672,6 +685,13 @@ class Store:
             deal = await self._find_deal(db, deal_id)
             if deal is None or deal.status is not DealStatus.OPEN:
                 raise UserError("tap_closed")
+            # A deal with options frees units per option: a deal-wide place in line
+            # would be offered a unit that no Join can take.
+            options = {option.id for option in await self._options(db, deal_id)}
+            if option_id is None and options:
+                raise UserError("tap_wait_option")
+            if option_id is not None and option_id not in options:
+                raise UserError("tap_stale")
             return bool(
                 await db.change(
                     "INSERT INTO waitlist (deal_id, option_id, user_id, created_at)"
@@ -696,13 +716,11 @@ class Store:
             deal_id,
         )
         expires = now + OFFER_SECONDS
+        options = await self._options(db, deal_id)
         for entry in waiting:
-            option = None
-            if entry["option_id"] is not None:
-                option = next(
-                    (o for o in await self._options(db, deal_id) if o.id == entry["option_id"]),
-                    None,
-                )
+            option = next((o for o in options if o.id == entry["option_id"]), None)
+            if options and option is None:
+                continue  # a deal-wide place in line (from before options were checked)
             try:
                 await self._take_unit(db, deal_id, option)  # the offer holds the unit
             except UserError:
@@ -786,14 +804,16 @@ class Store:
                     (units, deal_id),
                 )
             else:
+                # The deal grows with its option, and only with an option of its own.
                 await db.execute(
                     "UPDATE deal_options SET stock = stock + ? WHERE id = ? AND deal_id = ?"
                     " AND stock IS NOT NULL",
                     (units, option_id, deal_id),
                 )
                 await db.execute(
-                    "UPDATE deals SET stock = stock + ? WHERE id = ? AND stock IS NOT NULL",
-                    (units, deal_id),
+                    "UPDATE deals SET stock = stock + ? WHERE id = ? AND stock IS NOT NULL"
+                    " AND EXISTS (SELECT 1 FROM deal_options WHERE id = ? AND deal_id = ?)",
+                    (units, deal_id, option_id, deal_id),
                 )
             return await self._offer_freed(db, deal_id, now)
 
@@ -848,7 +868,9 @@ class Store:
                     f" SELECT CAST(? AS BIGINT), {names} FROM groups WHERE chat_id = ?",
                     (new_chat_id, old_chat_id),
                 )
-            for table in ("deals", "referrals", "ledger", "group_invites"):
+            else:
+                await self._give_way(db, old_chat_id, new_chat_id)
+            for table in GROUP_TABLES:
                 await db.execute(
                     f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
                 )
@@ -861,6 +883,30 @@ class Store:
                 "SELECT * FROM deals WHERE chat_id = ? AND status = 'open'", new_chat_id
             )
         return [_deal(row) for row in rows]
+
+    @staticmethod
+    async def _give_way(db: Tx, old_chat_id: int, new_chat_id: int) -> None:
+        """The supergroup has rows of its own already: where the old group's rows would
+        collide with them (the same leader, point, referee, invitee or reminder), the
+        supergroup's stay. Orders and deals at an old pickup point move to the
+        supergroup's point of that name."""
+        same_point = (
+            "SELECT n.id FROM pickup_points o JOIN pickup_points n"
+            " ON n.chat_id = ? AND n.name = o.name WHERE o.chat_id = ? AND o.id = {}.pickup_id"
+        )
+        for table in ("orders", "deal_pickups"):
+            await db.execute(
+                f"UPDATE {table} SET pickup_id = ({same_point.format(table)})"
+                f" WHERE EXISTS ({same_point.format(table)})",
+                (new_chat_id, old_chat_id, new_chat_id, old_chat_id),
+            )
+        for table, key in GROUP_KEYS.items():
+            match = " AND ".join(f"n.{column} = {table}.{column}" for column in key)
+            await db.execute(
+                f"DELETE FROM {table} WHERE chat_id = ? AND EXISTS"
+                f" (SELECT 1 FROM {table} n WHERE n.chat_id = ? AND {match})",
+                (old_chat_id, new_chat_id),
+            )
 
     # -- closing ----------------------------------------------------------------------
 
@@ -1279,6 +1325,8 @@ class Store:
     ) -> referrals.Attribution:
         """Record that `referrer` brought `referee` to the group, if the rules allow it."""
         async with self._transaction() as db:
+            # Links opened at once must see each other: else two could close a cycle.
+            await self._hold(db, "referrals", chat_id)
             existing = await db.one(
                 "SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?",
                 chat_id,
@@ -1392,6 +1440,7 @@ class Store:
     ) -> int:
         """Record a payout to a member; raises UserError if it exceeds the balance."""
         async with self._transaction() as db:
+            await self._hold(db, "balance", chat_id, user_id)
             row = await db.one(
                 "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE chat_id = ? AND user_id = ?",
                 chat_id,
@@ -1406,6 +1455,21 @@ class Store:
                 (chat_id, user_id, -amount, currency, by_user, now),
             )
         return balance - amount
+
+    async def _hold(self, db: Tx, *key: object) -> None:
+        """Hold what `key` names until the transaction ends, for checks that read rows
+        and then write new ones (a balance, a group's referral tree).
+
+        Under PostgreSQL's READ COMMITTED two such transactions would each see the rows
+        from before the other, and no row exists to lock for them; a transaction-scoped
+        advisory lock on the key's hash stands in for one. SQLite already runs one writing
+        transaction at a time.
+        """
+        if self.engine.dialect == "postgres":
+            await db.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                (":".join(map(str, key)),),
+            )
 
     async def record_group_invite(
         self, chat_id: int, inviter: Member, invitee: Member, now: int
@@ -1494,6 +1558,8 @@ class Store:
         assert settings and set(settings) <= allowed, settings
         assignments = ", ".join(f"{column} = ?" for column in settings)
         async with self._transaction() as db:
+            if "currency" in settings:
+                await self._check_currency_change(db, chat_id, settings["currency"])
             await db.execute(
                 f"UPDATE groups SET {assignments} WHERE chat_id = ?",
                 (*settings.values(), chat_id),
@@ -1501,6 +1567,29 @@ class Store:
             row = await db.one("SELECT * FROM groups WHERE chat_id = ?", chat_id)
         assert row is not None
         return _group(row)
+
+    @staticmethod
+    async def _check_currency_change(db: Tx, chat_id: int, currency: str) -> None:
+        """UserError while a new currency would be added to amounts in the old one: open
+        deals, referral balances not paid out, or a fixed reward (kept as a number)."""
+        row = await db.one(
+            "SELECT g.currency, g.reward_kind, g.reward_value,"
+            " EXISTS (SELECT 1 FROM deals WHERE chat_id = g.chat_id AND status = 'open')"
+            "  AS deals,"
+            " EXISTS (SELECT 1 FROM ledger WHERE chat_id = g.chat_id GROUP BY user_id"
+            "  HAVING SUM(amount) <> 0) AS balances"
+            " FROM groups g WHERE g.chat_id = ?",
+            chat_id,
+        )
+        if row is None or row["currency"] == currency:
+            return
+        for reason, busy in (
+            ("deals", row["deals"]),
+            ("balances", row["balances"]),
+            ("reward", row["reward_kind"] == "fixed" and row["reward_value"] > 0),
+        ):
+            if busy:
+                raise UserError("settings_currency_busy", reason=reason, currency=row["currency"])
 
     # -- shared lookups inside a transaction ------------------------------------------
 

@@ -453,6 +453,9 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
         "settings_bad_value": [
             {"key": key, "value": w.text("banana")} for key in group_settings.KEYS
         ],
+        "settings_currency_busy": [
+            {"reason": reason, "currency": "CNY"} for reason in ("deals", "balances", "reward")
+        ],
         "settings_leader_done": [
             {"adding": adding, "changed": changed}
             for adding in (False, True)
