@@ -26,6 +26,7 @@ class Action(StrEnum):
     PAY_OK = "pok"  # the leader confirms a payment claim
     PAY_NO = "pno"  # the leader rejects it
     REMIND = "remind"  # remind a group's unpaid members: target the negated chat id
+    FORGET = "forget"  # /forgetme confirmed: target the member's own user id
 
 
 DEAL_ACTIONS = frozenset(

@@ -57,6 +57,8 @@ class Member:
     last_name: str = ""
     username: str | None = None
     language_code: str | None = None
+    # Set by /forgetme: the names above are blank and templates show "Forgotten member #N".
+    forgotten_number: int | None = None
 
     @property
     def name(self) -> str:

@@ -154,9 +154,11 @@ class Reports:
 
     # -- exports ----------------------------------------------------------------------
 
-    async def send_export(self, user_id: int, rows: list[OrderRow], tz: str, name: str) -> bool:
+    async def send_export(
+        self, user_id: int, rows: list[OrderRow], tz: str, name: str, lang: str
+    ) -> bool:
         """Send orders as a CSV document privately; False if the user never started the bot."""
-        data = summary.export_csv(rows, tz)
+        data = summary.export_csv(rows, tz, lambda member: self.gb.texts.member_name(member, lang))
         try:
             await self.gb.bot.send_document(
                 user_id,

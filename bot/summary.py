@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -258,7 +259,9 @@ def as_text_cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def export_csv(rows: list[OrderRow], tz: str) -> bytes:
+def export_csv(
+    rows: list[OrderRow], tz: str, name: Callable[[Member], str] = lambda member: member.name
+) -> bytes:
     """Orders as CSV, UTF-8 with a BOM so that spreadsheet programs show Chinese right.
 
     Money columns are decimal strings of the currency's units (12.50), times are local.
@@ -295,7 +298,7 @@ def export_csv(rows: list[OrderRow], tz: str) -> bytes:
                 as_text_cell(row.option or ""),
                 row.round_number,
                 row.member.user_id,
-                as_text_cell(row.member.name),
+                as_text_cell(name(row.member)),
                 as_text_cell(row.member.username or ""),
                 order.quantity,
                 decimal(order.unit_price, deal.currency),

@@ -78,7 +78,7 @@ class Texts:
         self.env.filters["local_time"] = local_time
         self.env.filters["progress"] = progress
         self.env.filters["duration"] = split_duration
-        self.env.filters["name"] = _name
+        self.env.filters["name"] = self._name_filter
         # Button answers (tap_*) and button labels (button_*) are plain text: Telegram
         # shows them without parse mode.
         self.plain_env = self.env.overlay(autoescape=False)
@@ -106,13 +106,19 @@ class Texts:
         """A short label (a button's text) from the language's labels template."""
         return str(getattr(self._template("labels", lang).module, name))
 
+    def member_name(self, member: Member, lang: str = DEFAULT_LANGUAGE) -> str:
+        """The name to show for a member: a forgotten member by their number only."""
+        if member.forgotten_number is None:
+            return member.name
+        return self.render("forgotten_member", lang, number=member.forgotten_number)
+
+    @jinja2.pass_context
+    def _name_filter(self, context: jinja2.runtime.Context, member: Member) -> str:
+        return self.member_name(member, context.get("lang", DEFAULT_LANGUAGE))
+
     def catalogue(self, name: str, lang: str = DEFAULT_LANGUAGE) -> Any:
         """The values a data template sets ({% set %}), e.g. the command menus."""
         return self._template(name, lang).module
-
-
-def _name(member: Member) -> str:
-    return member.name
 
 
 def _squeeze(text: str) -> str:

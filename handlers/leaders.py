@@ -121,7 +121,8 @@ async def export_command(update: Update, context: Context) -> None:
             return
         rows = [row for group_day in days for row in group_day.all_rows]
         name = f"orders-{days[0].day}.csv"
-    delivered = await leader_reports.send_export(user.id, rows, groups[0].tz, name)
+    lang = language_for(user.language_code)
+    delivered = await leader_reports.send_export(user.id, rows, groups[0].tz, name, lang)
     await told_privately(update, context, delivered)
 
 

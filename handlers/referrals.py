@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 from telegram import Update, User
 from telegram.constants import ChatMemberStatus
+from telegram.error import TelegramError
 
 from bot import currency
 from bot.errors import UserError
-from bot.models import Deal
+from bot.models import Deal, Group, Standing
 from bot.money import parse_money
 from bot.service import GroupBuy
 from handlers.common import (
@@ -98,7 +100,22 @@ async def top_command(update: Update, context: Context) -> None:
         return
     group = await group_of(update, context)
     standings = await context.service.store.leaderboard(group.chat_id)
-    await reply(update, context, "top", standings=standings)
+    await reply(
+        update, context, "top", standings=[await _named(context, group, s) for s in standings]
+    )
+
+
+async def _named(context: Context, group: Group, standing: Standing) -> Standing:
+    """A standing whose member the store has no name for (one who only added people to
+    the group) named as Telegram knows them now, for this answer only."""
+    member = standing.member
+    if member.first_name or member.username or member.forgotten_number is not None:
+        return standing
+    try:
+        found = await context.bot.get_chat_member(group.chat_id, member.user_id)
+    except TelegramError:
+        return standing  # shown by id
+    return replace(standing, member=member_of(found.user))
 
 
 async def payout_command(update: Update, context: Context) -> None:
@@ -196,7 +213,7 @@ async def _count_invite(
     groupbuy = context.service
     for invitee in invitees:
         counted = await groupbuy.store.record_group_invite(
-            group.chat_id, member_of(inviter), member_of(invitee), groupbuy.clock.timestamp()
+            group.chat_id, inviter.id, invitee.id, groupbuy.clock.timestamp()
         )
         if counted:
             log.info(

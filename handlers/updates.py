@@ -14,6 +14,7 @@ from handlers.common import Context, member_of
 log = logging.getLogger(__name__)
 
 _COMMAND = re.compile(r"/([A-Za-z0-9_]+)(?:@\w+)?(?:\s|$)")
+_COMMAND_TO = re.compile(r"/[A-Za-z0-9_]+(?:@(\w+))?(?:\s|$)")
 
 
 # Commands that change nothing in the store: delivered twice (after a restart), one would
@@ -32,12 +33,29 @@ def read_only_command(update: Update) -> bool:
     return command is not None and command.group(1).lower() in READ_ONLY_COMMANDS
 
 
+def command_to_us(update: Update, bot_username: str | None) -> bool:
+    """Whether the update is a new message with a command for this bot (a /deal photo's
+    caption included), not one addressed to another bot."""
+    message = update.message
+    command = _COMMAND_TO.match((message.text or message.caption or "") if message else "")
+    if command is None:
+        return False
+    addressed = command.group(1)
+    return not addressed or addressed.lower() == (bot_username or "").lower()
+
+
 async def claim(update: Update, context: Context) -> None:
     """Stop an update Telegram delivered before (taps never come here: they are claimed
-    inside their own write; read-only commands are not claimed at all)."""
+    inside their own write; read-only commands are not claimed at all).
+
+    Only the sender of a command to the bot is stored: chatter in the group, joins and
+    service messages name nobody to keep (the data lifecycle in the README).
+    """
     groupbuy = context.service
     user = update.effective_user
-    sender = member_of(user) if user is not None and not user.is_bot else None
+    sender = None
+    if user is not None and not user.is_bot and command_to_us(update, context.bot.username):
+        sender = member_of(user)
     if read_only_command(update):
         if sender is not None:
             await groupbuy.remember(sender)

@@ -164,7 +164,8 @@ class Store:
             " updated_at) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET first_name = excluded.first_name,"
             " last_name = excluded.last_name, username = excluded.username,"
-            " language_code = excluded.language_code, updated_at = excluded.updated_at",
+            " language_code = excluded.language_code, updated_at = excluded.updated_at,"
+            " forgotten_number = NULL, forgotten_at = NULL",  # back by their own doing
             (
                 member.user_id,
                 member.first_name,
@@ -198,6 +199,22 @@ class Store:
         """Remember a user's current name and language."""
         async with self._transaction() as db:
             await self._save_member(db, member, now)
+
+    async def forget_member(self, user_id: int, now: int) -> bool:
+        """Blank a member's personal fields (/forgetme), keeping the row their orders and
+        ledger entries point to; False if nothing was stored or it was already forgotten."""
+        async with self._transaction() as db:
+            forgotten = await db.change(
+                "UPDATE members SET first_name = '', last_name = '', username = NULL,"
+                " language_code = NULL, updated_at = ?, forgotten_at = ?,"
+                " forgotten_number = (SELECT COALESCE(MAX(forgotten_number), 0) + 1"
+                "  FROM members) WHERE user_id = ? AND forgotten_number IS NULL",
+                now,
+                now,
+                user_id,
+            )
+        self._members_seen.pop(user_id, None)
+        return bool(forgotten)
 
     # -- deals ------------------------------------------------------------------------
 
@@ -1118,7 +1135,8 @@ class Store:
         " o.paid_at, o.collected_at, o.option_id, o.pickup_id, o.code, o.paid_claimed_at,"
         " r.number AS round_number, g.title AS group_title, op.name AS option_name,"
         " p.name AS pickup_name,"
-        " m.user_id, m.first_name, m.last_name, m.username, m.language_code, d.*"
+        " m.user_id, m.first_name, m.last_name, m.username, m.language_code, m.forgotten_number,"
+        " d.*"
         " FROM orders o JOIN rounds r ON r.id = o.round_id JOIN deals d ON d.id = o.deal_id"
         " JOIN members m ON m.user_id = o.user_id JOIN groups g ON g.chat_id = d.chat_id"
         " LEFT JOIN deal_options op ON op.id = o.option_id"
@@ -1472,21 +1490,21 @@ class Store:
             )
 
     async def record_group_invite(
-        self, chat_id: int, inviter: Member, invitee: Member, now: int
+        self, chat_id: int, inviter_id: int, invitee_id: int, now: int
     ) -> bool:
         """Count that `inviter` added `invitee` to the group; False if already counted."""
-        if inviter.user_id == invitee.user_id:
+        if inviter_id == invitee_id:
             return False
+        # Ids only: adding somebody to a group is no use of the bot, so neither person's
+        # name is stored for it (/top asks Telegram for the names it shows).
         async with self._transaction() as db:
-            await self._save_member(db, inviter, now)
-            await self._save_member(db, invitee, now)
             return bool(
                 await db.change(
                     "INSERT INTO group_invites (chat_id, invitee_id, inviter_id,"
                     " created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     chat_id,
-                    invitee.user_id,
-                    inviter.user_id,
+                    invitee_id,
+                    inviter_id,
                     now,
                 )
             )
@@ -1500,10 +1518,13 @@ class Store:
             " WHERE d.chat_id = ? AND o.status = 'confirmed' AND o.referrer_id IS NOT NULL"
             " GROUP BY o.referrer_id"
             " UNION ALL SELECT inviter_id, 0, COUNT(*) FROM group_invites WHERE chat_id = ?"
-            " GROUP BY inviter_id)"
-            " SELECT m.*, SUM(s.referred) AS referred, SUM(s.invites) AS invites"
-            " FROM score s JOIN members m ON m.user_id = s.user_id GROUP BY m.user_id"
-            " ORDER BY referred DESC, invites DESC, m.user_id LIMIT ?",
+            " GROUP BY inviter_id), total AS (SELECT user_id, SUM(referred) AS referred,"
+            " SUM(invites) AS invites FROM score GROUP BY user_id)"
+            " SELECT t.user_id, COALESCE(m.first_name, '') AS first_name,"
+            " COALESCE(m.last_name, '') AS last_name, m.username, m.language_code,"
+            " m.forgotten_number, t.referred, t.invites"
+            " FROM total t LEFT JOIN members m ON m.user_id = t.user_id"
+            " ORDER BY t.referred DESC, t.invites DESC, t.user_id LIMIT ?",
             chat_id,
             chat_id,
             limit,

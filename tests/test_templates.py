@@ -493,11 +493,13 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
                     Standing(w.members[0], 5, 3),
                     Standing(w.members[1], 1, 1),
                     Standing(w.members[2], 0, 0),
+                    Standing(Member(user_id=9, first_name="", forgotten_number=4), 1, 0),
                 ]
             },
             {"standings": []},
         ],
         "unpaid": [{"rows": rows[:3]}, {"rows": []}],
+        "forgotten_member": [{"number": 7}],
         "waitlist_offer": [
             {"option": None, "expires_at": NOW + 30 * 60},
             {"option": option.name, "expires_at": NOW + 5 * 60},
