@@ -167,7 +167,7 @@ async def a_busy_group(store: Store) -> int:
     await store.attribute(CHAT, member(1).user_id, member(2).user_id, deal.id, NOW)
     await store.join_round(deal.id, member(1), NOW)
     await store.record_payment_reminder(CHAT, member(1).user_id, "2027-01-15", NOW)
-    await store.record_group_invite(CHAT, member(2), member(3), NOW)
+    await store.record_group_invite(CHAT, 2, 3, NOW)
     async with store.engine.transaction() as db:
         await db.execute(
             "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, created_at)"
