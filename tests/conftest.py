@@ -234,6 +234,16 @@ class World:
         await self.settle()
 
 
+@pytest.fixture(autouse=True)
+def no_token_in_the_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every test: whatever the bot logged (tracebacks included) never shows the token."""
+    yield
+    logged = caplog.text + "".join(
+        record.exc_text or "" for record in caplog.records if record.exc_text
+    )
+    assert TOKEN not in logged and TOKEN.partition(":")[2] not in logged, "the token leaked"
+
+
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotAPI]:
     async with FakeBotAPI(token=TOKEN, bot_username="groupbuy_test_bot") as fake:
