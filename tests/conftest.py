@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import logging
 import os
 import re
 import subprocess
@@ -238,8 +239,12 @@ class World:
 def no_token_in_the_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Every test: whatever the bot logged (tracebacks included) never shows the token."""
     yield
-    logged = caplog.text + "".join(
-        record.exc_text or "" for record in caplog.records if record.exc_text
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    traced = logging.Formatter()
+    logged = "".join(
+        record.getMessage()
+        + (record.exc_text or (traced.formatException(record.exc_info) if record.exc_info else ""))
+        for record in records
     )
     assert TOKEN not in logged and TOKEN.partition(":")[2] not in logged, "the token leaked"
 
