@@ -451,7 +451,7 @@ async def test_callback_answers_and_waiting(api: FakeBotAPI, http: aiohttp.Clien
     assert await api.wait_until(lambda: len(api.answers) == 2, timeout=0.1)
 
 
-async def test_many_concurrent_taps_are_cheap(api: FakeBotAPI) -> None:
+async def test_many_concurrent_taps_are_each_answered_in_order(api: FakeBotAPI) -> None:
     api.group(GROUP, "G")
     request = HTTPXRequest(connection_pool_size=32)
     updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=5)
@@ -459,7 +459,6 @@ async def test_many_concurrent_taps_are_cheap(api: FakeBotAPI) -> None:
         TOKEN, base_url=api.base_url, request=request, get_updates_request=updates_request
     ) as bot:
         await bot.send_message(GROUP, "card")
-        started = time.monotonic()
         queries = [api.tap(GROUP, 1000 + i, 1, f"v1:join:{i}") for i in range(200)]
         waiters = [asyncio.create_task(api.wait_answer(q)) for q in queries]
         updates = await bot.get_updates(timeout=1)
@@ -469,9 +468,8 @@ async def test_many_concurrent_taps_are_cheap(api: FakeBotAPI) -> None:
         await asyncio.gather(*(u.callback_query.answer(str(i)) for i, u in enumerate(updates)))
         answers = await asyncio.gather(*waiters)
         assert [a["text"] for a in answers] == [str(i) for i in range(200)]
-        assert time.monotonic() - started < 3
 
-    started = time.monotonic()
-    for i in range(1000):
-        api.tap(GROUP, 5000, 1, f"v1:join:{i}")
-    assert time.monotonic() - started < 0.5
+    # How cheap the fake is under a burst is measured where timings belong: the flash-sale
+    # benchmark prints the fake API's CPU next to the bot's.
+    more = [api.tap(GROUP, 5000, 1, f"v1:join:{i}") for i in range(1000)]
+    assert len(set(more)) == 1000, "every tap is a query of its own"
