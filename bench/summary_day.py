@@ -19,8 +19,8 @@ from pathlib import Path
 from bot.app import Runtime, build_application
 from bot.clock import Clock
 from bot.config import Settings
-from bot.forms import DealForm
-from bot.models import Member
+from bot.core.forms import DealForm
+from bot.core.models import Member
 from tests.fakeapi import FakeBotAPI
 
 TOKEN = "123456:BENCH-TOKEN"

@@ -6,10 +6,10 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot import currency, referrals, summary
-from bot.errors import UserError
-from bot.forms import MAX_PICKUPS
-from bot.models import Group
+from bot.core import currency, referrals, summary
+from bot.core.errors import UserError
+from bot.core.forms import MAX_PICKUPS
+from bot.core.models import Group
 from bot.texts import LANGUAGES
 
 KEYS = ("lang", "tz", "currency", "summary", "reward", "levels", "privacy", "pickup", "leaders")

@@ -15,8 +15,8 @@ import certifi
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-from bot import callbacks
 from bot.config import TelegramSettings
+from bot.core import callbacks
 
 # Connections to the Bot API at most. aiohttp's pool costs next to nothing per request
 # whatever its size (httpx's scanned every connection on every request: 70-80 % of the

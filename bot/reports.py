@@ -8,10 +8,10 @@ from datetime import date
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import Forbidden
 
-from bot import callbacks, summary
-from bot.models import Deal, Group, Member, OrderRow
+from bot.core import callbacks, summary
+from bot.core.models import Deal, Group, Member, OrderRow
+from bot.core.summary import GroupDay
 from bot.service import GroupBuy
-from bot.summary import GroupDay
 from bot.texts import language_for
 
 log = logging.getLogger(__name__)

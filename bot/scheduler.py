@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from bot import rounds
 from bot.clock import Clock
-from bot.models import Deal
+from bot.core import rounds
+from bot.core.models import Deal
 from storage.store import Store
 
 log = logging.getLogger(__name__)

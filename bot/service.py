@@ -23,13 +23,13 @@ from telegram import (
 )
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot import callbacks, currency, rounds
 from bot.clock import Clock
 from bot.config import Settings
-from bot.errors import UserError
-from bot.forms import parse_deal_form
-from bot.links import Links
-from bot.models import (
+from bot.core import callbacks, currency, rounds
+from bot.core.errors import UserError
+from bot.core.forms import parse_deal_form
+from bot.core.links import Links
+from bot.core.models import (
     CancelledDeal,
     ClosedRound,
     Deal,

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from bot import currency as currencies
-from bot.models import Member
+from bot.core import currency as currencies
+from bot.core.models import Member
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANGUAGES = ("en", "zh")

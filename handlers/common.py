@@ -9,7 +9,7 @@ from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, 
 from telegram.constants import ChatType
 
 from bot.context import BotContext
-from bot.models import Group, Member
+from bot.core.models import Group, Member
 from bot.texts import language_for, split_message
 
 Context = BotContext

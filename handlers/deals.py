@@ -8,10 +8,10 @@ from telegram import CallbackQuery, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
-from bot import callbacks
-from bot.errors import UserError
-from bot.models import Deal, Member
-from bot.rounds import CloseChoice
+from bot.core import callbacks
+from bot.core.errors import UserError
+from bot.core.models import Deal, Member
+from bot.core.rounds import CloseChoice
 from bot.service import GroupBuy
 from bot.texts import language_for
 from handlers.common import (

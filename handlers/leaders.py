@@ -7,12 +7,12 @@ import re
 
 from telegram import Message, Update, User
 
-from bot import callbacks, currency, summary
-from bot.errors import UserError
-from bot.forms import parse_options
-from bot.models import Group, OrderRow
+from bot.core import callbacks, currency, summary
+from bot.core.errors import UserError
+from bot.core.forms import parse_options
+from bot.core.models import Group, OrderRow
+from bot.core.summary import GroupDay
 from bot.reports import Reports
-from bot.summary import GroupDay
 from bot.texts import language_for
 from handlers.common import (
     Context,

@@ -7,8 +7,8 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden
 
-from bot import callbacks
-from bot.errors import UserError
+from bot.core import callbacks
+from bot.core.errors import UserError
 from bot.texts import language_for
 from handlers.common import Context, member_of, told_privately
 from handlers.leaders import groups_asked

@@ -6,7 +6,7 @@ import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot import callbacks
+from bot.core import callbacks
 from bot.texts import language_for
 from handlers.common import Context, in_group, reply
 

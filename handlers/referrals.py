@@ -10,10 +10,10 @@ from telegram import Update, User
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 
-from bot import currency
-from bot.errors import UserError
-from bot.models import Deal, Group, Standing
-from bot.money import parse_money
+from bot.core import currency
+from bot.core.errors import UserError
+from bot.core.models import Deal, Group, Standing
+from bot.core.money import parse_money
 from bot.service import GroupBuy
 from handlers.common import (
     Context,

@@ -7,8 +7,9 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
-from bot import callbacks
-from bot.errors import UserError
+from bot.core import callbacks
+from bot.core.errors import UserError
+from bot.core.models import Group
 from bot.group_settings import (
     QUICK,
     QUICK_FLAT,
@@ -17,7 +18,6 @@ from bot.group_settings import (
     parse_pickups,
     parse_setting,
 )
-from bot.models import Group
 from bot.texts import language_for, split_message
 from handlers.common import Context, group_of, in_group, is_leader, member_of, reply
 

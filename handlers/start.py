@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.models import DealStatus
+from bot.core.models import DealStatus
 from handlers.common import Context, in_group, is_leader, member_of, reply
 from handlers.orders import orders_command
 

@@ -10,10 +10,10 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot import referrals, rounds
-from bot.errors import UserError
-from bot.forms import DealForm
-from bot.models import (
+from bot.core import referrals, rounds
+from bot.core.errors import UserError
+from bot.core.forms import DealForm
+from bot.core.models import (
     Balance,
     CancelledDeal,
     ClosedRound,

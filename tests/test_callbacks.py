@@ -7,10 +7,10 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import callbacks
-from bot.callbacks import Action
+from bot.core import callbacks
+from bot.core.callbacks import Action
+from bot.core.links import Links
 from bot.http import PollingRequest, trim_update
-from bot.links import Links
 
 
 def test_button_data_round_trips_and_fits_telegram() -> None:

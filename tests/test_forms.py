@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.forms import (
+from bot.core.forms import (
     FORM_LIMITS,
     KEY_PROBLEMS,
     PROBLEMS,
@@ -20,7 +20,7 @@ from bot.forms import (
     Mode,
     parse_deal_form,
 )
-from bot.money import format_money
+from bot.core.money import format_money
 
 # Friday 2026-11-20, 20:00 in Shanghai (UTC+8), where the group lives.
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

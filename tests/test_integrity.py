@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import UserError
-from bot.forms import DealForm, OptionForm
-from bot.models import Member
+from bot.core.errors import UserError
+from bot.core.forms import DealForm, OptionForm
+from bot.core.models import Member
 from storage.engines import PostgresEngine, SqliteEngine
 from storage.store import Store
 from tests.conftest import POSTGRES_URL, STORES, drop_schema

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from bot.summary import as_text_cell
+from bot.core.summary import as_text_cell
 from tests.conftest import GROUP_ID, Person, World
 from tests.test_options_pickup_e2e import private_buttons
 

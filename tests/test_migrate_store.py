@@ -9,8 +9,8 @@ import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.forms import parse_deal_form
-from bot.models import Member
+from bot.core.forms import parse_deal_form
+from bot.core.models import Member
 from storage import PostgresEngine, Store
 from tests.conftest import POSTGRES_URL, World, drop_schema, operator_env
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.money import format_money, parse_money
+from bot.core.money import format_money, parse_money
 
 
 @pytest.mark.parametrize(

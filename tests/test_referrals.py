@@ -11,12 +11,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import UserError
-from bot.forms import DealForm
-from bot.links import Links, Payload
-from bot.models import Member
-from bot.referrals import Attribution, RewardRule, attribution, parse_reward, reward, rewards
-from bot.rounds import CloseChoice
+from bot.core.errors import UserError
+from bot.core.forms import DealForm
+from bot.core.links import Links, Payload
+from bot.core.models import Member
+from bot.core.referrals import Attribution, RewardRule, attribution, parse_reward, reward, rewards
+from bot.core.rounds import CloseChoice
 from storage.engines import SqliteEngine
 from storage.store import Store
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot import rounds
-from bot.errors import UserError
-from bot.models import DealStatus, RoundStatus
-from bot.rounds import CloseChoice, RoundFacts, Verdict
+from bot.core import rounds
+from bot.core.errors import UserError
+from bot.core.models import DealStatus, RoundStatus
+from bot.core.rounds import CloseChoice, RoundFacts, Verdict
 
 
 def facts(mode: str = "rounds", members: int = 0, **kw: object) -> RoundFacts:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot.models import Member
+from bot.core.models import Member
 from storage import Store
 from storage.engines import SqliteEngine
 from tests.conftest import GROUP_ID, World

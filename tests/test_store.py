@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from bot.errors import UserError
-from bot.forms import DealForm, Mode
-from bot.models import DealStatus, Member, OrderStatus, PickupPoint, RoundStatus
+from bot.core.errors import UserError
+from bot.core.forms import DealForm, Mode
+from bot.core.models import DealStatus, Member, OrderStatus, PickupPoint, RoundStatus
 from storage import store as store_module
 from storage.engines import (
     CHECKPOINT_EVERY,

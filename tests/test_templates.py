@@ -1,6 +1,6 @@
 """Every template exists in every language, renders with sample data and is valid Telegram HTML.
 
-The samples are realistic objects from ``bot.models`` rendered through the real ``Texts``. Each
+The samples are realistic objects from ``bot.core.models`` rendered through the real ``Texts``. Each
 template renders once per context that ``_variants()`` lists for it, each laid over the shared
 ``_base()`` context; a template without an entry renders with the base context alone. A new
 template that needs a value the samples lack fails with StrictUndefined's message naming the
@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 import jinja2
 import pytest
 
-from bot import forms, group_settings
-from bot.forms import KEY_PROBLEMS, PROBLEMS, FormError, parse_deal_form
-from bot.models import (
+from bot import group_settings
+from bot.core import forms
+from bot.core.forms import KEY_PROBLEMS, PROBLEMS, FormError, parse_deal_form
+from bot.core.models import (
     Balance,
     Deal,
     DealOption,
@@ -41,7 +42,7 @@ from bot.models import (
     RoundStatus,
     Standing,
 )
-from bot.summary import DealDay, GroupDay, PickupEntry, PickupPlace
+from bot.core.summary import DealDay, GroupDay, PickupEntry, PickupPlace
 from bot.texts import (
     LANGUAGES,
     MESSAGE_LIMIT,

@@ -13,8 +13,8 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.errors import UserError
-from bot.money import parse_money, scale
+from bot.core.errors import UserError
+from bot.core.money import parse_money, scale
 
 
 class Mode(StrEnum):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.errors import UserError
-from bot.models import DealStatus, RoundStatus
+from bot.core.errors import UserError
+from bot.core.models import DealStatus, RoundStatus
 
 
 class Verdict(StrEnum):

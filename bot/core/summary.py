@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.currency import digits
-from bot.errors import UserError
-from bot.models import Deal, Group, Member, OrderRow, RoundStatus
+from bot.core.currency import digits
+from bot.core.errors import UserError
+from bot.core.models import Deal, Group, Member, OrderRow, RoundStatus
 
 _DATE = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$")
 # Days whose bounds exist in every time zone: date arithmetic overflows at year 1 and 9999.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.money import parse_money, scale
+from bot.core.money import parse_money, scale
 
 MAX_LEVELS = 3
 # A fixed reward per referred order, at most (in units of the currency).

@@ -1,0 +1,59 @@
+"""The shape of the code, checked: the core imports nothing of ours outside itself and no
+library, and the store never reaches up into the services or the handlers."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def imports(path: Path) -> Iterator[str]:
+    """Every module a file imports, absolute (its relative imports resolved)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                yield f"{base}.{node.module}" if node.module else base
+            elif node.module is not None:
+                yield node.module
+
+
+def modules(folder: str) -> list[Path]:
+    found = sorted((ROOT / folder).rglob("*.py"))
+    assert found, f"no modules under {folder}"
+    return found
+
+
+def test_the_core_imports_only_itself_and_the_standard_library() -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules("bot/core")
+        for name in imports(path)
+        if not (name == "bot.core" or name.startswith("bot.core."))
+        and name.split(".")[0] not in sys.stdlib_module_names
+    ]
+    assert wrong == []
+
+
+def test_the_store_never_imports_services_or_handlers() -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules("storage")
+        for name in imports(path)
+        if name.split(".")[0] in ("bot", "handlers")
+        and not (name == "bot.core" or name.startswith("bot.core."))
+    ]
+    assert wrong == []
+
+
+def test_the_checks_would_see_an_import_from_outside(tmp_path: Path) -> None:
+    sample = ROOT / "bot" / "core" / "forms.py"
+    names = set(imports(sample))
+    assert "bot.core.errors" in names, names  # what the checks read is what is there
