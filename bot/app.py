@@ -87,7 +87,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
     reports = Reports(groupbuy)
     groupbuy.deadlines.every_minute(reports.send_due_summaries)
     groupbuy.deadlines.every_minute(groupbuy.forget_old_deliveries)
-    groupbuy.deadlines.every_minute(groupbuy.expire_offers)
+    groupbuy.deadlines.every_minute(groupbuy.waitlist.expire_offers)
     app.bot_data.groupbuy = groupbuy
     app.bot_data.requests = requests
     app.bot_data.reports = reports

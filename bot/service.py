@@ -21,8 +21,9 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
 )
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import Forbidden, TelegramError
 
+from bot.cards import DealCards
 from bot.clock import Clock
 from bot.config import Settings
 from bot.core import callbacks, currency, rounds
@@ -34,44 +35,29 @@ from bot.core.models import (
     ClosedRound,
     Deal,
     DealStatus,
-    DealView,
     Group,
     JoinOutcome,
     LeaveOutcome,
     Line,
     Member,
-    Offer,
-    OrderRow,
     RoundStatus,
 )
 from bot.outbound import GroupLines
+from bot.payments import Payments
 from bot.priority import TapsFirst
 from bot.scheduler import Deadlines
 from bot.texts import (
-    CAPTION_LIMIT,
     DEFAULT_LANGUAGE,
     LANGUAGES,
-    MESSAGE_LIMIT,
     Texts,
     language_for,
     split_duration,
     split_message,
-    utf16_len,
 )
+from bot.waitlist import Waitlist
 from storage.store import Store
 
 log = logging.getLogger(__name__)
-
-NOT_MODIFIED = "message is not modified"
-# Telegram's stand-ins for a person: an administrator posting as the group
-# (GroupAnonymousBot) and a post on behalf of a channel (Channel_Bot). A deal one of them
-# posted has no person to ask, so the group's leaders are asked instead.
-ANONYMOUS_SENDERS = frozenset({1087968824, 136817688})
-DEAL_GROUPS = 10_000  # deals whose group is remembered for the taps on their cards
-# Cards whose last drawing is remembered, to skip edits that would change nothing.
-DRAWN_CARDS = 1000
-
-Drawn = tuple[str, InlineKeyboardMarkup | None]
 
 
 class GroupBuy:
@@ -110,8 +96,11 @@ class GroupBuy:
         # in a flash sale most taps come after the last unit, and none needs the store.
         self._ended: dict[int, str] = {}
         self._open_seen: set[int] = set()
-        self._deal_groups: dict[int, int] = {}
-        self._drawn: dict[tuple[int, int], Drawn] = {}
+        self.payments = Payments(self)
+        self.waitlist = Waitlist(self)
+        self.cards = DealCards(
+            store=store, texts=texts, clock=clock, bot=bot, links=self.links, lines=lines
+        )
         self.taps = TapsFirst()
 
     # -- life cycle -------------------------------------------------------------------
@@ -282,14 +271,14 @@ class GroupBuy:
         view = await self.store.deal_view(deal.id)
         assert view is not None
         message_id = await self.lines.turn(
-            deal.chat_id, partial(self.send_card, view, deal.chat_id)
+            deal.chat_id, partial(self.cards.send, view, deal.chat_id)
         )
         await self.store.set_card(deal.id, message_id)
 
     async def move_group(self, old_chat_id: int, new_chat_id: int) -> None:
         """The group became a supergroup: move its deals over and post their cards anew."""
         deals = await self.store.move_group(old_chat_id, new_chat_id)
-        self._deal_groups.clear()
+        self.cards.forget_groups()
         log.info("group migrated chat=%s to=%s open_deals=%s", old_chat_id, new_chat_id, len(deals))
         for deal in deals:
             try:
@@ -339,7 +328,7 @@ class GroupBuy:
             raise
         if outcome.deal.status is not DealStatus.OPEN:
             self._ended_answer(outcome.deal)  # this tap ended it: the next are told at once
-        self.refresh_card(outcome.deal)
+        self.cards.refresh(outcome.deal)
         if outcome.tipped:
             self._spawn(self._announce_tipped(outcome.deal))
         if outcome.closed:
@@ -347,7 +336,7 @@ class GroupBuy:
         if outcome.needs_pickup:
             self._spawn(self.ask_pickup(outcome.deal, member))
         if outcome.offers:
-            self._spawn(self._send_offers(outcome.offers))
+            self._spawn(self.waitlist.send_offers(outcome.offers))
         return outcome
 
     def _ended_answer(self, deal: Deal | None) -> str | None:
@@ -363,9 +352,9 @@ class GroupBuy:
         outcome = await self.store.leave_round(
             deal_id, member.user_id, self.clock.timestamp(), tap_id
         )
-        self.refresh_card(outcome.deal)
+        self.cards.refresh(outcome.deal)
         if outcome.offers:
-            self._spawn(self._send_offers(outcome.offers))
+            self._spawn(self.waitlist.send_offers(outcome.offers))
         return outcome
 
     # -- pickup points, the waitlist, payments -----------------------------------------
@@ -386,7 +375,7 @@ class GroupBuy:
             ]
         )
         text = self.texts.render("pickup_question", lang, deal=deal)
-        await self._send_private_markup(member.user_id, text, markup)
+        await self.send_private_markup(member.user_id, text, markup)
 
     async def choose_pickup(self, deal_id: int, member: Member, pickup_id: int) -> str:
         """Record the member's pickup point for the deal; the point's name."""
@@ -400,129 +389,6 @@ class GroupBuy:
         ):
             raise UserError("tap_stale")
         return point.name
-
-    async def wait(self, deal_id: int, option_id: int | None, member: Member) -> bool:
-        """Put the member on the waitlist for a sold-out deal or option."""
-        await self.store.save_member(member, self.clock.timestamp())
-        return await self.store.wait_for_unit(
-            deal_id, option_id, member.user_id, self.clock.timestamp()
-        )
-
-    async def take_offer(self, offer_id: int, member: Member, tap_id: str) -> JoinOutcome:
-        """Turn a waitlist offer into an order."""
-        found = await self.store.get_offer(offer_id)
-        if found is None or found[2] != member.user_id:
-            raise UserError("tap_stale")
-        deal_id, option_id, _ = found
-        return await self.join(deal_id, member, tap_id, option_id, offer_id)
-
-    async def expire_offers(self) -> None:
-        """Offers past their time go to the next in line (run by the periodic tick)."""
-        offers = await self.store.expire_offers(self.clock.timestamp())
-        for deal in {offer.deal.id: offer.deal for offer in offers}.values():
-            self.refresh_card(deal)
-        await self._send_offers(offers)
-
-    async def restock(self, deal: Deal, units: int, option_id: int | None) -> int:
-        """More stock from the leader; the waitlist hears of it first. Offers made."""
-        offers = await self.store.restock(deal.id, units, option_id, self.clock.timestamp())
-        self.refresh_card(deal)
-        await self._send_offers(offers)
-        return len(offers)
-
-    async def _send_offers(self, offers: Sequence[Offer]) -> None:
-        for offer in offers:
-            member = await self.store.get_member(offer.user_id)
-            lang = language_for(member.language_code if member else None)
-            text = self.texts.render(
-                "waitlist_offer",
-                lang,
-                deal=offer.deal,
-                option=offer.option,
-                expires_at=offer.expires_at,
-                now=self.clock.timestamp(),
-            )
-            markup = InlineKeyboardMarkup(
-                [
-                    [
-                        InlineKeyboardButton(
-                            self.texts.label("take_offer", lang),
-                            callback_data=callbacks.encode(
-                                callbacks.Action.TAKE, offer.waitlist_id
-                            ),
-                        )
-                    ]
-                ]
-            )
-            await self._send_private_markup(offer.user_id, text, markup)
-
-    async def claim_paid(self, order_id: int, member: Member) -> OrderRow:
-        """The member says they paid; the deal's leader (for an anonymous admin's deal, the
-        group's leaders) is asked to confirm."""
-        row = await self.store.claim_paid(order_id, member.user_id, self.clock.timestamp())
-        if row.deal.leader_id in ANONYMOUS_SENDERS:
-            asked = await self.leaders_of(row.deal.chat_id)
-        else:
-            asked = [row.deal.leader_id]
-        for user_id in asked:
-            await self._ask_to_confirm(user_id, row)
-        return row
-
-    async def _ask_to_confirm(self, user_id: int, row: OrderRow) -> None:
-        leader = await self.store.get_member(user_id)
-        lang = language_for(leader.language_code if leader else None)
-        order_id = row.order.id
-        markup = InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        self.texts.label("confirm_payment", lang),
-                        callback_data=callbacks.encode(callbacks.Action.PAY_OK, order_id),
-                    ),
-                    InlineKeyboardButton(
-                        self.texts.label("reject_payment", lang),
-                        callback_data=callbacks.encode(callbacks.Action.PAY_NO, order_id),
-                    ),
-                ]
-            ]
-        )
-        text = self.texts.render("payment_claimed", lang, row=row)
-        await self._send_private_markup(user_id, text, markup)
-
-    async def settle_claim(self, order_id: int, accept: bool, leader_id: int) -> OrderRow:
-        """The leader confirms or rejects a payment claim; the member is told."""
-        row = await self.store.get_order(order_id)
-        if row is None:
-            raise UserError("tap_stale")
-        if not await self.is_leader(row.deal.chat_id, leader_id):
-            raise UserError("tap_not_leader")
-        if not await self.store.settle_claim(order_id, accept, leader_id, self.clock.timestamp()):
-            raise UserError("tap_claim_settled")
-        await self.send_private(
-            row.member, "payment_confirmed" if accept else "payment_rejected", row=row
-        )
-        return row
-
-    async def remind_unpaid(self, chat_id: int) -> tuple[int, int]:
-        """Remind each member with unpaid orders privately, once a day: (sent, skipped)."""
-        group = await self.store.get_group(chat_id)
-        if group is None:
-            raise UserError("tap_stale")
-        day = self.clock.now().astimezone(ZoneInfo(group.tz)).date().isoformat()
-        by_member: dict[int, list[OrderRow]] = {}
-        for row in await self.store.unpaid_orders(chat_id):
-            by_member.setdefault(row.member.user_id, []).append(row)
-        sent = skipped = 0
-        for user_id, rows in by_member.items():
-            first = await self.store.record_payment_reminder(
-                chat_id, user_id, day, self.clock.timestamp()
-            )
-            if first and await self.send_private(rows[0].member, "payment_reminder", rows=rows):
-                sent += 1
-            else:
-                skipped += 1
-        log.info("payment reminders chat=%s sent=%s skipped=%s", chat_id, sent, skipped)
-        return sent, skipped
 
     # -- closing ----------------------------------------------------------------------
 
@@ -550,7 +416,7 @@ class GroupBuy:
             )
             await self._announce_closed(closed)
         elif (deal := await self.store.get_deal(deal_id)) is not None:
-            self.refresh_card(deal)
+            self.cards.refresh(deal)
 
     async def cancel(self, deal: Deal) -> CancelledDeal | None:
         """Cancel the deal whole and tell every member who had an order."""
@@ -560,7 +426,7 @@ class GroupBuy:
         self.deadlines.disarm(deal.id)
         self._open_seen.discard(deal.id)
         log.info("deal cancelled deal=%s orders=%s", deal.id, len(cancelled.lines))
-        self.refresh_card(deal)
+        self.cards.refresh(deal)
         self._spawn(self._announce_cancelled(cancelled))
         return cancelled
 
@@ -598,7 +464,7 @@ class GroupBuy:
 
     async def _announce_closed(self, closed: ClosedRound) -> None:
         """Card, one group message, and a private word to each member of the round."""
-        self.refresh_card(closed.deal)
+        self.cards.refresh(closed.deal)
         if not closed.lines:
             return  # an empty round ends quietly: nobody is waiting on it
         group = await self._group_of(closed.deal)
@@ -654,9 +520,9 @@ class GroupBuy:
                         ]
                     ]
                 )
-            await self._send_private_markup(line.member.user_id, text, markup)
+            await self.send_private_markup(line.member.user_id, text, markup)
 
-    async def _send_private_markup(
+    async def send_private_markup(
         self, user_id: int, text: str, markup: InlineKeyboardMarkup | None
     ) -> bool:
         try:
@@ -713,161 +579,3 @@ class GroupBuy:
             )
             return False
         return True
-
-    # -- the card ---------------------------------------------------------------------
-
-    async def card_tap_allowed(self, deal_id: int, chat_id: int | None, key: int | None) -> bool:
-        """Whether a tap on a deal-card button counts where it was made: on a message in
-        the deal's own group, or on a card the bot showed in another chat (its buttons
-        carry that chat's key). A forged button anywhere else, or a tap whose message is
-        unknown, does not. A deal that does not exist counts (the tap is answered stale)."""
-        group = await self.deal_group(deal_id)
-        if group is None:
-            return True
-        if chat_id is None:
-            return False
-        if chat_id == group:
-            return True
-        return key is not None and key == self.links.card_key(chat_id, deal_id)
-
-    async def deal_group(self, deal_id: int) -> int | None:
-        """The chat of the deal's group, or None if there is no such deal (each tap asks:
-        remembered, since a deal changes group only when its group becomes a supergroup)."""
-        if (chat_id := self._deal_groups.get(deal_id)) is None:
-            deal = await self.store.get_deal(deal_id)
-            if deal is None:
-                return None
-            chat_id = self._deal_groups[deal_id] = deal.chat_id
-            if len(self._deal_groups) > DEAL_GROUPS:
-                del self._deal_groups[next(iter(self._deal_groups))]
-        return chat_id
-
-    def render_card(self, view: DealView, chat_id: int | None = None) -> Drawn:
-        """The card's text and buttons for a chat (its group's by default), shortened to fit
-        Telegram's limits."""
-        limit = CAPTION_LIMIT if view.deal.photo_file_id else MESSAGE_LIMIT
-        lines = list(view.lines)
-        shown = len(lines)
-        while True:
-            text = self.texts.render(
-                "deal_card",
-                view.group.lang,
-                view=view,
-                now=self.clock.timestamp(),
-                lines=lines[:shown],
-                hidden=len(lines) - shown,
-            )
-            if utf16_len(text) <= limit or shown == 0:
-                break
-            # Drop members from the list (not the facts above it) until the card fits.
-            shown = max(0, shown - max(1, shown // 4))
-        if utf16_len(text) > limit:
-            text = self.texts.render(
-                "deal_card_short", view.group.lang, view=view, now=self.clock.timestamp()
-            )
-        return text, self._buttons(view, chat_id)
-
-    def _buttons(self, view: DealView, chat_id: int | None) -> InlineKeyboardMarkup | None:
-        """Join (one per option), or "Notify me" where sold out; Leave; Invite.
-
-        Outside the deal's group the buttons carry the key of that chat and deal: a tap
-        there counts only on a card the bot itself showed (see `card_tap_allowed`)."""
-        if view.deal.status is not DealStatus.OPEN:
-            return None
-        lang = view.group.lang
-        deal = view.deal
-        Action = callbacks.Action
-        key = None
-        if chat_id is not None and chat_id != deal.chat_id:
-            key = self.links.card_key(chat_id, deal.id)
-
-        def button(label: str, action: callbacks.Action, target: int) -> InlineKeyboardButton:
-            return InlineKeyboardButton(label, callback_data=callbacks.encode(action, target, key))
-
-        deal_sold_out = deal.stock_left is not None and deal.stock_left <= 0
-        rows: list[list[InlineKeyboardButton]] = []
-        for option in view.options:
-            if deal_sold_out or (option.stock_left is not None and option.stock_left <= 0):
-                label = self.texts.render("button_notify_option", lang, option=option)
-                rows.append([button(label, Action.WAIT_OPTION, option.id)])
-            else:
-                label = self.texts.render("button_join_option", lang, option=option, deal=deal)
-                rows.append([button(label, Action.JOIN_OPTION, option.id)])
-        leave = button(self.texts.label("leave", lang), Action.LEAVE, deal.id)
-        invite = button(self.texts.label("invite", lang), Action.INVITE, deal.id)
-        if view.options:
-            rows.append([leave, invite])
-        elif deal_sold_out:
-            rows += [
-                [button(self.texts.label("notify", lang), Action.WAIT, deal.id), leave],
-                [invite],
-            ]
-        else:
-            rows += [
-                [button(self.texts.label("join", lang), Action.JOIN, deal.id), leave],
-                [invite],
-            ]
-        return InlineKeyboardMarkup(rows)
-
-    def refresh_card(self, deal: Deal) -> None:
-        """Have the deal's card show the current state at its group's coming turn: it is
-        drawn then, so a burst of taps costs one edit that shows the state of that moment."""
-        self.lines.refresh(deal.chat_id, deal.id, partial(self._show_current_card, deal.id))
-
-    async def _show_current_card(self, deal_id: int) -> bool:
-        """Draw the card now; False if nothing was sent (the group's turn is given back)."""
-        view = await self.store.deal_view(deal_id)
-        if view is None or view.deal.card_message_id is None:
-            return False
-        return await self.show_card(view, view.deal.chat_id, view.deal.card_message_id)
-
-    async def show_card(self, view: DealView, chat_id: int, message_id: int) -> bool:
-        """Edit a message showing the deal's card to the current state; False if the
-        message already shows it (nothing is sent then)."""
-        drawn = self.render_card(view, chat_id)
-        if self._drawn.get((chat_id, message_id)) == drawn:
-            return False
-        text, markup = drawn
-        try:
-            if view.deal.photo_file_id:
-                await self.bot.edit_message_caption(
-                    chat_id=chat_id,
-                    message_id=message_id,
-                    caption=text,
-                    reply_markup=markup,
-                )
-            else:
-                await self.bot.edit_message_text(
-                    text,
-                    chat_id=chat_id,
-                    message_id=message_id,
-                    reply_markup=markup,
-                )
-        except BadRequest as exc:
-            if NOT_MODIFIED not in exc.message:
-                raise
-        self._remember_drawn(chat_id, message_id, drawn)
-        return True
-
-    def _remember_drawn(self, chat_id: int, message_id: int, drawn: Drawn) -> None:
-        """What a card message shows now, so that an edit to the same is never sent."""
-        self._drawn.pop((chat_id, message_id), None)
-        self._drawn[(chat_id, message_id)] = drawn
-        while len(self._drawn) > DRAWN_CARDS:
-            del self._drawn[next(iter(self._drawn))]  # the card drawn longest ago
-
-    async def send_card(self, view: DealView, chat_id: int) -> int:
-        """Post the deal's card in a chat (the group, or privately from a signed link)."""
-        drawn = self.render_card(view, chat_id)
-        text, markup = drawn
-        if view.deal.photo_file_id:
-            message = await self.bot.send_photo(
-                chat_id,
-                view.deal.photo_file_id,
-                caption=text,
-                reply_markup=markup,
-            )
-        else:
-            message = await self.bot.send_message(chat_id, text, reply_markup=markup)
-        self._remember_drawn(chat_id, message.message_id, drawn)
-        return message.message_id

@@ -204,7 +204,7 @@ async def _on_its_card(groupbuy: GroupBuy, tap: callbacks.Tap, query: CallbackQu
     if deal_id is None:
         return True  # nothing to see or join there: the tap is answered as stale
     chat_id = query.message.chat.id if query.message is not None else None
-    return await groupbuy.card_tap_allowed(deal_id, chat_id, tap.extra)
+    return await groupbuy.cards.tap_allowed(deal_id, chat_id, tap.extra)
 
 
 async def _act(
@@ -222,7 +222,7 @@ async def _act(
         deal_id, option_id = tap.target, None
     if tap.action in (Action.JOIN, Action.JOIN_OPTION, Action.TAKE):
         if tap.action is Action.TAKE:
-            joined = await groupbuy.take_offer(tap.target, member, query_id)
+            joined = await groupbuy.waitlist.take_offer(tap.target, member, query_id)
         else:
             joined = await groupbuy.join(deal_id, member, query_id, option_id)
         formed = joined.closed is not None and joined.closed.round.status == "formed"
@@ -240,7 +240,7 @@ async def _act(
         left = await groupbuy.leave(deal_id, member, query_id)
         return deal_id, texts.render("tap_left", lang, deal=left.deal, released=left.released)
     if tap.action in (Action.WAIT, Action.WAIT_OPTION):
-        added = await groupbuy.wait(deal_id, option_id, member)
+        added = await groupbuy.waitlist.wait(deal_id, option_id, member)
         return None, texts.render("tap_waiting" if added else "tap_waiting_already", lang)
     assert tap.action is Action.PICK and tap.extra is not None
     name = await groupbuy.choose_pickup(deal_id, member, tap.extra)
@@ -258,6 +258,6 @@ async def _refresh_private_copy(update: Update, context: Context, deal_id: int) 
     if view is None:
         return
     try:
-        await groupbuy.show_card(view, message.chat.id, message.message_id)
+        await groupbuy.cards.show(view, message.chat.id, message.message_id)
     except TelegramError as exc:
         log.warning("private card refresh failed deal=%s: %s", deal_id, exc)

@@ -252,7 +252,7 @@ async def restock_command(update: Update, context: Context) -> None:
             await reply(update, context, "restock_usage")
             return
         option_id = option.id
-    offers = await groupbuy.restock(deal, units, option_id)
+    offers = await groupbuy.waitlist.restock(deal, units, option_id)
     await reply(update, context, "restock_done", deal=deal, units=units, offers=offers)
 
 
@@ -280,5 +280,5 @@ async def options_command(update: Update, context: Context) -> None:
     except UserError as error:
         await reply(update, context, error.template, **error.context)
         return
-    groupbuy.refresh_card(deal)
+    groupbuy.cards.refresh(deal)
     await reply(update, context, "options_done", deal=deal)

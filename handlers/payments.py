@@ -29,11 +29,11 @@ async def payment_tap(update: Update, context: Context) -> None:
         if tap is None:
             raise UserError("tap_stale")
         if tap.action is Action.I_PAID:
-            await groupbuy.claim_paid(tap.target, member_of(query.from_user))
+            await groupbuy.payments.claim_paid(tap.target, member_of(query.from_user))
             text = groupbuy.texts.render("tap_claimed", lang)
         elif tap.action in (Action.PAY_OK, Action.PAY_NO):
             accept = tap.action is Action.PAY_OK
-            row = await groupbuy.settle_claim(tap.target, accept, query.from_user.id)
+            row = await groupbuy.payments.settle_claim(tap.target, accept, query.from_user.id)
             text = groupbuy.texts.render("tap_claim_done", lang, accept=accept, row=row)
             if isinstance(query.message, Message):
                 await _drop_buttons(query.message)
@@ -41,7 +41,7 @@ async def payment_tap(update: Update, context: Context) -> None:
             chat_id = -tap.target
             if not await groupbuy.is_leader(chat_id, query.from_user.id):
                 raise UserError("tap_not_leader")
-            sent, skipped = await groupbuy.remind_unpaid(chat_id)
+            sent, skipped = await groupbuy.payments.remind_unpaid(chat_id)
             text = groupbuy.texts.render("tap_reminded", lang, sent=sent, skipped=skipped)
         else:
             raise UserError("tap_stale")

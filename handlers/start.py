@@ -45,7 +45,7 @@ async def start(update: Update, context: Context) -> None:
         await reply(update, context, "invite_followed", verdict=verdict, referrer=referrer)
     view = await groupbuy.store.deal_view(deal.id)
     assert view is not None
-    await groupbuy.send_card(view, chat.id)
+    await groupbuy.cards.send(view, chat.id)
 
 
 async def help_command(update: Update, context: Context) -> None:

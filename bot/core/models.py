@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# Telegram's stand-ins for a person: an administrator posting as the group
+# (GroupAnonymousBot) and a post on behalf of a channel (Channel_Bot). A deal one of them
+# posted has no person to ask, so the group's leaders are asked instead.
+ANONYMOUS_SENDERS = frozenset({1087968824, 136817688})
+
 
 class DealStatus(StrEnum):
     """Where a deal is in its life."""
