@@ -23,6 +23,8 @@ from bot.app import Runtime, build_application
 from bot.clock import Clock
 from bot.config import Settings
 from bot.service import GroupBuy
+from storage.engines import PostgresEngine, SqliteEngine
+from storage.store import Store
 from tests.fakeapi import FakeBotAPI
 
 TOKEN = "123456:TEST-TOKEN"
@@ -247,6 +249,28 @@ def no_token_in_the_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         for record in records
     )
     assert TOKEN not in logged and TOKEN.partition(":")[2] not in logged, "the token leaked"
+
+
+STORE_CHAT = -100  # the group the `store` fixture knows
+STORE_NOW = 1_800_000_000
+
+
+@pytest.fixture(params=STORES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """The store alone, open on each engine, with one group (STORE_CHAT) in it."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    if request.param == "postgres":
+        opened = Store(PostgresEngine(POSTGRES_URL, schema, pool_size=20))
+    else:
+        opened = Store(SqliteEngine(tmp_path / "store.db"))
+    await opened.open()
+    await opened.ensure_group(
+        STORE_CHAT, "Group", tz="UTC", currency="CNY", lang="en", now=STORE_NOW
+    )
+    yield opened
+    await opened.close()
+    if request.param == "postgres":
+        await drop_schema(schema)
 
 
 @pytest.fixture

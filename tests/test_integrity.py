@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.core.errors import UserError
 from bot.core.forms import DealForm, OptionForm
 from bot.core.models import Member
-from storage.engines import PostgresEngine, SqliteEngine
 from storage.store import Store
-from tests.conftest import POSTGRES_URL, STORES, drop_schema
 
 NOW = 1_800_000_000
 CHAT = -100
 LEADER = Member(user_id=1, first_name="Lena")
-
-
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    if request.param == "postgres":
-        s = Store(PostgresEngine(POSTGRES_URL, schema, pool_size=20))
-    else:
-        s = Store(SqliteEngine(tmp_path / "store.db"))
-    await s.open()
-    await s.ensure_group(CHAT, "Group", tz="UTC", currency="CNY", lang="en", now=NOW)
-    yield s
-    await s.close()
-    if request.param == "postgres":
-        await drop_schema(schema)
 
 
 def member(n: int) -> Member:

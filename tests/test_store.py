@@ -7,7 +7,6 @@ import contextlib
 import socket
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,25 +25,10 @@ from storage.engines import (
     migration_files,
 )
 from storage.store import Store
-from tests.conftest import POSTGRES_URL, STORES, drop_schema
+from tests.conftest import POSTGRES_URL, drop_schema
 
 NOW = 1_800_000_000
 LEADER = Member(user_id=1, first_name="Lena")
-
-
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    if request.param == "postgres":
-        s = Store(PostgresEngine(POSTGRES_URL, schema, pool_size=20))
-    else:
-        s = Store(SqliteEngine(tmp_path / "store.db"))
-    await s.open()
-    await s.ensure_group(-100, "Group", tz="UTC", currency="CNY", lang="en", now=NOW)
-    yield s
-    await s.close()
-    if request.param == "postgres":
-        await drop_schema(schema)
 
 
 async def new_deal(store: Store, **kw: object) -> int:
