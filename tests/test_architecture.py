@@ -42,6 +42,27 @@ def test_the_core_imports_only_itself_and_the_standard_library() -> None:
     assert wrong == []
 
 
+def test_only_the_entry_module_imports_the_handlers() -> None:
+    """bot/app.py assembles the application; no service, store or core module reaches
+    the handlers, and no handler reaches back into the assembly."""
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in ("bot", "storage")
+        for path in modules(folder)
+        if path != ROOT / "bot" / "app.py"
+        for name in imports(path)
+        if name.split(".")[0] == "handlers"
+    ]
+    wrong += [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules("handlers")
+        for name in imports(path)
+        if name in ("bot.app", "bot.cli", "bot.__main__")
+    ]
+    assert wrong == []
+    assert "handlers" in set(imports(ROOT / "bot" / "app.py"))
+
+
 def test_the_store_never_imports_services_or_handlers() -> None:
     wrong = [
         f"{path.relative_to(ROOT)} imports {name}"
