@@ -78,7 +78,7 @@ async def unpaid_command(update: Update, context: Context) -> None:
         if rows:
             button = InlineKeyboardButton(
                 groupbuy.texts.label("remind_all", lang),
-                callback_data=callbacks.encode(callbacks.Action.REMIND, -group.chat_id),
+                callback_data=callbacks.PAYMENTS.data(callbacks.Action.REMIND, -group.chat_id),
             )
             markup = InlineKeyboardMarkup([[button]])
         try:

@@ -92,7 +92,7 @@ def _buttons(context: Context, group: Group) -> InlineKeyboardMarkup:
                         value=value,
                         current=is_current(group, key, value),
                     ),
-                    callback_data=callbacks.encode(
+                    callback_data=callbacks.SETTINGS.data(
                         callbacks.Action.SETTING, QUICK_FLAT.index((key, value)) + 1
                     ),
                 )
