@@ -109,7 +109,9 @@ class DealCards:
             key = self.links.card_key(chat_id, deal.id)
 
         def button(label: str, action: callbacks.Action, target: int) -> InlineKeyboardButton:
-            return InlineKeyboardButton(label, callback_data=callbacks.encode(action, target, key))
+            return InlineKeyboardButton(
+                label, callback_data=callbacks.DEAL.data(action, target, key)
+            )
 
         deal_sold_out = deal.stock_left is not None and deal.stock_left <= 0
         rows: list[list[InlineKeyboardButton]] = []

@@ -47,11 +47,11 @@ class Payments:
                 [
                     InlineKeyboardButton(
                         self.gb.texts.label("confirm_payment", lang),
-                        callback_data=callbacks.encode(callbacks.Action.PAY_OK, order_id),
+                        callback_data=callbacks.PAYMENTS.data(callbacks.Action.PAY_OK, order_id),
                     ),
                     InlineKeyboardButton(
                         self.gb.texts.label("reject_payment", lang),
-                        callback_data=callbacks.encode(callbacks.Action.PAY_NO, order_id),
+                        callback_data=callbacks.PAYMENTS.data(callbacks.Action.PAY_NO, order_id),
                     ),
                 ]
             ]

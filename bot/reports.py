@@ -112,7 +112,7 @@ class Reports:
                 [
                     InlineKeyboardButton(
                         texts.render("button_paid", lang, row=row),
-                        callback_data=callbacks.encode(
+                        callback_data=callbacks.MARKS.data(
                             callbacks.Action.PAID,
                             row.order.id,
                             callbacks.mark_target(not row.order.paid),
@@ -120,7 +120,7 @@ class Reports:
                     ),
                     InlineKeyboardButton(
                         texts.render("button_collected", lang, row=row),
-                        callback_data=callbacks.encode(
+                        callback_data=callbacks.MARKS.data(
                             callbacks.Action.COLLECTED,
                             row.order.id,
                             callbacks.mark_target(not row.order.collected),

@@ -368,7 +368,7 @@ class GroupBuy:
                 [
                     InlineKeyboardButton(
                         point.name,
-                        callback_data=callbacks.encode(callbacks.Action.PICK, deal.id, point.id),
+                        callback_data=callbacks.DEAL.data(callbacks.Action.PICK, deal.id, point.id),
                     )
                 ]
                 for point in points
@@ -513,7 +513,7 @@ class GroupBuy:
                         [
                             InlineKeyboardButton(
                                 self.texts.label("i_paid", lang),
-                                callback_data=callbacks.encode(
+                                callback_data=callbacks.PAYMENTS.data(
                                     callbacks.Action.I_PAID, line.order_id
                                 ),
                             )

@@ -70,7 +70,7 @@ class Waitlist:
                     [
                         InlineKeyboardButton(
                             self.gb.texts.label("take_offer", lang),
-                            callback_data=callbacks.encode(
+                            callback_data=callbacks.DEAL.data(
                                 callbacks.Action.TAKE, offer.waitlist_id
                             ),
                         )

@@ -16,6 +16,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.core import callbacks
 from handlers import (
     deals,
     errors,
@@ -62,11 +63,12 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handlers(
         [
             # Taps first: in a rush they are nearly every update, and no other handler
-            # takes a callback query. Mark buttons before the catch-all that answers the rest.
-            CallbackQueryHandler(leaders.mark_tap, pattern=r"^v1:(paid|coll):"),
-            CallbackQueryHandler(settings.setting_tap, pattern=r"^v1:set:"),
-            CallbackQueryHandler(payments.payment_tap, pattern=r"^v1:(ipaid|pok|pno|remind):"),
-            CallbackQueryHandler(privacy.forget_tap, pattern=r"^v1:forget:"),
+            # takes a callback query. Each kind of button (bot/core/callbacks.py) routes its
+            # own taps; the deal kind's handler is the catch-all that answers the rest.
+            CallbackQueryHandler(leaders.mark_tap, pattern=callbacks.MARKS.matches),
+            CallbackQueryHandler(settings.setting_tap, pattern=callbacks.SETTINGS.matches),
+            CallbackQueryHandler(payments.payment_tap, pattern=callbacks.PAYMENTS.matches),
+            CallbackQueryHandler(privacy.forget_tap, pattern=callbacks.FORGET.matches),
             CallbackQueryHandler(deals.tap),
             command("start", start.start),
             command("help", start.help_command),

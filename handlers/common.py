@@ -33,16 +33,28 @@ def in_group(chat: Chat | None) -> bool:
     return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
-def command_body(message: Message, bot_username: str | None) -> str | None:
-    """Everything after the command token, newlines kept; None if it names another bot."""
-    text = message.text or message.caption or ""
-    match = _COMMAND.match(text)
+def _command(message: Message, bot_username: str | None) -> re.Match[str] | None:
+    """The command token the message starts with; None if none, or if it names another bot."""
+    match = _COMMAND.match(message.text or message.caption or "")
     if match is None:
         return None
     addressed = match.group(1)
     if addressed and bot_username and addressed.lower() != bot_username.lower():
         return None
-    return text[match.end() :]
+    return match
+
+
+def command_body(message: Message, bot_username: str | None) -> str | None:
+    """Everything after the command token, newlines kept; None if it names another bot."""
+    match = _command(message, bot_username)
+    return None if match is None else match.string[match.end() :]
+
+
+def command_name(message: Message, bot_username: str | None) -> str | None:
+    """The command as its usage names it (`/deal`, however it was typed); None if it names
+    another bot."""
+    match = _command(message, bot_username)
+    return None if match is None else match.group(0).split("@")[0].lower()
 
 
 async def language(update: Update, context: Context) -> str:

@@ -10,25 +10,19 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.core import callbacks
 from bot.core.errors import UserError
-from bot.core.models import Deal, Member
+from bot.core.models import Deal, Group, Member
 from bot.core.rounds import CloseChoice
 from bot.service import GroupBuy
 from bot.texts import language_for
-from handlers.common import (
-    Context,
-    command_body,
-    group_of,
-    in_group,
-    is_leader,
-    member_of,
-    number,
-    reply,
-)
+from handlers.access import from_someone, group_only, leaders_only, leads
+from handlers.common import Context, command_body, group_of, member_of, number, reply
 
 log = logging.getLogger(__name__)
 
 
-async def post_deal(update: Update, context: Context) -> None:
+@from_someone
+@leaders_only
+async def post_deal(update: Update, context: Context, group: Group) -> None:
     """/deal: a leader posts a deal (the form may be a photo's caption)."""
     message = update.effective_message
     user = update.effective_user
@@ -36,13 +30,6 @@ async def post_deal(update: Update, context: Context) -> None:
         return
     body = command_body(message, context.bot.username)
     if body is None:
-        return
-    if not in_group(message.chat):
-        await reply(update, context, "group_only", command="/deal")
-        return
-    group = await group_of(update, context)
-    if not await is_leader(update, context, group.chat_id):
-        await reply(update, context, "not_leader")
         return
     if not body.strip():
         await reply(update, context, "deal_usage")
@@ -54,12 +41,9 @@ async def post_deal(update: Update, context: Context) -> None:
         await reply(update, context, error.template, **error.context)
 
 
+@group_only
 async def list_deals(update: Update, context: Context) -> None:
     """/deals: the group's open deals, each linking to its card."""
-    chat = update.effective_chat
-    if not in_group(chat):
-        await reply(update, context, "group_only", command="/deals")
-        return
     group = await group_of(update, context)
     deals = await context.service.open_deals(group.chat_id)
     items = [{"deal": deal, "link": _link_to_card(context, deal)} for deal in deals]
@@ -81,11 +65,13 @@ def card_link(chat_id: int, message_id: int | None) -> str | None:
     return f"https://t.me/c/{text[4:]}/{message_id}"
 
 
+@group_only
 async def close_deal(update: Update, context: Context) -> None:
     """/close <deal> [confirm|cancel]: the leader ends a deal now."""
     await _end_deal(update, context, "close")
 
 
+@group_only
 async def cancel_deal(update: Update, context: Context) -> None:
     """/cancel <deal>: the leader cancels a deal and every order in it."""
     await _end_deal(update, context, "cancel")
@@ -94,9 +80,6 @@ async def cancel_deal(update: Update, context: Context) -> None:
 async def _end_deal(update: Update, context: Context, command: str) -> None:
     chat = update.effective_chat
     args = context.args or []
-    if not in_group(chat):
-        await reply(update, context, "group_only", command=f"/{command}")
-        return
     assert chat is not None
     deal_id = number(args[0]) if args else None
     choice: CloseChoice | None = None
@@ -106,8 +89,7 @@ async def _end_deal(update: Update, context: Context, command: str) -> None:
     if deal_id is None or wrong_arity or (len(args) == 2 and choice is None):
         await reply(update, context, "close_usage", command=command)
         return
-    if not await is_leader(update, context, chat.id):
-        await reply(update, context, "not_leader")
+    if not await leads(update, context, chat.id):  # after the usage: a wrong one is told first
         return
     groupbuy = context.service
     try:

@@ -14,11 +14,10 @@ from bot.core.models import Group, OrderRow
 from bot.core.summary import GroupDay
 from bot.reports import Reports
 from bot.texts import language_for
+from handlers.access import groups_asked, leaders_anywhere
 from handlers.common import (
     Context,
-    group_of,
     in_group,
-    is_leader,
     member_named,
     member_of,
     number,
@@ -33,26 +32,6 @@ def reports(context: Context) -> Reports:
     """The Reports service the application was built with."""
     found: Reports = context.reports
     return found
-
-
-async def groups_asked(update: Update, context: Context) -> list[Group] | None:
-    """The groups a leader's command covers: this group, or privately every group they lead.
-
-    Replies with the refusal and returns None when the sender leads none.
-    """
-    user = update.effective_user
-    assert user is not None
-    if in_group(update.effective_chat):
-        group = await group_of(update, context)
-        if not await is_leader(update, context, group.chat_id):
-            await reply(update, context, "not_leader")
-            return None
-        return [group]
-    groups = await context.reports.groups_led_by(user.id)
-    if not groups:
-        await reply(update, context, "not_leader")
-        return None
-    return groups
 
 
 async def _one_argument_for_leaders(
@@ -222,11 +201,9 @@ async def mark_tap(update: Update, context: Context) -> None:
     await message.edit_reply_markup(reply_markup=markup)
 
 
-async def restock_command(update: Update, context: Context) -> None:
+@leaders_anywhere
+async def restock_command(update: Update, context: Context, groups: list[Group]) -> None:
     """/restock <deal> <units> [option]: more stock; the waitlist is offered it first."""
-    groups = await groups_asked(update, context)
-    if groups is None:
-        return
     args = context.args or []
     deal_id = number(args[0]) if args else None
     units = number(args[1]) if len(args) > 1 else None
@@ -256,11 +233,11 @@ async def restock_command(update: Update, context: Context) -> None:
     await reply(update, context, "restock_done", deal=deal, units=units, offers=offers)
 
 
-async def options_command(update: Update, context: Context) -> None:
+@leaders_anywhere
+async def options_command(update: Update, context: Context, groups: list[Group]) -> None:
     """/options <deal> <options>: change a deal's options while nobody has ordered."""
     message = update.effective_message
-    groups = await groups_asked(update, context)
-    if groups is None or message is None:
+    if message is None:
         return
     args = context.args or []
     deal_id = number(args[0]) if args else None

@@ -9,9 +9,10 @@ from telegram.error import BadRequest, Forbidden
 
 from bot.core import callbacks
 from bot.core.errors import UserError
+from bot.core.models import Group
 from bot.texts import language_for
+from handlers.access import from_someone, leaders_anywhere
 from handlers.common import Context, member_of, told_privately
-from handlers.leaders import groups_asked
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,12 @@ async def _drop_buttons(message: Message) -> None:
         log.debug("buttons not removed: %s", exc)
 
 
-async def unpaid_command(update: Update, context: Context) -> None:
+@from_someone
+@leaders_anywhere
+async def unpaid_command(update: Update, context: Context, groups: list[Group]) -> None:
     """/unpaid: confirmed orders not yet paid, privately, with a one-tap reminder."""
     user = update.effective_user
     if user is None:
-        return
-    groups = await groups_asked(update, context)
-    if groups is None:
         return
     groupbuy = context.service
     lang = language_for(user.language_code)
@@ -78,7 +78,7 @@ async def unpaid_command(update: Update, context: Context) -> None:
         if rows:
             button = InlineKeyboardButton(
                 groupbuy.texts.label("remind_all", lang),
-                callback_data=callbacks.encode(callbacks.Action.REMIND, -group.chat_id),
+                callback_data=callbacks.PAYMENTS.data(callbacks.Action.REMIND, -group.chat_id),
             )
             markup = InlineKeyboardMarkup([[button]])
         try:

@@ -26,7 +26,7 @@ async def forgetme_command(update: Update, context: Context) -> None:
     lang = language_for(user.language_code)
     button = InlineKeyboardButton(
         texts.label("forget_me", lang),
-        callback_data=callbacks.encode(callbacks.Action.FORGET, user.id),
+        callback_data=callbacks.FORGET.data(callbacks.Action.FORGET, user.id),
     )
     await message.reply_text(
         texts.render("forgetme_confirm", lang), reply_markup=InlineKeyboardMarkup([[button]])

@@ -15,12 +15,12 @@ from bot.core.errors import UserError
 from bot.core.models import Deal, Group, Standing
 from bot.core.money import parse_money
 from bot.service import GroupBuy
+from handlers.access import from_someone, group_only, leaders_only
 from handlers.common import (
     Context,
     ask_to_start,
     group_of,
     in_group,
-    is_leader,
     member_of,
     number,
     reply,
@@ -93,11 +93,9 @@ async def rewards_command(update: Update, context: Context) -> None:
             await ask_to_start(update, context)
 
 
+@group_only
 async def top_command(update: Update, context: Context) -> None:
     """/top: the group's referral leaderboard."""
-    if not in_group(update.effective_chat):
-        await reply(update, context, "group_only", command="/top")
-        return
     group = await group_of(update, context)
     standings = await context.service.store.leaderboard(group.chat_id)
     await reply(
@@ -118,18 +116,13 @@ async def _named(context: Context, group: Group, standing: Standing) -> Standing
     return replace(standing, member=member_of(found.user))
 
 
-async def payout_command(update: Update, context: Context) -> None:
+@from_someone
+@leaders_only
+async def payout_command(update: Update, context: Context, group: Group) -> None:
     """/payout <member> <amount>: the leader records a reward payout (a ledger entry)."""
     user = update.effective_user
     message = update.effective_message
     if user is None or message is None:
-        return
-    if not in_group(update.effective_chat):
-        await reply(update, context, "group_only", command="/payout")
-        return
-    group = await group_of(update, context)
-    if not await is_leader(update, context, group.chat_id):
-        await reply(update, context, "not_leader")
         return
     groupbuy = context.service
     args = context.args or []

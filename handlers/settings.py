@@ -18,23 +18,18 @@ from bot.group_settings import (
     parse_pickups,
     parse_setting,
 )
-from bot.texts import language_for, split_message
-from handlers.common import Context, group_of, in_group, is_leader, member_of, reply
+from bot.texts import split_message
+from handlers.access import GroupTap, leaders_only, leaders_tap
+from handlers.common import Context, member_of, reply
 
 log = logging.getLogger(__name__)
 
 
-async def settings_command(update: Update, context: Context) -> None:
+@leaders_only
+async def settings_command(update: Update, context: Context, group: Group) -> None:
     """/settings [key value]: show the settings (with buttons), or change one."""
     message = update.effective_message
     if message is None:
-        return
-    if not in_group(update.effective_chat):
-        await reply(update, context, "group_only", command="/settings")
-        return
-    group = await group_of(update, context)
-    if not await is_leader(update, context, group.chat_id):
-        await reply(update, context, "not_leader")
         return
     args = context.args or []
     if not args:
@@ -92,7 +87,7 @@ def _buttons(context: Context, group: Group) -> InlineKeyboardMarkup:
                         value=value,
                         current=is_current(group, key, value),
                     ),
-                    callback_data=callbacks.encode(
+                    callback_data=callbacks.SETTINGS.data(
                         callbacks.Action.SETTING, QUICK_FLAT.index((key, value)) + 1
                     ),
                 )
@@ -102,22 +97,16 @@ def _buttons(context: Context, group: Group) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
-async def setting_tap(update: Update, context: Context) -> None:
+def _quick_choice(tap: callbacks.Tap) -> bool:
+    return 1 <= tap.target <= len(QUICK_FLAT)
+
+
+@leaders_tap(readable=_quick_choice)
+async def setting_tap(update: Update, context: Context, tapped: GroupTap) -> None:
     """A quick-choice button under /settings: leaders only."""
-    query = update.callback_query
-    message = query.message if query else None
-    if query is None or not isinstance(message, Message):
-        return
+    query, message = tapped.query, tapped.message
     groupbuy = context.service
-    lang = language_for(query.from_user.language_code)
-    tap = callbacks.decode(query.data)
-    if tap is None or not 1 <= tap.target <= len(QUICK_FLAT) or not in_group(message.chat):
-        await query.answer(groupbuy.texts.render("tap_stale", lang))
-        return
-    if not await groupbuy.is_leader(message.chat.id, query.from_user.id):
-        await query.answer(groupbuy.texts.render("tap_not_leader", lang))
-        return
-    key, value = QUICK_FLAT[tap.target - 1]
+    key, value = QUICK_FLAT[tapped.tap.target - 1]
     group = await groupbuy.group(message.chat.id, message.chat.title)
     group = await groupbuy.store.update_group(group.chat_id, **parse_setting(key, value, group))
     log.info("settings chat=%s %s=%s by=%s", group.chat_id, key, value, query.from_user.id)

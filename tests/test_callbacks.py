@@ -2,22 +2,145 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from telegram import CallbackQuery, Update, User
+from telegram.ext import Application, CallbackQueryHandler
 
+import handlers
 from bot.core import callbacks
-from bot.core.callbacks import Action
+from bot.core.callbacks import DEAL, FORGET, KINDS, MARKS, PAYMENTS, SETTINGS, Action, Buttons
 from bot.core.links import Links
 from bot.http import PollingRequest, trim_update
+from handlers import deals, leaders, payments, privacy, settings
+from tests.conftest import ROOT
+
+
+def kind_of(action: Action) -> Buttons:
+    (kind,) = [kind for kind in KINDS if action in kind.actions]
+    return kind
 
 
 def test_button_data_round_trips_and_fits_telegram() -> None:
     for action in Action:
-        data = callbacks.encode(action, 123456789012)
+        data = kind_of(action).data(action, 123456789012)
         assert len(data.encode()) <= 64
         assert callbacks.decode(data) == callbacks.Tap(action, 123456789012)
+
+
+def test_every_action_is_of_exactly_one_kind() -> None:
+    assert sorted(a for kind in KINDS for a in kind.actions) == sorted(Action)
+    assert callbacks.DEAL_ACTIONS == DEAL.actions
+    assert callbacks.CARD_ACTIONS <= DEAL.actions
+    assert callbacks.KEYBOARD_READERS == MARKS.actions
+
+
+def test_button_data_is_what_buttons_already_in_chats_carry() -> None:
+    # Buttons sent before the kinds existed must keep reaching their handlers.
+    assert DEAL.data(Action.JOIN, 42) == "v1:join:42"
+    assert DEAL.data(Action.JOIN_OPTION, 7, 123) == "v1:jo:7:123"
+    assert DEAL.data(Action.PICK, 42, 3) == "v1:pick:42:3"
+    assert MARKS.data(Action.PAID, 9, callbacks.mark_target(True)) == "v1:paid:9:1"
+    assert MARKS.data(Action.COLLECTED, 9, callbacks.mark_target(False)) == "v1:coll:9:2"
+    assert SETTINGS.data(Action.SETTING, 3) == "v1:set:3"
+    assert PAYMENTS.data(Action.REMIND, 1001234567890) == "v1:remind:1001234567890"
+    assert PAYMENTS.data(Action.PAY_NO, 5) == "v1:pno:5"
+    assert FORGET.data(Action.FORGET, 5) == "v1:forget:5"
+
+
+def test_a_kind_builds_only_its_own_buttons() -> None:
+    for kind in KINDS:
+        for action in set(Action) - kind.actions:
+            with pytest.raises(ValueError):
+                kind.data(action, 1)
+
+
+def test_each_kind_matches_exactly_its_own_buttons() -> None:
+    for kind in KINDS:
+        for action in Action:
+            for extra in (None, 1, 987654321):
+                data = kind_of(action).data(action, 123, extra)
+                assert kind.matches(data) is (action in kind.actions), (kind, data)
+
+
+# What handlers/__init__.py routed by before the kinds: the kinds route the same taps.
+OLD_PATTERNS = {
+    MARKS: r"^v1:(paid|coll):",
+    SETTINGS: r"^v1:set:",
+    PAYMENTS: r"^v1:(ipaid|pok|pno|remind):",
+    FORGET: r"^v1:forget:",
+}
+DATA = st.one_of(
+    st.text(max_size=30),
+    st.builds(
+        "{}:{}:{}".format,
+        st.sampled_from(["v1", "v2", ""]),
+        st.sampled_from([*Action, "x"]),
+        st.text(max_size=8),
+    ),
+)
+
+
+@given(DATA)
+def test_kinds_route_what_the_old_patterns_routed(data: str) -> None:
+    for kind, pattern in OLD_PATTERNS.items():
+        assert kind.matches(data) is bool(re.match(pattern, data)), (kind, data)
+
+
+def test_matching_odd_data_never_raises() -> None:
+    for kind in KINDS:
+        assert not kind.matches(None) and not kind.matches(b"v1:join:1")
+        assert not kind.matches(42) and not kind.matches("")
+
+
+def registered_taps() -> list[CallbackQueryHandler]:  # type: ignore[type-arg]
+    app = Application.builder().token("123:TEST").build()
+    handlers.register(app)
+    return [
+        h for group in app.handlers.values() for h in group if isinstance(h, CallbackQueryHandler)
+    ]
+
+
+def routed_to(data: str) -> object:
+    query = CallbackQuery("1", User(5, "A", False), "chat", data=data)
+    update = Update(1, callback_query=query)
+    return next(h.callback for h in registered_taps() if h.check_update(update))
+
+
+def test_each_kind_of_button_reaches_its_handler() -> None:
+    expected = {
+        DEAL: deals.tap,
+        MARKS: leaders.mark_tap,
+        SETTINGS: settings.setting_tap,
+        PAYMENTS: payments.payment_tap,
+        FORGET: privacy.forget_tap,
+    }
+    for action in Action:
+        kind = kind_of(action)
+        assert routed_to(kind.data(action, 1, 2)) is expected[kind], action
+    assert routed_to("v9:whatever") is deals.tap  # the catch-all answers it as stale
+
+
+def test_taps_are_routed_by_the_kinds_not_by_retyped_patterns() -> None:
+    taps = registered_taps()
+    assert [h.pattern for h in taps[:-1]] == [
+        k.matches for k in (MARKS, SETTINGS, PAYMENTS, FORGET)
+    ]
+    assert taps[-1].pattern is None  # the catch-all, last
+    source = ast.parse((ROOT / "handlers" / "__init__.py").read_text(encoding="utf-8"))
+    patterns = [
+        keyword.value
+        for node in ast.walk(source)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "CallbackQueryHandler"
+        for keyword in node.keywords
+        if keyword.arg == "pattern"
+    ]
+    assert patterns and not any(isinstance(value, ast.Constant) for value in patterns)
 
 
 def test_strange_button_data_decodes_to_nothing() -> None:
@@ -38,7 +161,7 @@ def test_strange_button_data_decodes_to_nothing() -> None:
 @given(st.text(max_size=80))
 def test_decoding_never_raises(data: str) -> None:
     tap = callbacks.decode(data)
-    assert tap is None or callbacks.encode(tap.action, tap.target, tap.extra) == data
+    assert tap is None or kind_of(tap.action).data(tap.action, tap.target, tap.extra) == data
 
 
 def test_invite_payloads_are_signed() -> None:

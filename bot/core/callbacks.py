@@ -29,18 +29,51 @@ class Action(StrEnum):
     FORGET = "forget"  # /forgetme confirmed: target the member's own user id
 
 
-DEAL_ACTIONS = frozenset(
-    {
-        Action.JOIN,
-        Action.LEAVE,
-        Action.INVITE,
-        Action.JOIN_OPTION,
-        Action.WAIT,
-        Action.WAIT_OPTION,
-        Action.TAKE,
-        Action.PICK,
-    }
+class Buttons:
+    """One kind of button, defined once: the actions it carries, used both to build a
+    button's data (`data`) and, as a `CallbackQueryHandler` pattern, to route its taps to
+    the handler of that kind (`matches`)."""
+
+    __slots__ = ("_prefixes", "actions")
+
+    def __init__(self, *actions: Action) -> None:
+        self.actions = frozenset(actions)
+        self._prefixes = tuple(f"{VERSION}:{action}:" for action in actions)
+
+    def data(self, action: Action, target: int, extra: int | None = None) -> str:
+        """The callback data of a button of this kind, e.g. ``v1:join:42``."""
+        if action not in self.actions:
+            raise ValueError(f"{action!r} is not a button of {self!r}")
+        return encode(action, target, extra)
+
+    def matches(self, data: object) -> bool:
+        """Whether a tap's data names one of this kind's actions (what the kind's handler
+        takes); it need not decode: a broken one reaches the handler, which says so."""
+        return isinstance(data, str) and data.startswith(self._prefixes)
+
+    def __repr__(self) -> str:
+        return f"Buttons({', '.join(sorted(self.actions))})"
+
+
+# Every kind of button; each action is of exactly one kind. The deal kind: the deal card's
+# buttons, a waitlist offer's (take) and the pickup question's (pick).
+DEAL = Buttons(
+    Action.JOIN,
+    Action.LEAVE,
+    Action.INVITE,
+    Action.JOIN_OPTION,
+    Action.WAIT,
+    Action.WAIT_OPTION,
+    Action.TAKE,
+    Action.PICK,
 )
+MARKS = Buttons(Action.PAID, Action.COLLECTED)  # a summary's mark panel
+SETTINGS = Buttons(Action.SETTING)  # the quick choices under /settings
+PAYMENTS = Buttons(Action.I_PAID, Action.PAY_OK, Action.PAY_NO, Action.REMIND)  # chasing
+FORGET = Buttons(Action.FORGET)  # the confirmation under /forgetme
+KINDS = (DEAL, MARKS, SETTINGS, PAYMENTS, FORGET)
+
+DEAL_ACTIONS = DEAL.actions
 
 # Buttons of the deal card itself: they count only where the card is (its group, or a
 # card the bot showed elsewhere, whose buttons then carry that chat's key as `extra`).
@@ -55,9 +88,8 @@ CARD_ACTIONS = frozenset(
     }
 )
 
-
 # Buttons whose handler reads the keyboard of the message they sit under.
-KEYBOARD_READERS = frozenset({Action.PAID, Action.COLLECTED})
+KEYBOARD_READERS = MARKS.actions
 
 # A mark button carries the state it sets as its extra (a tap delivered twice then sets
 # it twice, never back): ids start at 1, so 1 sets the mark and 2 clears it.
