@@ -13,7 +13,9 @@ answerCallbackQuery for it), requests by method, 429s, card edits and the shorte
 between two of them, peak RSS of each bot process, the ratio to the ceiling, and whether
 the outcome is correct (every unit confirmed, every tap answered exactly once). The exit
 code is 1 if the outcome is incorrect or the benchmark could not run; timing targets never
-change it.
+change it. The story and the command line are here; the instrumented fake API, the
+processes and what a run measures are in bench/flash_harness.py, the report in
+bench/flash_report.py.
 
     .venv/bin/python bench/flash_sale.py               # 1,000 members, production settings
     .venv/bin/python bench/flash_sale.py --quick       # 100 members, stock 50 (smoke test)
@@ -25,20 +27,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
 import json
-import math
-import os
-import re
-import shutil
-import signal
 import sqlite3
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,363 +40,34 @@ if str(ROOT) not in sys.path:
     # `python bench/flash_sale.py` puts bench/ first on the path; the fake API lives in tests/.
     sys.path.insert(0, str(ROOT))
 
-from aiohttp import web  # noqa: E402
-
+from bench.flash_harness import (  # noqa: E402
+    FIRST_MEMBER_ID,
+    GRACE,
+    GROUP_ID,
+    LEADER_ID,
+    OVERALL_TIMEOUT,
+    START_TIMEOUT,
+    STEP_TIMEOUT,
+    TOKEN,
+    BenchAPI,
+    BenchError,
+    BotRun,
+    Burst,
+    CeilingRun,
+    Check,
+    Options,
+    base_env,
+    cpu_seconds,
+    log_line,
+    peak_rss_kb,
+    profiled,
+    spawn,
+    stop_process,
+    wait_until,
+)
+from bench.flash_report import build_report, print_report, sends_since  # noqa: E402
 from bot.texts import Texts  # noqa: E402
-from tests.fakeapi import EDIT_METHODS, JSON, FakeBotAPI, Recorded  # noqa: E402
-
-TOKEN = "123456:BENCH-TOKEN"
-BOT_USERNAME = "groupbuy_bench_bot"
-GROUP_ID = -1009876543210
-LEADER_ID = 1001
-FIRST_MEMBER_ID = 100_001
-
-# What `concurrent_updates(True)` and the default HTTP pool mean in python-telegram-bot 22.
-PTB_CONCURRENCY = 256
-PTB_POOL = 256
-
-TARGET_RATIO = 0.6
-TARGET_P99 = 1.0
-TARGET_EDIT_INTERVAL = 3.0
-
-START_TIMEOUT = 30.0  # process start until its first getUpdates
-STEP_TIMEOUT = 30.0  # posting the card, the bot becoming idle
-GRACE = 0.5  # after the last answer, time for a second answer to a tap to show up
-STOP_TIMEOUT = 5.0  # SIGTERM until SIGKILL
-OVERALL_TIMEOUT = 900.0
-
-
-# How the English round_formed template announces a round.
-ROUND_FORMED = re.compile(r"round \d+ formed with")
-
-
-class BenchError(Exception):
-    """The benchmark could not run (a process died, a step timed out)."""
-
-
-# --------------------------------------------------------------------------------------------
-# The fake API, instrumented
-
-
-class BenchAPI(FakeBotAPI):
-    """The tests' fake Bot API, also telling when the bot is idle and when every tap is answered.
-
-    It hooks three of the fake's internals, because the fake records a request only once it
-    has been answered, and a long poll is answered only when it ends.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(token=TOKEN, bot_username=BOT_USERNAME)
-        self.in_flight = 0
-        self.polling = 0
-        self.poll_started: list[float] = []
-        self._awaited: set[str] = set()
-        self._all_answered = asyncio.Event()
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        """Count requests under way."""
-        self.in_flight += 1
-        try:
-            return await super()._handle(request)
-        finally:
-            self.in_flight -= 1
-
-    async def _get_updates(self, params: JSON) -> list[JSON]:
-        """Count long polls under way and note when each began."""
-        self.polling += 1
-        self.poll_started.append(time.monotonic())
-        try:
-            return await super()._get_updates(params)
-        finally:
-            self.polling -= 1
-
-    def _answer_callback_query(self, params: JSON) -> bool:
-        """Answer as the fake does; set the event once every awaited query has its answer."""
-        answered = super()._answer_callback_query(params)  # raises for a second answer
-        if self._awaited:
-            self._awaited.discard(str(params.get("callback_query_id", "")))
-            if not self._awaited:
-                self._all_answered.set()
-        return answered
-
-    def await_answers(self, query_ids: Iterable[str]) -> asyncio.Event:
-        """An event set once each of these queries has been answered."""
-        self._awaited = {q for q in query_ids if not self.answers.get(q)}
-        self._all_answered = asyncio.Event()
-        if not self._awaited:
-            self._all_answered.set()
-        return self._all_answered
-
-    def idle_since(self, moment: float) -> bool:
-        """No update waiting, and nothing under way but a long poll begun after `moment`."""
-        return (
-            self.polling > 0
-            and self.in_flight == self.polling
-            and self.poll_started[-1] > moment
-            and not self.pending_updates()
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# Options and results
-
-
-@dataclass(frozen=True)
-class Options:
-    """What to run."""
-
-    members: int
-    stock: int
-    min_members: int
-    limit: int
-    flood: bool
-    flood_control: bool
-    card_edit_interval: float
-    poll_timeout: float
-    drain: float
-    timeout: float
-    ceiling: bool
-    ceiling_concurrency: int | None
-    ceiling_pool: int | None
-    ceiling_transport: str
-    json: bool
-    profile: Path | None
-    store: str = "sqlite"
-    workers: int = 1
-
-    @property
-    def taken(self) -> int:
-        """Units the burst should reserve: each member takes one until the stock runs out."""
-        return min(self.stock, self.members * self.limit)
-
-    @property
-    def confirmed(self) -> int:
-        """Units in rounds that formed; a last round short of min stays open, pending."""
-        units_per_round = self.min_members * self.limit
-        return self.taken - self.taken % units_per_round
-
-    @property
-    def rounds(self) -> int:
-        """Rounds the burst should form."""
-        return self.confirmed // (self.min_members * self.limit)
-
-    @property
-    def sells_out(self) -> bool:
-        """Whether the deal should end closed, its card without buttons."""
-        return self.taken == self.stock and self.confirmed == self.taken
-
-
-@dataclass
-class Burst:
-    """One burst of taps: when each was queued and when the fake received its answer."""
-
-    pushed: dict[str, float]
-    answered: dict[str, float]
-    answers: dict[str, list[JSON]]
-    complete: bool
-    bot_cpu: float | None  # CPU seconds the bot process used from first tap to last answer
-    fake_cpu: float  # CPU seconds this process (the fake API) used meanwhile
-
-    @property
-    def start(self) -> float:
-        """When the first tap was queued."""
-        return min(self.pushed.values())
-
-    @property
-    def end(self) -> float:
-        """When the last answer arrived (or the start, if none did)."""
-        return max(self.answered.values(), default=self.start)
-
-    @property
-    def seconds(self) -> float:
-        """First tap queued to last answer received."""
-        return self.end - self.start
-
-    @property
-    def rate(self) -> float:
-        """Answered taps per second over the burst."""
-        return len(self.answered) / self.seconds if self.seconds > 0 else 0.0
-
-    def latencies(self) -> list[float]:
-        """Tap-to-answer seconds of every answered tap, sorted."""
-        return sorted(self.answered[q] - self.pushed[q] for q in self.answered)
-
-    def percentile(self, p: float) -> float:
-        """Nearest-rank percentile of the latencies (0 if none)."""
-        values = self.latencies()
-        if not values:
-            return 0.0
-        return values[max(0, math.ceil(p / 100 * len(values)) - 1)]
-
-    def figures(self) -> dict[str, Any]:
-        """The burst's figures for the report."""
-        return {
-            "taps": len(self.pushed),
-            "answered": len(self.answered),
-            "seconds": round(self.seconds, 3),
-            "taps_per_second": round(self.rate, 1),
-            "p50": round(self.percentile(50), 4),
-            "p95": round(self.percentile(95), 4),
-            "p99": round(self.percentile(99), 4),
-            "max": round(self.percentile(100), 4),
-            "bot_cpu_seconds": None if self.bot_cpu is None else round(self.bot_cpu, 3),
-            "fake_api_cpu_seconds": round(self.fake_cpu, 3),
-        }
-
-
-@dataclass
-class Check:
-    """One correctness check."""
-
-    name: str
-    ok: bool
-    detail: str
-
-
-@dataclass
-class BotRun:
-    """What the groupbuy-bot run measured."""
-
-    burst: Burst
-    requests: list[Recorded]
-    card_id: int
-    card_snapshot: JSON
-    join_data: str
-    peak_rss_kb: int | None
-    stop: str
-    card_final_after: float | None
-    drained_at: float  # when the drain ended, before the bot was told to stop
-    store: dict[str, int]
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def correct(self) -> bool:
-        """Whether every correctness check passed."""
-        return all(check.ok for check in self.checks)
-
-
-@dataclass
-class CeilingRun:
-    """What the bare-framework run measured."""
-
-    burst: Burst
-    peak_rss_kb: int | None
-    stop: str
-
-
-# --------------------------------------------------------------------------------------------
-# Processes
-
-
-def log_line(text: str) -> None:
-    """Progress on stderr, so that stdout carries only the report."""
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
-
-
-async def spawn(
-    argv: list[str], env: dict[str, str], cwd: Path, log: Path
-) -> asyncio.subprocess.Process:
-    """Start a process with its output in a log file."""
-    with log.open("ab") as out:
-        return await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
-        )
-
-
-def base_env() -> dict[str, str]:
-    """This environment without GROUPBUY_* settings, with the project importable."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GROUPBUY_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-def peak_rss_kb(pid: int) -> int | None:
-    """The process's peak resident set size (VmHWM) in kB, if Linux tells."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time a process has used, if Linux tells."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        # Fields after the command name (which may hold spaces) start at the state field.
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return None
-
-
-async def stop_process(process: asyncio.subprocess.Process) -> str:
-    """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT; says which."""
-    if process.returncode is not None:
-        return f"had exited ({process.returncode})"
-    process.send_signal(signal.SIGTERM)
-    try:
-        code = await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-    except TimeoutError:
-        process.kill()
-        await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-        # The bot finishes pending notifications before it exits: killed means work was left.
-        return f"killed after {STOP_TIMEOUT:g} s"
-    return "clean" if code == 0 else f"exit code {code}"
-
-
-@contextlib.asynccontextmanager
-async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
-    """Sample the process with py-spy meanwhile (raw collapsed stacks to `out`), if asked."""
-    if out is None:
-        yield
-        return
-    spy_exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    argv = [spy_exe, "record", "--pid", str(pid), "--rate", "250", "--format", "raw"]
-    try:
-        spy = await asyncio.create_subprocess_exec(
-            *argv,
-            "-o",
-            str(out),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-    except OSError as exc:
-        raise BenchError(f"--profile needs py-spy: {exc}") from None
-    await asyncio.sleep(1.0)  # py-spy needs a moment to attach
-    try:
-        yield
-    finally:
-        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-        try:
-            await asyncio.wait_for(spy.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            spy.kill()
-            await spy.wait()
-        log_line(f"profile written to {out}")
-
-
-def tail(log: Path, lines: int = 25) -> str:
-    """The last lines of a log, for an error message."""
-    with contextlib.suppress(OSError):
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    return "(no log)"
-
-
-async def wait_until(
-    predicate: Callable[[], bool],
-    timeout: float,  # noqa: ASYNC109 - one deadline for a polled condition
-    what: str,
-    process: asyncio.subprocess.Process,
-    log: Path,
-) -> None:
-    """Poll a condition; fail early with the log if the process dies, or at the timeout."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if process.returncode is not None:
-            raise BenchError(f"process exited ({process.returncode}) before {what}:\n{tail(log)}")
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:g} s waiting for {what}:\n{tail(log)}")
-        await asyncio.sleep(0.01)
-
+from tests.fakeapi import EDIT_METHODS, JSON  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # The story
@@ -558,29 +222,6 @@ async def run_groupbuy(opts: Options, workdir: Path) -> BotRun:
     return run
 
 
-def sent_to(record: Recorded) -> str | None:
-    """ "group" or "private" for a successful sendMessage, else None."""
-    if record.method != "sendMessage" or not record.ok:
-        return None
-    chat_id = record.params.get("chat_id")
-    if chat_id == GROUP_ID:
-        return "group"
-    return "private" if isinstance(chat_id, int) and chat_id > 0 else None
-
-
-def sends_since(records: Iterable[Recorded], start: float) -> tuple[int, int]:
-    """Rounds announced in the group (the bot joins announcements that queue up behind the
-    group's limit into one message) and successful private sends, since a moment."""
-    rounds = private = 0
-    for record in records:
-        where = sent_to(record) if record.at >= start else None
-        if where == "group":
-            rounds += len(ROUND_FORMED.findall(str(record.params.get("text", ""))))
-        elif where == "private":
-            private += 1
-    return rounds, private
-
-
 async def drain(api: BenchAPI, opts: Options, card_id: int, burst: Burst) -> float | None:
     """Wait (at most opts.drain s) for the notifications and the final card after the burst.
 
@@ -731,243 +372,6 @@ async def run_ceiling(opts: Options, workdir: Path, card: JSON, join: str) -> Ce
         finally:
             stop = await stop_process(process)
     return CeilingRun(burst=burst, peak_rss_kb=peak, stop=stop)
-
-
-# --------------------------------------------------------------------------------------------
-# The report
-
-
-def last_private_after(run: BotRun) -> float | None:
-    """Seconds from the first tap to the last successful private message, if any."""
-    sent = [r.at for r in run.requests if r.at >= run.burst.start and sent_to(r) == "private"]
-    return round(max(sent) - run.burst.start, 2) if sent else None
-
-
-def request_counts(run: BotRun, until: float | None) -> Counter[str]:
-    """Successful requests by method (sendMessage split by chat), up to a moment."""
-    counts: Counter[str] = Counter()
-    for record in run.requests:
-        if record.method == "getUpdates" or not record.ok or record.at < run.burst.start:
-            continue
-        if until is not None and record.at > until:
-            continue
-        name = record.method
-        if name == "sendMessage":
-            chat_id = record.params.get("chat_id")
-            name += " (group)" if chat_id == GROUP_ID else " (private)"
-        elif name in EDIT_METHODS:
-            name += " (card)" if record.params.get("message_id") == run.card_id else " (other)"
-        counts[name] += 1
-    return counts
-
-
-def card_edits(run: BotRun) -> tuple[list[float], list[float]]:
-    """Times of every card edit attempt, and those within the burst."""
-    times = sorted(
-        r.at
-        for r in run.requests
-        if r.method in EDIT_METHODS
-        and r.params.get("chat_id") == GROUP_ID
-        and r.params.get("message_id") == run.card_id
-        and r.at >= run.burst.start
-    )
-    return times, [t for t in times if t <= run.burst.end]
-
-
-def build_report(opts: Options, run: BotRun, ceiling: CeilingRun | None) -> dict[str, Any]:
-    """Every figure, as the JSON line carries them."""
-    edits, burst_edits = card_edits(run)
-    intervals = [b - a for a, b in itertools.pairwise(edits)]
-    min_interval = min(intervals) if intervals else None
-    errors = Counter(
-        f"{r.method} {r.status}"
-        for r in run.requests
-        if not r.ok and r.method != "getUpdates" and r.at >= run.burst.start
-    )
-    status_429 = sum(1 for r in run.requests if r.status == 429)
-    bot = run.burst.figures() | {
-        "peak_rss_mb": mb(run.peak_rss_kb),
-        "stop": run.stop,
-    }
-    report: dict[str, Any] = {
-        "members": opts.members,
-        "stock": opts.stock,
-        "min": opts.min_members,
-        "limit": opts.limit,
-        "card_edit_interval": opts.card_edit_interval,
-        "flood_control": opts.flood_control,
-        "fake_flood_model": opts.flood,
-        "drain_seconds": opts.drain,
-        "ceiling_concurrency": opts.ceiling_concurrency or PTB_CONCURRENCY,
-        "ceiling_pool": opts.ceiling_pool or PTB_POOL,
-        "ceiling_transport": opts.ceiling_transport,
-        "groupbuy": bot,
-        "ceiling": None,
-        "ratio": None,
-        "requests_during_burst": dict(sorted(request_counts(run, run.burst.end).items())),
-        "requests_by_end_of_drain": dict(sorted(request_counts(run, run.drained_at).items())),
-        "requests_total": dict(sorted(request_counts(run, None).items())),
-        "last_private_after": last_private_after(run),
-        "errors": dict(sorted(errors.items())),
-        "status_429": status_429,
-        "card": {
-            "message_id": run.card_id,
-            "edits_total": len(edits),
-            "edits_during_burst": len(burst_edits),
-            "min_interval": round(min_interval, 3) if min_interval is not None else None,
-            "final_after": round(run.card_final_after, 2) if run.card_final_after else None,
-        },
-        "rounds_announced": sends_since(run.requests, run.burst.start)[0],
-        "expected": {
-            "rounds_announced": opts.rounds,
-            "private_messages": opts.confirmed // opts.limit,
-        },
-        "store": run.store,
-        "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in run.checks},
-        "correct": run.correct,
-    }
-    if ceiling is not None:
-        report["ceiling"] = ceiling.burst.figures() | {
-            "peak_rss_mb": mb(ceiling.peak_rss_kb),
-            "stop": ceiling.stop,
-        }
-        if ceiling.burst.rate > 0:
-            report["ratio"] = round(run.burst.rate / ceiling.burst.rate, 3)
-    ratio, p99 = report["ratio"], run.burst.percentile(99)
-    report["targets"] = {
-        "ratio_at_least_0.6": None if ratio is None else ratio >= TARGET_RATIO,
-        "p99_under_1s": p99 < TARGET_P99,
-        "card_edit_at_most_every_3s": min_interval is None or min_interval >= TARGET_EDIT_INTERVAL,
-        "correct": run.correct,
-    }
-    return report
-
-
-def mb(kb: int | None) -> float | None:
-    """kB as MB, one decimal."""
-    return None if kb is None else round(kb / 1024, 1)
-
-
-def seconds(value: float | None) -> str:
-    """A duration for the table: ms below a second."""
-    if value is None:
-        return "-"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
-
-
-def verdict(ok: bool | None) -> str:
-    """A target's verdict."""
-    return "n/a" if ok is None else ("met" if ok else "MISSED")
-
-
-def print_report(report: dict[str, Any]) -> None:
-    """The human-readable table."""
-    bot, ceiling = report["groupbuy"], report["ceiling"] or {}
-    card = report["card"]
-    print(
-        f"Flash sale: {report['members']} members tap Join at once "
-        f"(stock {report['stock']}, limit {report['limit']}, min {report['min']}, rounds mode)"
-    )
-    print(
-        f"bot: card_edit_interval {report['card_edit_interval']:g} s, flood control "
-        f"{'on' if report['flood_control'] else 'off'}; fake API flood model "
-        f"{'on (20/min per group)' if report['fake_flood_model'] else 'off'}"
-    )
-    if report["ceiling"] is not None:
-        print(
-            "ceiling: bare python-telegram-bot Application answering taps, "
-            f"{report['ceiling_concurrency']} concurrent updates, "
-            f"HTTP pool {report['ceiling_pool']}, {report['ceiling_transport']} transport"
-        )
-    print()
-    rows: list[tuple[str, str, str]] = [
-        ("taps answered", f"{bot['answered']}/{bot['taps']}", cell(ceiling, "answered", str)),
-        ("first tap → last answer", seconds(bot["seconds"]), cell(ceiling, "seconds", seconds)),
-        ("taps per second", f"{bot['taps_per_second']:.0f}", cell(ceiling, "taps_per_second")),
-        ("latency p50", seconds(bot["p50"]), cell(ceiling, "p50", seconds)),
-        ("latency p95", seconds(bot["p95"]), cell(ceiling, "p95", seconds)),
-        ("latency p99", seconds(bot["p99"]), cell(ceiling, "p99", seconds)),
-        ("latency max", seconds(bot["max"]), cell(ceiling, "max", seconds)),
-        (
-            "bot CPU in burst",
-            seconds(bot["bot_cpu_seconds"]),
-            cell(ceiling, "bot_cpu_seconds", seconds),
-        ),
-        (
-            "fake API CPU in burst",
-            seconds(bot["fake_api_cpu_seconds"]),
-            cell(ceiling, "fake_api_cpu_seconds", seconds),
-        ),
-        ("peak RSS (VmHWM)", f"{bot['peak_rss_mb']} MB", cell(ceiling, "peak_rss_mb", "{} MB")),
-        ("stop", bot["stop"], cell(ceiling, "stop", str)),
-    ]
-    print(f"{'':26}{'groupbuy-bot':>22}{'PTB ceiling':>22}")
-    for name, ours, theirs in rows:
-        print(f"{name:26}{ours:>22}{theirs:>22}")
-    ratio = report["ratio"]
-    print(f"{'ratio (ours / ceiling)':26}{'-' if ratio is None else f'{ratio:.2f}':>22}")
-    if bot["stop"] != "clean":
-        print("(groupbuy-bot was still sending notifications and card edits when it was stopped)")
-    print()
-    during, drained = report["requests_during_burst"], report["requests_by_end_of_drain"]
-    total = report["requests_total"]
-    print(f"{'successful requests':30}{'during burst':>14}{'by end of drain':>17}{'in all':>9}")
-    for name in sorted(set(during) | set(total)):
-        counts = during.get(name, 0), drained.get(name, 0), total.get(name, 0)
-        print(f"  {name:28}{counts[0]:>14}{counts[1]:>17}{counts[2]:>9}")
-    errors = ", ".join(f"{k}: {v}" for k, v in report["errors"].items()) or "none"
-    print(f"  errors: {errors}; 429s received: {report['status_429']}")
-    expected = report["expected"]
-    print(
-        f"  rounds announced in the group: {report['rounds_announced']} "
-        f"(expected {expected['rounds_announced']}); "
-        f"private confirmations expected: {expected['private_messages']} "
-        f"(drain waited up to {report['drain_seconds']:g} s)"
-    )
-    last = report["last_private_after"]
-    if last is not None:
-        print(
-            f"  the last private confirmation went {seconds(last)} after the first tap "
-            "(Telegram takes about 30 messages a second from a bot)"
-        )
-    print()
-    final = card["final_after"]
-    print(
-        f"card #{card['message_id']}: {card['edits_total']} edits "
-        f"({card['edits_during_burst']} during the burst), shortest interval between two "
-        f"{seconds(card['min_interval'])}; shows the final state "
-        f"{'after ' + seconds(final) if final is not None else 'not within the drain'}"
-    )
-    store = report["store"]
-    print(
-        f"store: {store['confirmed_units']} units confirmed by {store['confirmed_members']} "
-        f"members in {store['rounds_formed']} rounds, {store['pending_units']} pending, "
-        f"{store['taken']} reserved"
-    )
-    print()
-    print("correctness")
-    for name, result in report["checks"].items():
-        print(f"  {name:32}{result['detail']:44}{'ok' if result['ok'] else 'WRONG'}")
-    print()
-    targets = report["targets"]
-    print("targets")
-    print(
-        f"  {'taps/s ≥ 0.6 × ceiling':32}{'-' if ratio is None else f'{ratio:.2f}':44}"
-        f"{verdict(targets['ratio_at_least_0.6'])}"
-    )
-    print(f"  {'p99 < 1 s':32}{seconds(bot['p99']):44}{verdict(targets['p99_under_1s'])}")
-    print(
-        f"  {'≤ 1 card edit per 3 s':32}{'shortest ' + seconds(card['min_interval']):44}"
-        f"{verdict(targets['card_edit_at_most_every_3s'])}"
-    )
-    print(f"  {'correct':32}{'yes' if report['correct'] else 'NO':44}{verdict(targets['correct'])}")
-
-
-def cell(figures: dict[str, Any], key: str, fmt: Callable[[Any], str] | str = "{:.0f}") -> str:
-    """A ceiling column cell, '-' when the ceiling did not run."""
-    if key not in figures or figures[key] is None:
-        return "-"
-    return fmt(figures[key]) if callable(fmt) else fmt.format(figures[key])
 
 
 # --------------------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ async def fill_day(runtime: Runtime, orders: int) -> None:
     store = runtime.service.store
     now = runtime.service.clock.now()
     leader = Member(user_id=LEADER, first_name="Lena")
-    await store.ensure_group(
+    await store.groups.ensure_group(
         GROUP, "Bench group", tz="UTC", currency="CNY", lang="en", now=int(now.timestamp())
     )
     for start in range(0, orders, 100):
@@ -80,7 +80,7 @@ async def fill_day(runtime: Runtime, orders: int) -> None:
             min_members=10,
             deadline=now + timedelta(days=1),
         )
-        deal = await store.create_deal(
+        deal = await store.deals.create_deal(
             chat_id=GROUP,
             leader=leader,
             form=form,
@@ -90,7 +90,7 @@ async def fill_day(runtime: Runtime, orders: int) -> None:
         )
         for n in range(start, min(orders, start + 100)):
             member = Member(user_id=100_000 + n, first_name=f"Member {n}", username=f"m{n}")
-            await store.join_round(deal.id, member, int(now.timestamp()))
+            await store.rounds.join_round(deal.id, member, int(now.timestamp()))
 
 
 def main() -> None:

@@ -61,7 +61,7 @@ class DealCards:
         """The chat of the deal's group, or None if there is no such deal (each tap asks:
         remembered, since a deal changes group only when its group becomes a supergroup)."""
         if (chat_id := self._deal_groups.get(deal_id)) is None:
-            deal = await self.store.get_deal(deal_id)
+            deal = await self.store.deals.get_deal(deal_id)
             if deal is None:
                 return None
             chat_id = self._deal_groups[deal_id] = deal.chat_id
@@ -145,7 +145,7 @@ class DealCards:
 
     async def _show_current(self, deal_id: int) -> bool:
         """Draw the card now; False if nothing was sent (the group's turn is given back)."""
-        view = await self.store.deal_view(deal_id)
+        view = await self.store.deals.deal_view(deal_id)
         if view is None or view.deal.card_message_id is None:
             return False
         return await self.show(view, view.deal.chat_id, view.deal.card_message_id)

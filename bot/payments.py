@@ -29,7 +29,9 @@ class Payments:
     async def claim_paid(self, order_id: int, member: Member) -> OrderRow:
         """The member says they paid; the deal's leader (for an anonymous admin's deal, the
         group's leaders) is asked to confirm."""
-        row = await self.gb.store.claim_paid(order_id, member.user_id, self.gb.clock.timestamp())
+        row = await self.gb.store.orders.claim_paid(
+            order_id, member.user_id, self.gb.clock.timestamp()
+        )
         if row.deal.leader_id in ANONYMOUS_SENDERS:
             asked = await self.gb.leaders_of(row.deal.chat_id)
         else:
@@ -39,7 +41,7 @@ class Payments:
         return row
 
     async def _ask_to_confirm(self, user_id: int, row: OrderRow) -> None:
-        leader = await self.gb.store.get_member(user_id)
+        leader = await self.gb.store.groups.get_member(user_id)
         lang = language_for(leader.language_code if leader else None)
         order_id = row.order.id
         markup = InlineKeyboardMarkup(
@@ -61,12 +63,12 @@ class Payments:
 
     async def settle_claim(self, order_id: int, accept: bool, leader_id: int) -> OrderRow:
         """The leader confirms or rejects a payment claim; the member is told."""
-        row = await self.gb.store.get_order(order_id)
+        row = await self.gb.store.orders.get_order(order_id)
         if row is None:
             raise UserError("tap_stale")
         if not await self.gb.is_leader(row.deal.chat_id, leader_id):
             raise UserError("tap_not_leader")
-        if not await self.gb.store.settle_claim(
+        if not await self.gb.store.orders.settle_claim(
             order_id, accept, leader_id, self.gb.clock.timestamp()
         ):
             raise UserError("tap_claim_settled")
@@ -77,16 +79,16 @@ class Payments:
 
     async def remind_unpaid(self, chat_id: int) -> tuple[int, int]:
         """Remind each member with unpaid orders privately, once a day: (sent, skipped)."""
-        group = await self.gb.store.get_group(chat_id)
+        group = await self.gb.store.groups.get_group(chat_id)
         if group is None:
             raise UserError("tap_stale")
         day = self.gb.clock.now().astimezone(ZoneInfo(group.tz)).date().isoformat()
         by_member: dict[int, list[OrderRow]] = {}
-        for row in await self.gb.store.unpaid_orders(chat_id):
+        for row in await self.gb.store.orders.unpaid_orders(chat_id):
             by_member.setdefault(row.member.user_id, []).append(row)
         sent = skipped = 0
         for user_id, rows in by_member.items():
-            first = await self.gb.store.record_payment_reminder(
+            first = await self.gb.store.orders.record_payment_reminder(
                 chat_id, user_id, day, self.gb.clock.timestamp()
             )
             if first and await self.gb.send_private(rows[0].member, "payment_reminder", rows=rows):

@@ -34,9 +34,9 @@ class Reports:
         leaders), confirmed as leader now."""
         store = self.gb.store
         if user_id in self.gb.settings.leaders:
-            return await store.all_groups()
+            return await store.groups.all_groups()
         led = []
-        for group in await store.groups_led_by(user_id):
+        for group in await store.groups.groups_led_by(user_id):
             if await self.gb.is_leader(group.chat_id, user_id):
                 led.append(group)
         return led
@@ -56,14 +56,14 @@ class Reports:
         """Everything that formed in the group on that local day."""
         store = self.gb.store
         start, end = summary.day_bounds(day, group.tz)
-        rows = await store.orders_in_formed_rounds(group.chat_id, start, end)
-        ended = await store.rounds_closed(group.chat_id, start, end)
+        rows = await store.reports.orders_in_formed_rounds(group.chat_id, start, end)
+        ended = await store.reports.rounds_closed(group.chat_id, start, end)
         deals: dict[int, Deal] = {}
         for deal_id in {deal_id for deal_id, _, _ in ended}:
-            deal = await store.get_deal(deal_id)
+            deal = await store.deals.get_deal(deal_id)
             if deal is not None:
                 deals[deal_id] = deal
-        rewards = await store.rewards_between(group.chat_id, start, end)
+        rewards = await store.reports.rewards_between(group.chat_id, start, end)
         return summary.build_day(group, day, rows, ended, deals, rewards)
 
     async def send_summary(self, leader: Member | int, day: GroupDay) -> bool:
@@ -84,17 +84,17 @@ class Reports:
     async def send_due_summaries(self) -> None:
         """Send each group's daily summary to its leaders once its summary time has come."""
         now = self.gb.clock.now()
-        for group in await self.gb.store.all_groups():
+        for group in await self.gb.store.groups.all_groups():
             day = summary.summary_due(now, group)
             if day is None:
                 continue
-            if not await self.gb.store.record_summary_sent(group.chat_id, day.isoformat()):
+            if not await self.gb.store.reports.record_summary_sent(group.chat_id, day.isoformat()):
                 continue
             group_day = await self.day_of(group, day)
             if group_day.empty:
                 continue  # a quiet day sends nothing: no news is no message
             for user_id in await self.leaders_of(group):
-                member = await self.gb.store.get_member(user_id)
+                member = await self.gb.store.groups.get_member(user_id)
                 sent = await self.send_summary(member or user_id, group_day)
                 log.info("daily summary chat=%s leader=%s sent=%s", group.chat_id, user_id, sent)
 
@@ -134,7 +134,7 @@ class Reports:
         """The current state of the orders a mark panel shows."""
         rows = []
         for order_id in order_ids:
-            row = await self.gb.store.get_order(order_id)
+            row = await self.gb.store.orders.get_order(order_id)
             if row is not None and row.deal.id == deal_id:
                 rows.append(row)
         return rows
@@ -145,7 +145,7 @@ class Reports:
 
     async def mark(self, rows: list[OrderRow], mark: str, value: bool, by_user: int) -> int:
         """Set or undo a mark on these orders; how many changed."""
-        changed = await self.gb.store.mark_orders(
+        changed = await self.gb.store.orders.mark_orders(
             [row.order.id for row in rows], mark, value, by_user, self.gb.clock.timestamp()
         )
         for order_id in changed:

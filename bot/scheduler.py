@@ -80,7 +80,7 @@ class Deadlines:
     async def resync(self) -> None:
         """Close overdue deals now and arm timers for the others."""
         now = self.clock.timestamp()
-        for deal in await self.store.all_open_deals():
+        for deal in await self.store.deals.all_open_deals():
             if deal.deadline > now:
                 self.arm(deal)
                 continue
@@ -104,7 +104,7 @@ class Deadlines:
         close the overdue ones, arm the rest. Closing is idempotent, so several workers
         sweeping at once close each round exactly once."""
         now = self.clock.timestamp()
-        for deal in await self.store.all_open_deals():
+        for deal in await self.store.deals.all_open_deals():
             if deal.deadline <= now:
                 try:
                     await self.on_due(deal.id)

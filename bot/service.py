@@ -148,13 +148,13 @@ class GroupBuy:
 
     async def forget_old_deliveries(self) -> None:
         """Telegram redelivers an update for a day at most; older records can go."""
-        await self.store.forget_deliveries(self.clock.timestamp() - 2 * 86400)
+        await self.store.deliveries.forget_deliveries(self.clock.timestamp() - 2 * 86400)
 
     # -- groups -----------------------------------------------------------------------
 
     async def group(self, chat_id: int, title: str | None) -> Group:
         """The group's settings, created with the operator's defaults on first sight."""
-        return await self.store.ensure_group(
+        return await self.store.groups.ensure_group(
             chat_id,
             title or "",
             tz=self.settings.timezone,
@@ -167,7 +167,7 @@ class GroupBuy:
         """Configured leaders, the group's administrators and its named leaders lead it."""
         if user_id in self.settings.leaders:
             return True
-        if await self.store.is_group_leader(chat_id, user_id):
+        if await self.store.groups.is_group_leader(chat_id, user_id):
             return True
         try:
             member = await self.bot.get_chat_member(chat_id, user_id)
@@ -195,7 +195,7 @@ class GroupBuy:
             log.warning("cannot list admins chat=%s: %s", chat_id, exc)
             admins = ()
         ids += [admin.user.id for admin in admins if not admin.user.is_bot]
-        ids += [member.user_id for member in await self.store.group_leaders(chat_id)]
+        ids += [member.user_id for member in await self.store.groups.group_leaders(chat_id)]
         return list(dict.fromkeys(ids))
 
     # -- members and referrals --------------------------------------------------------
@@ -205,14 +205,14 @@ class GroupBuy:
         text = who.strip()
         if text.isascii() and text.isdigit():
             # Longer than any Telegram user id: nobody (and past a 64-bit column).
-            return await self.store.get_member(int(text)) if len(text) <= 15 else None
-        return await self.store.member_by_username(text.lstrip("@"))
+            return await self.store.groups.get_member(int(text)) if len(text) <= 15 else None
+        return await self.store.groups.member_by_username(text.lstrip("@"))
 
     async def remember(self, member: Member) -> None:
         """Save a member's name and language when new or changed, in the background: the
         update that showed them is answered without waiting for the write lock."""
-        if await self.store.get_member(member.user_id) != member:
-            self._spawn(self.store.save_member(member, self.clock.timestamp()))
+        if await self.store.groups.get_member(member.user_id) != member:
+            self._spawn(self.store.groups.save_member(member, self.clock.timestamp()))
 
     def invite_link(self, bot_username: str, deal_id: int, user_id: int) -> str:
         """A member's personal, signed invite link to a deal."""
@@ -220,8 +220,8 @@ class GroupBuy:
 
     async def follow_invite(self, deal: Deal, referee: Member, referrer_id: int) -> str:
         """Someone opened a friend's invite link: attribute them if the rules allow it."""
-        await self.store.save_member(referee, self.clock.timestamp())
-        verdict = await self.store.attribute(
+        await self.store.groups.save_member(referee, self.clock.timestamp())
+        verdict = await self.store.ledger.attribute(
             deal.chat_id, referee.user_id, referrer_id, deal.id, self.clock.timestamp()
         )
         log.info(
@@ -248,7 +248,7 @@ class GroupBuy:
             tz=ZoneInfo(group.tz),
             money_digits=currency.digits(group.currency),
         )
-        deal = await self.store.create_deal(
+        deal = await self.store.deals.create_deal(
             chat_id=group.chat_id,
             leader=leader,
             form=form,
@@ -260,7 +260,7 @@ class GroupBuy:
             await self.post_card(deal)
         except TelegramError:
             # A deal nobody can see must not collect orders or fire timers.
-            await self.store.cancel_deal(deal.id, self.clock.timestamp())
+            await self.store.rounds.cancel_deal(deal.id, self.clock.timestamp())
             raise
         self.deadlines.arm(deal)
         log.info("deal posted chat=%s deal=%s leader=%s", group.chat_id, deal.id, leader.user_id)
@@ -268,16 +268,16 @@ class GroupBuy:
 
     async def post_card(self, deal: Deal) -> None:
         """Post the deal's card in its group and remember it as the one to keep current."""
-        view = await self.store.deal_view(deal.id)
+        view = await self.store.deals.deal_view(deal.id)
         assert view is not None
         message_id = await self.lines.turn(
             deal.chat_id, partial(self.cards.send, view, deal.chat_id)
         )
-        await self.store.set_card(deal.id, message_id)
+        await self.store.deals.set_card(deal.id, message_id)
 
     async def move_group(self, old_chat_id: int, new_chat_id: int) -> None:
         """The group became a supergroup: move its deals over and post their cards anew."""
-        deals = await self.store.move_group(old_chat_id, new_chat_id)
+        deals = await self.store.groups.move_group(old_chat_id, new_chat_id)
         self.cards.forget_groups()
         log.info("group migrated chat=%s to=%s open_deals=%s", old_chat_id, new_chat_id, len(deals))
         for deal in deals:
@@ -288,14 +288,14 @@ class GroupBuy:
 
     async def deal_in_group(self, deal_id: int, chat_id: int) -> Deal:
         """The deal if it belongs to this group, else a UserError saying it is not found."""
-        deal = await self.store.get_deal(deal_id)
+        deal = await self.store.deals.get_deal(deal_id)
         if deal is None or deal.chat_id != chat_id:
             raise UserError("deal_not_found", deal_id=deal_id)
         return deal
 
     async def open_deals(self, chat_id: int) -> list[Deal]:
         """The group's open deals."""
-        return await self.store.open_deals(chat_id)
+        return await self.store.deals.open_deals(chat_id)
 
     # -- taps -------------------------------------------------------------------------
 
@@ -313,18 +313,18 @@ class GroupBuy:
             # waiting for the write lock, which another process (a backup) may hold.
             # Once read open, a deal is not read again for each tap: if it ends, the write
             # says so (and this process notes it in _ended).
-            answer = self._ended_answer(await self.store.get_deal(deal_id))
+            answer = self._ended_answer(await self.store.deals.get_deal(deal_id))
             if answer is None:
                 self._open_seen.add(deal_id)
         if answer is not None:
             raise UserError(answer)  # a closed deal never reopens: no need to ask the store
         try:
-            outcome = await self.store.join_round(
+            outcome = await self.store.rounds.join_round(
                 deal_id, member, self.clock.timestamp(), tap_id, option_id, offer_id
             )
         except UserError as error:
             if error.template in ("tap_sold_out", "tap_closed"):
-                self._ended_answer(await self.store.get_deal(deal_id))
+                self._ended_answer(await self.store.deals.get_deal(deal_id))
             raise
         if outcome.deal.status is not DealStatus.OPEN:
             self._ended_answer(outcome.deal)  # this tap ended it: the next are told at once
@@ -349,7 +349,7 @@ class GroupBuy:
 
     async def leave(self, deal_id: int, member: Member, tap_id: str | None = None) -> LeaveOutcome:
         """Withdraw the member's order from the open round."""
-        outcome = await self.store.leave_round(
+        outcome = await self.store.rounds.leave_round(
             deal_id, member.user_id, self.clock.timestamp(), tap_id
         )
         self.cards.refresh(outcome.deal)
@@ -361,7 +361,7 @@ class GroupBuy:
 
     async def ask_pickup(self, deal: Deal, member: Member) -> None:
         """Ask the member privately where they will collect the deal."""
-        points = await self.store.deal_pickups(deal)
+        points = await self.store.deals.deal_pickups(deal)
         lang = language_for(member.language_code)
         markup = InlineKeyboardMarkup(
             [
@@ -379,13 +379,13 @@ class GroupBuy:
 
     async def choose_pickup(self, deal_id: int, member: Member, pickup_id: int) -> str:
         """Record the member's pickup point for the deal; the point's name."""
-        deal = await self.store.get_deal(deal_id)
-        points = await self.store.deal_pickups(deal) if deal else []
+        deal = await self.store.deals.get_deal(deal_id)
+        points = await self.store.deals.deal_pickups(deal) if deal else []
         point = next((p for p in points if p.id == pickup_id), None)
         if (
             deal is None
             or point is None
-            or not await self.store.choose_pickup(deal_id, member.user_id, pickup_id)
+            or not await self.store.rounds.choose_pickup(deal_id, member.user_id, pickup_id)
         ):
             raise UserError("tap_stale")
         return point.name
@@ -394,12 +394,12 @@ class GroupBuy:
 
     async def close_due(self, deal_id: int) -> None:
         """The deadline came: close the deal (a no-op if it is already closed)."""
-        closed = await self.store.close_due(deal_id, self.clock.timestamp())
+        closed = await self.store.rounds.close_due(deal_id, self.clock.timestamp())
         await self._after_close(deal_id, closed)
 
     async def close(self, deal: Deal, choice: rounds.CloseChoice | None) -> ClosedRound | None:
         """The leader ends the deal now."""
-        closed = await self.store.close_deal(deal.id, self.clock.timestamp(), choice)
+        closed = await self.store.rounds.close_deal(deal.id, self.clock.timestamp(), choice)
         await self._after_close(deal.id, closed)
         return closed
 
@@ -415,12 +415,12 @@ class GroupBuy:
                 len(closed.lines),
             )
             await self._announce_closed(closed)
-        elif (deal := await self.store.get_deal(deal_id)) is not None:
+        elif (deal := await self.store.deals.get_deal(deal_id)) is not None:
             self.cards.refresh(deal)
 
     async def cancel(self, deal: Deal) -> CancelledDeal | None:
         """Cancel the deal whole and tell every member who had an order."""
-        cancelled = await self.store.cancel_deal(deal.id, self.clock.timestamp())
+        cancelled = await self.store.rounds.cancel_deal(deal.id, self.clock.timestamp())
         if cancelled is None:
             return None
         self.deadlines.disarm(deal.id)
@@ -439,13 +439,13 @@ class GroupBuy:
 
     async def remind(self, deal_id: int) -> None:
         """Shortly before the deadline, tell the group how many more members are needed."""
-        view = await self.store.deal_view(deal_id)
+        view = await self.store.deals.deal_view(deal_id)
         if view is None or view.deal.status is not DealStatus.OPEN or view.open_round is None:
             return
         missing = view.deal.min_members - view.members
         if missing <= 0 or (view.deal.mode == "tipping" and view.open_round.tipped_at):
             return
-        if not await self.store.mark_reminded(deal_id, view.open_round.number):
+        if not await self.store.deals.mark_reminded(deal_id, view.open_round.number):
             return
         left = max(0, view.deal.deadline - self.clock.timestamp())
         await self._send_group(
@@ -536,7 +536,7 @@ class GroupBuy:
         return True
 
     async def _group_of(self, deal: Deal) -> Group:
-        group = await self.store.get_group(deal.chat_id)
+        group = await self.store.groups.get_group(deal.chat_id)
         assert group is not None
         return group
 

@@ -25,14 +25,14 @@ class Waitlist:
 
     async def wait(self, deal_id: int, option_id: int | None, member: Member) -> bool:
         """Put the member on the waitlist for a sold-out deal or option."""
-        await self.gb.store.save_member(member, self.gb.clock.timestamp())
-        return await self.gb.store.wait_for_unit(
+        await self.gb.store.groups.save_member(member, self.gb.clock.timestamp())
+        return await self.gb.store.waitlist.wait_for_unit(
             deal_id, option_id, member.user_id, self.gb.clock.timestamp()
         )
 
     async def take_offer(self, offer_id: int, member: Member, tap_id: str) -> JoinOutcome:
         """Turn a waitlist offer into an order."""
-        found = await self.gb.store.get_offer(offer_id)
+        found = await self.gb.store.waitlist.get_offer(offer_id)
         if found is None or found[2] != member.user_id:
             raise UserError("tap_stale")
         deal_id, option_id, _ = found
@@ -40,14 +40,16 @@ class Waitlist:
 
     async def expire_offers(self) -> None:
         """Offers past their time go to the next in line (run by the periodic tick)."""
-        offers = await self.gb.store.expire_offers(self.gb.clock.timestamp())
+        offers = await self.gb.store.waitlist.expire_offers(self.gb.clock.timestamp())
         for deal in {offer.deal.id: offer.deal for offer in offers}.values():
             self.gb.cards.refresh(deal)
         await self.send_offers(offers)
 
     async def restock(self, deal: Deal, units: int, option_id: int | None) -> int:
         """More stock from the leader; the waitlist hears of it first. Offers made."""
-        offers = await self.gb.store.restock(deal.id, units, option_id, self.gb.clock.timestamp())
+        offers = await self.gb.store.waitlist.restock(
+            deal.id, units, option_id, self.gb.clock.timestamp()
+        )
         self.gb.cards.refresh(deal)
         await self.send_offers(offers)
         return len(offers)
@@ -55,7 +57,7 @@ class Waitlist:
     async def send_offers(self, offers: Sequence[Offer]) -> None:
         """Tell each first in line privately, with a button that takes the held unit."""
         for offer in offers:
-            member = await self.gb.store.get_member(offer.user_id)
+            member = await self.gb.store.groups.get_member(offer.user_id)
             lang = language_for(member.language_code if member else None)
             text = self.gb.texts.render(
                 "waitlist_offer",

@@ -62,7 +62,7 @@ async def language(update: Update, context: Context) -> str:
     chat = update.effective_chat
     if in_group(chat):
         assert chat is not None
-        group = await context.service.store.get_group(chat.id)
+        group = await context.service.store.groups.get_group(chat.id)
         if group is not None:
             return group.lang
     user = update.effective_user

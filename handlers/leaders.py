@@ -88,11 +88,11 @@ async def export_command(update: Update, context: Context) -> None:
     leader_reports = context.reports
     deal_number = number(args[0]) if args else None
     if deal_number is not None:
-        deal = await context.service.store.get_deal(deal_number)
+        deal = await context.service.store.deals.get_deal(deal_number)
         if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
             await reply(update, context, "deal_not_found", deal_id=deal_number)
             return
-        rows = await context.service.store.orders_of_deal(deal.id)
+        rows = await context.service.store.orders.orders_of_deal(deal.id)
         name = f"orders-deal-{deal.id}.csv"
     else:
         days = await _days_asked(update, context, groups, args[0] if args else None)
@@ -126,13 +126,13 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
     store = context.service.store
     rows: list[OrderRow] = []
     if len(args) == 1 and number(args[0]) is None and CODE.fullmatch(args[0].upper()):
-        found = await store.order_by_code(args[0])
+        found = await store.orders.order_by_code(args[0])
         if found is None:
             await reply(update, context, "code_not_found", code=args[0][:12])
             return
         rows = [found]
     elif len(args) == 1 and (order_id := number(args[0])) is not None:
-        row = await store.get_order(order_id)
+        row = await store.orders.get_order(order_id)
         rows = [row] if row is not None else []
         if row is None:
             await reply(update, context, "order_not_found", order_id=order_id)
@@ -142,7 +142,7 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
         and (deal_id := number(args[0])) is not None
         and (who := member_named(args[1])) is not None
     ):
-        rows = await store.member_orders_in_deal(deal_id, who)
+        rows = await store.orders.member_orders_in_deal(deal_id, who)
         if not rows:
             await reply(update, context, "member_orders_not_found", deal_id=deal_id, who=args[1])
             return
@@ -173,7 +173,7 @@ async def mark_tap(update: Update, context: Context) -> None:
     groupbuy = context.service
     lang = language_for(query.from_user.language_code)
     tap = callbacks.decode(query.data)
-    row = await groupbuy.store.get_order(tap.target) if tap else None
+    row = await groupbuy.store.orders.get_order(tap.target) if tap else None
     if tap is None or row is None:
         await query.answer(groupbuy.texts.render("tap_stale", lang))
         return
@@ -211,7 +211,7 @@ async def restock_command(update: Update, context: Context, groups: list[Group])
         await reply(update, context, "restock_usage")
         return
     groupbuy = context.service
-    deal = await groupbuy.store.get_deal(deal_id)
+    deal = await groupbuy.store.deals.get_deal(deal_id)
     if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
         await reply(update, context, "deal_not_found", deal_id=deal_id)
         return
@@ -221,7 +221,7 @@ async def restock_command(update: Update, context: Context, groups: list[Group])
     option_id = None
     if len(args) > 2:
         wanted = " ".join(args[2:]).casefold()
-        view = await groupbuy.store.deal_view(deal.id)
+        view = await groupbuy.store.deals.deal_view(deal.id)
         option = (
             next((o for o in view.options if o.name.casefold() == wanted), None) if view else None
         )
@@ -245,7 +245,7 @@ async def options_command(update: Update, context: Context, groups: list[Group])
         await reply(update, context, "options_usage")
         return
     groupbuy = context.service
-    deal = await groupbuy.store.get_deal(deal_id)
+    deal = await groupbuy.store.deals.get_deal(deal_id)
     if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
         await reply(update, context, "deal_not_found", deal_id=deal_id)
         return
@@ -253,7 +253,7 @@ async def options_command(update: Update, context: Context, groups: list[Group])
     text = (message.text or "").split(None, 2)[2]
     try:
         options = parse_options(text, currency.digits(group.currency))
-        await groupbuy.store.replace_options(deal.id, options)
+        await groupbuy.store.deals.replace_options(deal.id, options)
     except UserError as error:
         await reply(update, context, error.template, **error.context)
         return

@@ -72,7 +72,7 @@ async def unpaid_command(update: Update, context: Context, groups: list[Group]) 
     lang = language_for(user.language_code)
     delivered = True
     for group in groups:
-        rows = await groupbuy.store.unpaid_orders(group.chat_id)
+        rows = await groupbuy.store.orders.unpaid_orders(group.chat_id)
         text = groupbuy.texts.render("unpaid", lang, group=group, rows=rows)
         markup = None
         if rows:

@@ -45,7 +45,7 @@ async def forget_tap(update: Update, context: Context) -> None:
         await query.answer(texts.render("tap_stale", lang))
         return
     groupbuy = context.service
-    await groupbuy.store.forget_member(query.from_user.id, groupbuy.clock.timestamp())
+    await groupbuy.store.groups.forget_member(query.from_user.id, groupbuy.clock.timestamp())
     log.info("member %s forgotten", query.from_user.id)
     await query.answer()
     await query.edit_message_text(texts.render("forgetme_done", lang))

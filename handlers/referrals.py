@@ -49,7 +49,7 @@ async def invite_command(update: Update, context: Context) -> None:
         await reply(update, context, "invite_usage")
         return
     if deal_id is not None:
-        deal = await groupbuy.store.get_deal(deal_id)
+        deal = await groupbuy.store.deals.get_deal(deal_id)
         deals = [deal] if deal is not None and deal.status == "open" else []
         if not in_group(chat) and not await _in_deals_group(groupbuy, deals, user.id):
             deals = []  # a deal number alone opens nothing outside its group
@@ -81,8 +81,8 @@ async def rewards_command(update: Update, context: Context) -> None:
     if user is None:
         return
     groupbuy = context.service
-    balances = await groupbuy.store.balances(user.id)
-    entries = await groupbuy.store.ledger_entries(user.id)
+    balances = await groupbuy.store.ledger.balances(user.id)
+    entries = await groupbuy.store.ledger.ledger_entries(user.id)
     delivered = await groupbuy.send_private(
         member_of(user), "rewards", balances=balances, entries=entries
     )
@@ -97,7 +97,7 @@ async def rewards_command(update: Update, context: Context) -> None:
 async def top_command(update: Update, context: Context) -> None:
     """/top: the group's referral leaderboard."""
     group = await group_of(update, context)
-    standings = await context.service.store.leaderboard(group.chat_id)
+    standings = await context.service.store.ledger.leaderboard(group.chat_id)
     await reply(
         update, context, "top", standings=[await _named(context, group, s) for s in standings]
     )
@@ -145,7 +145,7 @@ async def payout_command(update: Update, context: Context, group: Group) -> None
         await reply(update, context, "payout_usage")
         return
     try:
-        balance = await groupbuy.store.payout(
+        balance = await groupbuy.store.ledger.payout(
             group.chat_id,
             target.user_id,
             amount,
@@ -205,7 +205,7 @@ async def _count_invite(
     group = await group_of(update, context)
     groupbuy = context.service
     for invitee in invitees:
-        counted = await groupbuy.store.record_group_invite(
+        counted = await groupbuy.store.ledger.record_group_invite(
             group.chat_id, inviter.id, invitee.id, groupbuy.clock.timestamp()
         )
         if counted:

@@ -49,13 +49,13 @@ async def settings_command(update: Update, context: Context, group: Group) -> No
         except UserError as error:
             await reply(update, context, error.template, **error.context)
             return
-        await context.service.store.set_pickup_points(group.chat_id, names)
+        await context.service.store.groups.set_pickup_points(group.chat_id, names)
         log.info("pickup points chat=%s %s", group.chat_id, names)
         await _show(message, context, group, changed=key)
         return
     try:
         changes = parse_setting(key, " ".join(args[1:]), group)
-        group = await context.service.store.update_group(group.chat_id, **changes)
+        group = await context.service.store.groups.update_group(group.chat_id, **changes)
     except UserError as error:
         await reply(update, context, error.template, **error.context)
         return
@@ -65,8 +65,8 @@ async def settings_command(update: Update, context: Context, group: Group) -> No
 
 async def _show(message: Message, context: Context, group: Group, changed: str = "") -> None:
     groupbuy = context.service
-    leaders = await groupbuy.store.group_leaders(group.chat_id)
-    pickups = await groupbuy.store.pickup_points(group.chat_id)
+    leaders = await groupbuy.store.groups.group_leaders(group.chat_id)
+    pickups = await groupbuy.store.groups.pickup_points(group.chat_id)
     text = groupbuy.texts.render(
         "settings", group.lang, group=group, changed=changed, leaders=leaders, pickups=pickups
     )
@@ -108,11 +108,13 @@ async def setting_tap(update: Update, context: Context, tapped: GroupTap) -> Non
     groupbuy = context.service
     key, value = QUICK_FLAT[tapped.tap.target - 1]
     group = await groupbuy.group(message.chat.id, message.chat.title)
-    group = await groupbuy.store.update_group(group.chat_id, **parse_setting(key, value, group))
+    group = await groupbuy.store.groups.update_group(
+        group.chat_id, **parse_setting(key, value, group)
+    )
     log.info("settings chat=%s %s=%s by=%s", group.chat_id, key, value, query.from_user.id)
     await query.answer(groupbuy.texts.render("tap_setting", group.lang, key=key, value=value))
-    leaders = await groupbuy.store.group_leaders(group.chat_id)
-    pickups = await groupbuy.store.pickup_points(group.chat_id)
+    leaders = await groupbuy.store.groups.group_leaders(group.chat_id)
+    pickups = await groupbuy.store.groups.pickup_points(group.chat_id)
     text = groupbuy.texts.render(
         "settings", group.lang, group=group, changed=key, leaders=leaders, pickups=pickups
     )
@@ -142,7 +144,7 @@ async def _leaders(update: Update, context: Context, group: Group, args: list[st
         await reply(update, context, "member_not_found", who=args[1] if len(args) > 1 else "?")
         return
     adding = action in ("add", "添加")
-    changed = await groupbuy.store.set_group_leader(
+    changed = await groupbuy.store.groups.set_group_leader(
         group.chat_id, target, adding, user.id, groupbuy.clock.timestamp()
     )
     log.info(

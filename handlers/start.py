@@ -16,7 +16,7 @@ async def start(update: Update, context: Context) -> None:
     if user is None or chat is None or in_group(chat):
         return
     groupbuy = context.service
-    await groupbuy.store.save_member(member_of(user), groupbuy.clock.timestamp())
+    await groupbuy.store.groups.save_member(member_of(user), groupbuy.clock.timestamp())
     if not context.args:
         await reply(update, context, "start")
         return
@@ -28,7 +28,7 @@ async def start(update: Update, context: Context) -> None:
         # A bare deal number opens nothing: the deal is not even looked up.
         await reply(update, context, "link_outdated")
         return
-    deal = await groupbuy.store.get_deal(payload.deal_id) if payload else None
+    deal = await groupbuy.store.deals.get_deal(payload.deal_id) if payload else None
     if payload is None or deal is None:
         await reply(update, context, "bad_payload")
         return
@@ -41,9 +41,9 @@ async def start(update: Update, context: Context) -> None:
         return
     if payload.kind == "ref" and payload.referrer_id is not None:
         verdict = await groupbuy.follow_invite(deal, member_of(user), payload.referrer_id)
-        referrer = await groupbuy.store.get_member(payload.referrer_id)
+        referrer = await groupbuy.store.groups.get_member(payload.referrer_id)
         await reply(update, context, "invite_followed", verdict=verdict, referrer=referrer)
-    view = await groupbuy.store.deal_view(deal.id)
+    view = await groupbuy.store.deals.deal_view(deal.id)
     assert view is not None
     await groupbuy.cards.send(view, chat.id)
 

@@ -60,7 +60,7 @@ async def claim(update: Update, context: Context) -> None:
         if sender is not None:
             await groupbuy.remember(sender)
         return
-    if not await groupbuy.store.first_delivery(
+    if not await groupbuy.store.deliveries.first_delivery(
         update.update_id, groupbuy.clock.timestamp(), sender
     ):
         log.info("update %s delivered again; ignored", update.update_id)

@@ -264,7 +264,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     else:
         opened = Store(SqliteEngine(tmp_path / "store.db"))
     await opened.open()
-    await opened.ensure_group(
+    await opened.groups.ensure_group(
         STORE_CHAT, "Group", tz="UTC", currency="CNY", lang="en", now=STORE_NOW
     )
     yield opened

@@ -1,5 +1,6 @@
 """The shape of the code, checked: the core imports nothing of ours outside itself and no
-library, and the store never reaches up into the services or the handlers."""
+library, the store never reaches up into the services or the handlers, and no module
+outside the tests grows past what a reader takes in."""
 
 from __future__ import annotations
 
@@ -72,6 +73,19 @@ def test_the_store_never_imports_services_or_handlers() -> None:
         and not (name == "bot.core" or name.startswith("bot.core."))
     ]
     assert wrong == []
+
+
+MAX_LINES = 600  # a module longer than this is split along a seam a reader can name
+
+
+def test_no_module_outside_the_tests_is_over_600_lines() -> None:
+    long = [
+        f"{path.relative_to(ROOT)}: {count} lines"
+        for folder in ("bot", "handlers", "storage", "bench")
+        for path in modules(folder)
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    ]
+    assert long == [], f"modules over {MAX_LINES} lines: {long}"
 
 
 def test_the_checks_would_see_an_import_from_outside(tmp_path: Path) -> None:

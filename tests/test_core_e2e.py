@@ -146,7 +146,7 @@ async def test_a_member_cannot_post_close_or_cancel(world: World) -> None:
     for command in (f"/deal {MANGOES}", "/close 1 confirm", "/cancel 1"):
         reply = await mallory.says_and_hears(command)
         assert "Only the group's leaders can do that" in reply
-    assert len(await world.service.store.all_open_deals()) == 1
+    assert len(await world.service.store.deals.all_open_deals()) == 1
     assert "Round 1" in world.card(card)
 
 
@@ -155,7 +155,7 @@ async def test_a_bad_form_is_answered_and_nothing_is_stored(world: World) -> Non
 
     assert "price" in reply.lower()
     assert "/deal" in reply  # a correct example comes with it
-    assert await world.service.store.all_open_deals() == []
+    assert await world.service.store.deals.all_open_deals() == []
     assert not any("reply_markup" in r.params for r in world.api.calls("sendMessage"))
 
 
@@ -227,7 +227,7 @@ async def test_stale_and_forged_buttons_change_nothing(world: World) -> None:
         query = world.api.tap(GROUP_ID, ann.id, card, data)
         answer = await world.api.wait_answer(query)
         assert "out of date" in answer["text"]
-    view = await world.service.store.deal_view(1)
+    view = await world.service.store.deals.deal_view(1)
     assert view is not None and view.lines == []
 
 

@@ -270,7 +270,7 @@ async def test_settings_buttons_change_the_language(world: World) -> None:
     assert "Only the group's leaders" in refused
     answer = await world.leader.taps_data(message_id, str(chinese))
     assert "lang: zh" in answer
-    group = await world.service.store.get_group(GROUP_ID)
+    group = await world.service.store.groups.get_group(GROUP_ID)
     assert group is not None and group.lang == "zh"
 
 

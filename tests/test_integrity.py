@@ -31,17 +31,17 @@ async def boxes(store: Store, stock: int, small: int, big: int) -> tuple[int, in
         stock=stock,
         options=(OptionForm("Small", 1250, small), OptionForm("Big", 2200, big)),
     )
-    deal = await store.create_deal(
+    deal = await store.deals.create_deal(
         chat_id=CHAT, leader=LEADER, form=form, photo_file_id=None, currency="CNY", now=NOW
     )
-    view = await store.deal_view(deal.id)
+    view = await store.deals.deal_view(deal.id)
     assert view is not None
     return deal.id, view.options[0].id, view.options[1].id
 
 
 async def counts(store: Store, deal_id: int) -> tuple[int, list[int], int]:
     """(deal's taken, each option's taken, live units ordered or held by an offer)."""
-    deal = await store.get_deal(deal_id)
+    deal = await store.deals.get_deal(deal_id)
     assert deal is not None
     options = await store.engine.reader.all(
         "SELECT taken FROM deal_options WHERE deal_id = ? ORDER BY position", deal_id
@@ -61,12 +61,12 @@ async def test_a_unit_freed_while_the_first_in_line_waits_for_a_full_option_stay
     store: Store,
 ) -> None:
     deal_id, small, big = await boxes(store, stock=3, small=1, big=2)
-    await store.join_round(deal_id, member(1), NOW, option_id=small)
-    await store.join_round(deal_id, member(2), NOW, option_id=big)
-    assert await store.wait_for_unit(deal_id, small, member(3).user_id, NOW)
-    await store.wait_for_unit(deal_id, big, member(4).user_id, NOW)
+    await store.rounds.join_round(deal_id, member(1), NOW, option_id=small)
+    await store.rounds.join_round(deal_id, member(2), NOW, option_id=big)
+    assert await store.waitlist.wait_for_unit(deal_id, small, member(3).user_id, NOW)
+    await store.waitlist.wait_for_unit(deal_id, big, member(4).user_id, NOW)
 
-    left = await store.leave_round(deal_id, member(2).user_id, NOW)
+    left = await store.rounds.leave_round(deal_id, member(2).user_id, NOW)
 
     # Small is still full, so its waiter gets nothing; Big's waiter is offered the unit.
     assert [offer.user_id for offer in left.offers] == [member(4).user_id]
@@ -77,11 +77,11 @@ async def test_restocking_the_deal_while_the_first_in_line_waits_for_a_full_opti
     store: Store,
 ) -> None:
     deal_id, small, big = await boxes(store, stock=3, small=1, big=5)
-    await store.join_round(deal_id, member(1), NOW, option_id=small)
-    await store.join_round(deal_id, member(2), NOW, option_id=big)
-    await store.wait_for_unit(deal_id, small, member(3).user_id, NOW)
+    await store.rounds.join_round(deal_id, member(1), NOW, option_id=small)
+    await store.rounds.join_round(deal_id, member(2), NOW, option_id=big)
+    await store.waitlist.wait_for_unit(deal_id, small, member(3).user_id, NOW)
 
-    assert await store.restock(deal_id, 1, None, NOW) == []  # Small is still full
+    assert await store.waitlist.restock(deal_id, 1, None, NOW) == []  # Small is still full
 
     assert await counts(store, deal_id) == (2, [1, 1], 2)
 
@@ -97,12 +97,12 @@ async def test_payouts_at_once_never_overdraw_the_balance(store: Store) -> None:
         )
 
     results = await asyncio.gather(
-        *(store.payout(CHAT, who, 600, "CNY", LEADER.user_id, NOW) for _ in range(8)),
+        *(store.ledger.payout(CHAT, who, 600, "CNY", LEADER.user_id, NOW) for _ in range(8)),
         return_exceptions=True,
     )
 
     assert [r for r in results if not isinstance(r, UserError)] == [400]
-    assert await store.balance(CHAT, who) == 400
+    assert await store.ledger.balance(CHAT, who) == 400
 
 
 NEW_CHAT = -1001234567890
@@ -132,8 +132,8 @@ async def tables_naming(store: Store, chat_id: int) -> dict[str, int]:
 
 async def a_busy_group(store: Store) -> int:
     """A group with a row in every table that names it; its deal's id."""
-    await store.set_pickup_points(CHAT, ["Clubhouse"])
-    await store.set_group_leader(CHAT, member(9), True, LEADER.user_id, NOW)
+    await store.groups.set_pickup_points(CHAT, ["Clubhouse"])
+    await store.groups.set_group_leader(CHAT, member(9), True, LEADER.user_id, NOW)
     form = DealForm(
         title="Figs",
         price=200,
@@ -141,13 +141,13 @@ async def a_busy_group(store: Store) -> int:
         deadline=datetime.fromtimestamp(NOW, UTC) + timedelta(hours=2),
         pickups=("Clubhouse",),
     )
-    deal = await store.create_deal(
+    deal = await store.deals.create_deal(
         chat_id=CHAT, leader=LEADER, form=form, photo_file_id=None, currency="CNY", now=NOW
     )
-    await store.attribute(CHAT, member(1).user_id, member(2).user_id, deal.id, NOW)
-    await store.join_round(deal.id, member(1), NOW)
-    await store.record_payment_reminder(CHAT, member(1).user_id, "2027-01-15", NOW)
-    await store.record_group_invite(CHAT, 2, 3, NOW)
+    await store.ledger.attribute(CHAT, member(1).user_id, member(2).user_id, deal.id, NOW)
+    await store.rounds.join_round(deal.id, member(1), NOW)
+    await store.orders.record_payment_reminder(CHAT, member(1).user_id, "2027-01-15", NOW)
+    await store.ledger.record_group_invite(CHAT, 2, 3, NOW)
     async with store.engine.transaction() as db:
         await db.execute(
             "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, created_at)"
@@ -164,13 +164,13 @@ async def test_a_group_with_leaders_pickup_points_and_reminders_moves_to_its_sup
     deal_id = await a_busy_group(store)
     before = await tables_naming(store, CHAT)
 
-    moved = await store.move_group(CHAT, NEW_CHAT)
+    moved = await store.groups.move_group(CHAT, NEW_CHAT)
 
     assert [deal.id for deal in moved] == [deal_id]
     assert not any((await tables_naming(store, CHAT)).values())
     assert await tables_naming(store, NEW_CHAT) == before
-    assert await store.is_group_leader(NEW_CHAT, member(9).user_id)
-    assert [p.name for p in await store.pickup_points(NEW_CHAT)] == ["Clubhouse"]
+    assert await store.groups.is_group_leader(NEW_CHAT, member(9).user_id)
+    assert [p.name for p in await store.groups.pickup_points(NEW_CHAT)] == ["Clubhouse"]
     with pytest.raises(Exception, match="append-only"):  # the amounts stay as written
         async with store.engine.transaction() as db:
             await db.execute("UPDATE ledger SET amount = 0")
@@ -178,18 +178,18 @@ async def test_a_group_with_leaders_pickup_points_and_reminders_moves_to_its_sup
 
 async def test_a_supergroup_the_bot_already_saw_takes_the_group_over(store: Store) -> None:
     deal_id = await a_busy_group(store)
-    await store.ensure_group(NEW_CHAT, "Group", tz="UTC", currency="CNY", lang="en", now=NOW)
-    await store.set_pickup_points(NEW_CHAT, ["Clubhouse"])
-    await store.set_group_leader(NEW_CHAT, member(9), True, LEADER.user_id, NOW)
-    await store.record_payment_reminder(NEW_CHAT, member(1).user_id, "2027-01-15", NOW)
+    await store.groups.ensure_group(NEW_CHAT, "Group", tz="UTC", currency="CNY", lang="en", now=NOW)
+    await store.groups.set_pickup_points(NEW_CHAT, ["Clubhouse"])
+    await store.groups.set_group_leader(NEW_CHAT, member(9), True, LEADER.user_id, NOW)
+    await store.orders.record_payment_reminder(NEW_CHAT, member(1).user_id, "2027-01-15", NOW)
 
-    await store.move_group(CHAT, NEW_CHAT)
+    await store.groups.move_group(CHAT, NEW_CHAT)
 
     assert not any((await tables_naming(store, CHAT)).values())
-    assert [p.name for p in await store.pickup_points(NEW_CHAT)] == ["Clubhouse"]
-    view = await store.deal_view(deal_id)
+    assert [p.name for p in await store.groups.pickup_points(NEW_CHAT)] == ["Clubhouse"]
+    view = await store.deals.deal_view(deal_id)
     assert view is not None and view.deal.chat_id == NEW_CHAT
-    (order,) = await store.orders_of_deal(deal_id)
+    (order,) = await store.orders.orders_of_deal(deal_id)
     assert order.pickup == "Clubhouse"
 
 
@@ -202,13 +202,13 @@ async def test_the_currency_stays_while_members_have_balances(store: Store) -> N
         )
 
     with pytest.raises(UserError) as refused:
-        await store.update_group(CHAT, currency="USD")
+        await store.groups.update_group(CHAT, currency="USD")
 
     assert refused.value.context["reason"] == "balances"
-    group = await store.get_group(CHAT)
+    group = await store.groups.get_group(CHAT)
     assert group is not None and group.currency == "CNY"
-    await store.payout(CHAT, member(1).user_id, 50, "CNY", LEADER.user_id, NOW)
-    assert (await store.update_group(CHAT, currency="USD")).currency == "USD"
+    await store.ledger.payout(CHAT, member(1).user_id, 50, "CNY", LEADER.user_id, NOW)
+    assert (await store.groups.update_group(CHAT, currency="USD")).currency == "USD"
 
 
 async def test_invite_links_opened_at_once_never_make_a_cycle_or_crash(store: Store) -> None:
@@ -216,9 +216,9 @@ async def test_invite_links_opened_at_once_never_make_a_cycle_or_crash(store: St
     for n in range(0, 40, 4):
         a, b, c = member(n).user_id, member(n + 1).user_id, member(n + 2).user_id
         verdicts = await asyncio.gather(
-            store.attribute(CHAT, a, b, deal_id, NOW),  # b brought a …
-            store.attribute(CHAT, b, a, deal_id, NOW),  # … and a brought b
-            store.attribute(CHAT, c, a, deal_id, NOW),  # c opened two links at once
-            store.attribute(CHAT, c, b, deal_id, NOW),
+            store.ledger.attribute(CHAT, a, b, deal_id, NOW),  # b brought a …
+            store.ledger.attribute(CHAT, b, a, deal_id, NOW),  # … and a brought b
+            store.ledger.attribute(CHAT, c, a, deal_id, NOW),  # c opened two links at once
+            store.ledger.attribute(CHAT, c, b, deal_id, NOW),
         )
         assert [v.value for v in verdicts].count("attributed") == 2, verdicts

@@ -38,5 +38,5 @@ async def test_an_invalid_time_zone_is_refused_and_a_member_cannot_change_settin
     assert "Only the group's leaders" in await world.member("Ann").says_and_hears(
         "/settings lang zh"
     )
-    group = await world.service.store.get_group(-1001234567890)
+    group = await world.service.store.groups.get_group(-1001234567890)
     assert group is not None and (group.lang, group.tz) == ("en", "Asia/Shanghai")

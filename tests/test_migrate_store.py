@@ -68,14 +68,14 @@ if POSTGRES_URL:
             store = Store(PostgresEngine(POSTGRES_URL, schema))
             await store.open()
             try:
-                view = await store.deal_view(1)
+                view = await store.deals.deal_view(1)
                 assert view is not None and view.deal.title == "Figs"
                 assert [line.member.name for line in view.lines] == ["Cy"]  # round 2
                 assert view.rounds_formed == 1
                 form = parse_deal_form(
                     "Kiwi\nprice: 1\nmin: 2\ndeadline: 2h", now=world.clock.now(), tz=UTC_ZONE
                 )
-                deal = await store.create_deal(  # new ids continue after the copied ones
+                deal = await store.deals.create_deal(  # new ids continue after the copied ones
                     chat_id=view.deal.chat_id,
                     leader=Member(user_id=1001, first_name="Lena"),
                     form=form,

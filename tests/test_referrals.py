@@ -89,8 +89,8 @@ events = st.lists(
 
 
 async def play(store: Store, script: list[tuple[str, int, object]], levels: int) -> None:
-    await store.ensure_group(GROUP, "G", tz="UTC", currency="CNY", lang="en", now=NOW)
-    await store.update_group(GROUP, reward_kind="percent", reward_value=1000, levels=levels)
+    await store.groups.ensure_group(GROUP, "G", tz="UTC", currency="CNY", lang="en", now=NOW)
+    await store.groups.update_group(GROUP, reward_kind="percent", reward_value=1000, levels=levels)
     deals = []
     for n in range(3):
         form = DealForm(
@@ -99,29 +99,31 @@ async def play(store: Store, script: list[tuple[str, int, object]], levels: int)
             min_members=2,
             deadline=datetime.fromtimestamp(NOW, UTC) + timedelta(days=1),
         )
-        deal = await store.create_deal(
+        deal = await store.deals.create_deal(
             chat_id=GROUP, leader=LEADER, form=form, photo_file_id=None, currency="CNY", now=NOW
         )
         deals.append(deal.id)
     for kind, a, b in script:
         try:
             if kind == "refer":
-                await store.attribute(
+                await store.ledger.attribute(
                     GROUP, PEOPLE[a].user_id, PEOPLE[int(b)].user_id, deals[0], NOW
                 )
             elif kind == "join":
-                await store.join_round(deals[int(b)], PEOPLE[a], NOW)
+                await store.rounds.join_round(deals[int(b)], PEOPLE[a], NOW)
             elif kind == "leave":
-                await store.leave_round(deals[int(b)], PEOPLE[a].user_id, NOW)
+                await store.rounds.leave_round(deals[int(b)], PEOPLE[a].user_id, NOW)
             elif kind == "close":
                 choice = CloseChoice.CONFIRM if b else CloseChoice.CANCEL
-                await store.close_deal(deals[a], NOW, choice)
+                await store.rounds.close_deal(deals[a], NOW, choice)
             elif kind == "cancel":
-                await store.cancel_deal(deals[a], NOW)
+                await store.rounds.cancel_deal(deals[a], NOW)
             elif kind == "payout":
-                before = await store.balance(GROUP, PEOPLE[a].user_id)
+                before = await store.ledger.balance(GROUP, PEOPLE[a].user_id)
                 try:
-                    after = await store.payout(GROUP, PEOPLE[a].user_id, int(b), "CNY", 1, NOW)
+                    after = await store.ledger.payout(
+                        GROUP, PEOPLE[a].user_id, int(b), "CNY", 1, NOW
+                    )
                 except UserError:
                     assert int(b) > before
                 else:
@@ -154,7 +156,7 @@ def test_the_ledger_never_lies(script: list[tuple[str, int, object]], levels: in
             await store.open()
             try:
                 await play(store, script, levels)
-                return [(p.user_id, await store.balance(GROUP, p.user_id)) for p in PEOPLE]
+                return [(p.user_id, await store.ledger.balance(GROUP, p.user_id)) for p in PEOPLE]
             finally:
                 await store.close()
 

@@ -110,14 +110,14 @@ async def test_a_write_waiting_for_the_lock_leaves_the_event_loop_free(tmp_path:
         async with write_lock(tmp_path / "store.db") as locker:
             loop = asyncio.get_running_loop()
             started = loop.time()
-            write = asyncio.create_task(store.save_member(ann, 1))
+            write = asyncio.create_task(store.groups.save_member(ann, 1))
             await asyncio.sleep(0)  # the write starts and waits for the lock
-            assert await store.get_member(1) is None
+            assert await store.groups.get_member(1) is None
             # On the loop, the write would have held everything up until the lock's release.
             assert loop.time() - started < QUICK
             assert not write.done()
             await release(locker)
         await write
-        assert await store.get_member(1) == ann
+        assert await store.groups.get_member(1) == ann
     finally:
         await store.close()

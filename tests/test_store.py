@@ -16,7 +16,6 @@ import pytest
 from bot.core.errors import UserError
 from bot.core.forms import DealForm, Mode
 from bot.core.models import DealStatus, Member, OrderStatus, PickupPoint, RoundStatus
-from storage import store as store_module
 from storage.engines import (
     CHECKPOINT_EVERY,
     PostgresEngine,
@@ -24,6 +23,7 @@ from storage.engines import (
     StoreUnavailable,
     migration_files,
 )
+from storage.repos import base
 from storage.store import Store
 from tests.conftest import POSTGRES_URL, drop_schema
 
@@ -40,7 +40,7 @@ async def new_deal(store: Store, **kw: object) -> int:
     }
     values.update(kw)
     form = DealForm(**values)  # type: ignore[arg-type]
-    deal = await store.create_deal(
+    deal = await store.deals.create_deal(
         chat_id=-100, leader=LEADER, form=form, photo_file_id=None, currency="CNY", now=NOW
     )
     return deal.id
@@ -66,14 +66,14 @@ async def test_migrations_are_numbered_and_reach_the_last(store: Store) -> None:
 async def test_reopening_keeps_every_deal(tmp_path: Path) -> None:
     first = Store(SqliteEngine(tmp_path / "keep.db"))
     await first.open()
-    await first.ensure_group(-100, "G", tz="UTC", currency="CNY", lang="en", now=NOW)
+    await first.groups.ensure_group(-100, "G", tz="UTC", currency="CNY", lang="en", now=NOW)
     deal_id = await new_deal(first)
-    await first.join_round(deal_id, member(1), NOW)
+    await first.rounds.join_round(deal_id, member(1), NOW)
     await first.close()
 
     again = Store(SqliteEngine(tmp_path / "keep.db"))
     await again.open()
-    view = await again.deal_view(deal_id)
+    view = await again.deals.deal_view(deal_id)
     await again.close()
     assert view is not None and [line.member.user_id for line in view.lines] == [1001]
 
@@ -83,7 +83,7 @@ async def test_concurrent_joins_never_exceed_stock(store: Store) -> None:
 
     async def tap(n: int) -> str:
         try:
-            await store.join_round(deal_id, member(n), NOW)
+            await store.rounds.join_round(deal_id, member(n), NOW)
         except UserError as error:
             return error.template
         return "joined"
@@ -94,14 +94,15 @@ async def test_concurrent_joins_never_exceed_stock(store: Store) -> None:
     assert set(results) == {"joined", "tap_sold_out"}
     rows = await orders(store, deal_id)
     assert sum(r["quantity"] for r in rows if r["status"] == OrderStatus.CONFIRMED) == 50
-    deal = await store.get_deal(deal_id)
+    deal = await store.deals.get_deal(deal_id)
     assert deal is not None and deal.taken == 50 and deal.status is DealStatus.CLOSED
 
 
 async def test_concurrent_taps_by_one_member_respect_the_limit(store: Store) -> None:
     deal_id = await new_deal(store, limit=2)
     results = await asyncio.gather(
-        *(store.join_round(deal_id, member(1), NOW) for _ in range(10)), return_exceptions=True
+        *(store.rounds.join_round(deal_id, member(1), NOW) for _ in range(10)),
+        return_exceptions=True,
     )
     assert sum(not isinstance(r, Exception) for r in results) == 2
     assert [r["quantity"] for r in await orders(store, deal_id)] == [2]
@@ -109,10 +110,10 @@ async def test_concurrent_taps_by_one_member_respect_the_limit(store: Store) -> 
 
 async def test_closing_twice_closes_once(store: Store) -> None:
     deal_id = await new_deal(store)
-    await store.join_round(deal_id, member(1), NOW)
+    await store.rounds.join_round(deal_id, member(1), NOW)
     later = NOW + 3 * 3600
     first, second = await asyncio.gather(
-        store.close_due(deal_id, later), store.close_due(deal_id, later)
+        store.rounds.close_due(deal_id, later), store.rounds.close_due(deal_id, later)
     )
     closed = [c for c in (first, second) if c is not None]
     assert len(closed) == 1 and closed[0].round.status is RoundStatus.FAILED
@@ -122,7 +123,7 @@ async def test_closing_twice_closes_once(store: Store) -> None:
 async def test_a_join_after_the_deadline_is_refused(store: Store) -> None:
     deal_id = await new_deal(store)
     with pytest.raises(UserError) as error:
-        await store.join_round(deal_id, member(1), NOW + 2 * 3600)
+        await store.rounds.join_round(deal_id, member(1), NOW + 2 * 3600)
     assert error.value.template == "tap_closed"
     assert await orders(store, deal_id) == []
 
@@ -130,20 +131,20 @@ async def test_a_join_after_the_deadline_is_refused(store: Store) -> None:
 async def test_tipping_deal_sells_out_and_closes(store: Store) -> None:
     deal_id = await new_deal(store, mode=Mode.TIPPING, stock=3, min_members=2)
     for n in range(3):
-        outcome = await store.join_round(deal_id, member(n), NOW)
+        outcome = await store.rounds.join_round(deal_id, member(n), NOW)
     assert outcome.closed is not None and outcome.closed.round.status is RoundStatus.FORMED
     with pytest.raises(UserError):
-        await store.join_round(deal_id, member(9), NOW)
+        await store.rounds.join_round(deal_id, member(9), NOW)
 
 
 async def test_sqlite_checkpoints_its_wal_in_the_background(tmp_path: Path) -> None:
     engine = SqliteEngine(tmp_path / "wal.db")
     store = Store(engine)
     await store.open()
-    await store.ensure_group(-100, "G", tz="UTC", currency="CNY", lang="en", now=NOW)
+    await store.groups.ensure_group(-100, "G", tz="UTC", currency="CNY", lang="en", now=NOW)
     deal_id = await new_deal(store, min_members=1000)
     for n in range(CHECKPOINT_EVERY + 10):
-        await store.join_round(deal_id, member(n), NOW, tap_id=f"t{n}")
+        await store.rounds.join_round(deal_id, member(n), NOW, tap_id=f"t{n}")
         await asyncio.sleep(0)  # the bot's loop turns between taps
     await asyncio.sleep(0.5)  # the checkpoint thread
     # An immutable read ignores the WAL: it sees only what was copied into the file.
@@ -195,4 +196,4 @@ def test_a_model_is_read_from_a_row_whose_column_names_can_be_walked_once() -> N
             return iter(list(super().keys()))
 
     row = Record(name="Clubhouse", extra=1, chat_id=-100, id=7)
-    assert store_module._build(PickupPoint, row) == PickupPoint(7, -100, "Clubhouse")
+    assert base._build(PickupPoint, row) == PickupPoint(7, -100, "Clubhouse")

@@ -1,0 +1,189 @@
+"""Deals as posted: their options and pickup points, the card and its reminder, and
+what the card shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.core.errors import UserError
+from bot.core.forms import DealForm
+from bot.core.models import Deal, DealOption, DealView, Member, PickupPoint, RoundStatus
+from storage.engines import PostgresEngine, SqliteEngine, Tx
+from storage.repos.base import Repository, _deal, _group, _option, _round
+from storage.repos.groups import GroupsRepo
+
+
+class DealsRepo(Repository):
+    """Deals, their options and pickup points, and the views of them."""
+
+    def __init__(self, engine: SqliteEngine | PostgresEngine, groups: GroupsRepo) -> None:
+        super().__init__(engine)
+        self._groups = groups
+
+    # -- posting and changing a deal --------------------------------------------------
+
+    async def create_deal(
+        self,
+        *,
+        chat_id: int,
+        leader: Member,
+        form: DealForm,
+        photo_file_id: str | None,
+        currency: str,
+        now: int,
+    ) -> Deal:
+        """Store a new deal with its options, pickup points and first round open.
+
+        Raises UserError if the form names a pickup point the group does not have.
+        """
+        async with self._transaction() as db:
+            await self._groups.write_member(db, leader, now)
+            pickups = await self._resolve_pickups(db, chat_id, form.pickups)
+            deal_id = await db.insert(
+                "INSERT INTO deals (chat_id, leader_id, title, description, photo_file_id,"
+                " price, currency, min_members, deadline, stock, member_limit, note, mode,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    chat_id,
+                    leader.user_id,
+                    form.title,
+                    form.description,
+                    photo_file_id,
+                    form.price,
+                    currency,
+                    form.min_members,
+                    int(form.deadline.timestamp()),
+                    form.stock,
+                    form.limit,
+                    form.note,
+                    str(form.mode),
+                    now,
+                ),
+            )
+            for position, option in enumerate(form.options, start=1):
+                await db.execute(
+                    "INSERT INTO deal_options (deal_id, position, name, price, stock)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (deal_id, position, option.name, option.price, option.stock),
+                )
+            for pickup in pickups:
+                await db.execute(
+                    "INSERT INTO deal_pickups (deal_id, pickup_id) VALUES (?, ?)",
+                    (deal_id, pickup.id),
+                )
+            await db.execute(
+                "INSERT INTO rounds (deal_id, number, opened_at) VALUES (?, 1, ?)", (deal_id, now)
+            )
+            row = await db.one("SELECT * FROM deals WHERE id = ?", deal_id)
+        assert row is not None
+        return _deal(row)
+
+    async def _resolve_pickups(
+        self, db: Tx, chat_id: int, names: tuple[str, ...]
+    ) -> list[PickupPoint]:
+        """The group's pickup points a form names (none named: none stored, meaning all)."""
+        points = await self._pickup_points(db, chat_id)
+        chosen = []
+        for name in names:
+            point = next((p for p in points if p.name.casefold() == name.casefold()), None)
+            if point is None:
+                raise UserError(
+                    "deal_unknown_pickup", name=name[:40], known=[p.name for p in points]
+                )
+            chosen.append(point)
+        return chosen
+
+    async def replace_options(self, deal_id: int, options: tuple[Any, ...]) -> None:
+        """Change a deal's options: only before anybody ordered (prices are promises)."""
+        async with self._transaction() as db:
+            ordered = await db.one("SELECT 1 FROM orders WHERE deal_id = ? LIMIT 1", deal_id)
+            if ordered is not None:
+                raise UserError("options_locked")
+            await db.execute("DELETE FROM waitlist WHERE deal_id = ?", (deal_id,))
+            await db.execute("DELETE FROM deal_options WHERE deal_id = ?", (deal_id,))
+            for position, option in enumerate(options, start=1):
+                await db.execute(
+                    "INSERT INTO deal_options (deal_id, position, name, price, stock)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (deal_id, position, option.name, option.price, option.stock),
+                )
+            if options:
+                await db.execute(
+                    "UPDATE deals SET price = ? WHERE id = ?",
+                    (min(option.price for option in options), deal_id),
+                )
+
+    async def set_card(self, deal_id: int, message_id: int) -> None:
+        """Remember which message is the deal's card."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE deals SET card_message_id = ? WHERE id = ?", (message_id, deal_id)
+            )
+
+    async def mark_reminded(self, deal_id: int, round_number: int) -> bool:
+        """Record the reminder for this round; False if it was sent already."""
+        async with self._transaction() as db:
+            return bool(
+                await db.change(
+                    "UPDATE deals SET reminded_round = ? WHERE id = ?"
+                    " AND (reminded_round IS NULL OR reminded_round <> ?)",
+                    round_number,
+                    deal_id,
+                    round_number,
+                )
+            )
+
+    # -- reading deals ----------------------------------------------------------------
+
+    async def get_deal(self, deal_id: int) -> Deal | None:
+        """One deal, or None."""
+        row = await self._r.one("SELECT * FROM deals WHERE id = ?", deal_id)
+        return _deal(row) if row else None
+
+    async def get_option(self, option_id: int) -> DealOption | None:
+        """One option of a deal."""
+        row = await self._r.one("SELECT * FROM deal_options WHERE id = ?", option_id)
+        return _option(row) if row else None
+
+    async def open_deals(self, chat_id: int) -> list[Deal]:
+        """The group's open deals, soonest deadline first."""
+        rows = await self._r.all(
+            "SELECT * FROM deals WHERE chat_id = ? AND status = 'open' ORDER BY deadline, id",
+            chat_id,
+        )
+        return [_deal(row) for row in rows]
+
+    async def all_open_deals(self) -> list[Deal]:
+        """Every open deal in every group: what the scheduler must keep armed."""
+        rows = await self._r.all("SELECT * FROM deals WHERE status = 'open' ORDER BY deadline, id")
+        return [_deal(row) for row in rows]
+
+    async def deal_view(self, deal_id: int) -> DealView | None:
+        """Everything the deal card shows."""
+        db = self._r
+        row = await db.one("SELECT * FROM deals WHERE id = ?", deal_id)
+        if row is None:
+            return None
+        deal = _deal(row)
+        group_row = await db.one("SELECT * FROM groups WHERE chat_id = ?", deal.chat_id)
+        assert group_row is not None
+        round_rows = list(
+            await db.all("SELECT * FROM rounds WHERE deal_id = ? ORDER BY number", deal_id)
+        )
+        all_rounds = [_round(r) for r in round_rows]
+        open_round = next((r for r in all_rounds if r.status is RoundStatus.OPEN), None)
+        lines = await self._lines(db, open_round.id) if open_round else []
+        return DealView(
+            deal=deal,
+            group=_group(group_row),
+            open_round=open_round,
+            lines=lines,
+            rounds_formed=sum(r.status is RoundStatus.FORMED for r in all_rounds),
+            last_round=all_rounds[-1] if all_rounds else None,
+            options=await self._options(db, deal_id),
+            pickups=await self._deal_pickups(db, deal),
+        )
+
+    async def deal_pickups(self, deal: Deal) -> list[PickupPoint]:
+        """The pickup points a member of this deal may choose from."""
+        return await self._deal_pickups(self._r, deal)
