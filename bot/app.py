@@ -22,8 +22,8 @@ from bot.http import telegram_requests
 from bot.limits import Limits
 from bot.outbound import Outbound
 from bot.redact import hide_secrets_of
-from bot.reports import Reports
-from bot.service import GroupBuy
+from bot.services.deals import GroupBuy
+from bot.services.reports import Reports
 from bot.texts import Texts
 from bot.webhook import WebhookServer
 from storage import open_store
@@ -83,7 +83,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
         lines=outbound.groups,
         spawn=spawn,
     )
-    outbound.sends_texts_with(groupbuy.post_group_text)
+    outbound.sends_texts_with(groupbuy.notify.post_group_text)
     reports = Reports(groupbuy)
     groupbuy.deadlines.every_minute(reports.send_due_summaries)
     groupbuy.deadlines.every_minute(groupbuy.forget_old_deliveries)

@@ -11,8 +11,8 @@ from bot.delivery import TolerantBot
 
 if TYPE_CHECKING:
     from bot.limits import Limits
-    from bot.reports import Reports
-    from bot.service import GroupBuy
+    from bot.services.deals import GroupBuy
+    from bot.services.reports import Reports
 
 
 class Services:

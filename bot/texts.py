@@ -10,11 +10,10 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from bot.core import currency as currencies
+from bot.core.languages import DEFAULT_LANGUAGE, LANGUAGES
 from bot.core.models import Member
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-LANGUAGES = ("en", "zh")
-DEFAULT_LANGUAGE = "en"
 PLAIN_PREFIXES = ("tap_", "button_")
 
 # Telegram's limits, counted in UTF-16 code units as Telegram counts them.
@@ -25,11 +24,6 @@ CAPTION_LIMIT = 1024
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it."""
     return len(text.encode("utf-16-le")) // 2
-
-
-def language_for(code: str | None) -> str:
-    """The language for a Telegram language_code: Chinese for zh*, else English."""
-    return "zh" if code and code.lower().startswith("zh") else DEFAULT_LANGUAGE
 
 
 def money(minor: int, currency: str) -> str:

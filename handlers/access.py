@@ -24,8 +24,8 @@ from typing import Any
 from telegram import CallbackQuery, Message, Update
 
 from bot.core import callbacks
+from bot.core.languages import language_for
 from bot.core.models import Group
-from bot.texts import language_for
 from handlers.common import Context, command_name, group_of, in_group, is_leader, reply
 
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
@@ -123,7 +123,7 @@ def leaders_tap(readable: Callable[[callbacks.Tap], bool]) -> Callable[[TapHandl
             if tap is None or not readable(tap) or not in_group(message.chat):
                 await query.answer(groupbuy.texts.render("tap_stale", lang))
                 return
-            if not await groupbuy.is_leader(message.chat.id, query.from_user.id):
+            if not await groupbuy.groups.is_leader(message.chat.id, query.from_user.id):
                 await query.answer(groupbuy.texts.render("tap_not_leader", lang))
                 return
             await handler(update, context, GroupTap(query, message, tap))

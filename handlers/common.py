@@ -9,8 +9,9 @@ from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, 
 from telegram.constants import ChatType
 
 from bot.context import BotContext
+from bot.core.languages import language_for
 from bot.core.models import Group, Member
-from bot.texts import language_for, split_message
+from bot.texts import split_message
 
 Context = BotContext
 
@@ -62,7 +63,7 @@ async def language(update: Update, context: Context) -> str:
     chat = update.effective_chat
     if in_group(chat):
         assert chat is not None
-        group = await context.service.store.groups.get_group(chat.id)
+        group = await context.service.groups.known(chat.id)
         if group is not None:
             return group.lang
     user = update.effective_user
@@ -86,7 +87,7 @@ async def group_of(update: Update, context: Context) -> Group:
     """The settings of the group the update came from."""
     chat = update.effective_chat
     assert chat is not None
-    return await context.service.group(chat.id, chat.title)
+    return await context.service.groups.group(chat.id, chat.title)
 
 
 # Telegram's stand-in sender for an administrator who posts anonymously, as the group.
@@ -114,7 +115,7 @@ async def is_leader(update: Update, context: Context, chat_id: int) -> bool:
     if message is not None and from_anonymous_admin(message, chat_id):
         return True
     user = update.effective_user
-    return user is not None and await context.service.is_leader(chat_id, user.id)
+    return user is not None and await context.service.groups.is_leader(chat_id, user.id)
 
 
 async def told_privately(update: Update, context: Context, delivered: bool) -> None:

@@ -10,10 +10,10 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.core import callbacks
 from bot.core.errors import UserError
+from bot.core.languages import language_for
 from bot.core.models import Deal, Group, Member
 from bot.core.rounds import CloseChoice
-from bot.service import GroupBuy
-from bot.texts import language_for
+from bot.services.deals import GroupBuy
 from handlers.access import from_someone, group_only, leaders_only, leads
 from handlers.common import Context, command_body, group_of, member_of, number, reply
 
@@ -137,7 +137,7 @@ async def tap(update: Update, context: Context) -> None:
     if query is None:
         return
     groupbuy = context.service
-    with groupbuy.taps.answering():
+    with groupbuy.notify.taps.answering():
         await _tap(update, context, groupbuy, query)
 
 
@@ -156,7 +156,7 @@ async def _tap(update: Update, context: Context, groupbuy: GroupBuy, query: Call
     deal_id: int | None = None
     try:
         if decoded.action is callbacks.Action.INVITE:
-            deal = await groupbuy.store.deals.get_deal(decoded.target)
+            deal = await groupbuy.deal(decoded.target)
             if deal is None:
                 raise UserError("tap_stale")
             if deal.status != "open":
@@ -181,7 +181,7 @@ async def _on_its_card(groupbuy: GroupBuy, tap: callbacks.Tap, query: CallbackQu
     on a card the bot showed in this chat (a forged button anywhere else is refused)."""
     deal_id: int | None = tap.target
     if tap.action in (callbacks.Action.JOIN_OPTION, callbacks.Action.WAIT_OPTION):
-        option = await groupbuy.store.deals.get_option(tap.target)
+        option = await groupbuy.option(tap.target)
         deal_id = option.deal_id if option else None
     if deal_id is None:
         return True  # nothing to see or join there: the tap is answered as stale
@@ -196,7 +196,7 @@ async def _act(
     Action = callbacks.Action
     texts = groupbuy.texts
     if tap.action in (Action.JOIN_OPTION, Action.WAIT_OPTION):
-        option = await groupbuy.store.deals.get_option(tap.target)
+        option = await groupbuy.option(tap.target)
         if option is None:
             raise UserError("tap_stale")
         deal_id, option_id = option.deal_id, option.id
@@ -236,7 +236,7 @@ async def _refresh_private_copy(update: Update, context: Context, deal_id: int) 
     if message is None or message.chat.type != ChatType.PRIVATE:
         return
     groupbuy = context.service
-    view = await groupbuy.store.deals.deal_view(deal_id)
+    view = await groupbuy.view(deal_id)
     if view is None:
         return
     try:

@@ -10,10 +10,10 @@ from telegram import Message, Update, User
 from bot.core import callbacks, currency, summary
 from bot.core.errors import UserError
 from bot.core.forms import parse_options
-from bot.core.models import Group, OrderRow
+from bot.core.languages import language_for
+from bot.core.models import Deal, Group, OrderRow
 from bot.core.summary import GroupDay
-from bot.reports import Reports
-from bot.texts import language_for
+from bot.services.reports import Reports
 from handlers.access import groups_asked, leaders_anywhere
 from handlers.common import (
     Context,
@@ -64,6 +64,18 @@ async def summary_command(update: Update, context: Context) -> None:
     await told_privately(update, context, delivered)
 
 
+async def _deal_of(
+    update: Update, context: Context, deal_id: int, groups: list[Group]
+) -> Deal | None:
+    """The deal if one of these groups (those the sender leads) has it; else the answer
+    that there is no such deal, and None."""
+    try:
+        return await context.service.deal_in_groups(deal_id, {g.chat_id for g in groups})
+    except UserError as error:
+        await reply(update, context, error.template, **error.context)
+        return None
+
+
 async def _days_asked(
     update: Update, context: Context, groups: list[Group], word: str | None
 ) -> list[GroupDay] | None:
@@ -88,11 +100,10 @@ async def export_command(update: Update, context: Context) -> None:
     leader_reports = context.reports
     deal_number = number(args[0]) if args else None
     if deal_number is not None:
-        deal = await context.service.store.deals.get_deal(deal_number)
-        if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
-            await reply(update, context, "deal_not_found", deal_id=deal_number)
+        deal = await _deal_of(update, context, deal_number, groups)
+        if deal is None:
             return
-        rows = await context.service.store.orders.orders_of_deal(deal.id)
+        rows = await leader_reports.orders_of_deal(deal.id)
         name = f"orders-deal-{deal.id}.csv"
     else:
         days = await _days_asked(update, context, groups, args[0] if args else None)
@@ -173,7 +184,7 @@ async def mark_tap(update: Update, context: Context) -> None:
     groupbuy = context.service
     lang = language_for(query.from_user.language_code)
     tap = callbacks.decode(query.data)
-    row = await groupbuy.store.orders.get_order(tap.target) if tap else None
+    row = await context.reports.order(tap.target) if tap else None
     if tap is None or row is None:
         await query.answer(groupbuy.texts.render("tap_stale", lang))
         return
@@ -211,9 +222,8 @@ async def restock_command(update: Update, context: Context, groups: list[Group])
         await reply(update, context, "restock_usage")
         return
     groupbuy = context.service
-    deal = await groupbuy.store.deals.get_deal(deal_id)
-    if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
-        await reply(update, context, "deal_not_found", deal_id=deal_id)
+    deal = await _deal_of(update, context, deal_id, groups)
+    if deal is None:
         return
     if deal.status != "open":
         await reply(update, context, "deal_not_open", deal=deal)
@@ -221,7 +231,7 @@ async def restock_command(update: Update, context: Context, groups: list[Group])
     option_id = None
     if len(args) > 2:
         wanted = " ".join(args[2:]).casefold()
-        view = await groupbuy.store.deals.deal_view(deal.id)
+        view = await groupbuy.view(deal.id)
         option = (
             next((o for o in view.options if o.name.casefold() == wanted), None) if view else None
         )
@@ -245,17 +255,15 @@ async def options_command(update: Update, context: Context, groups: list[Group])
         await reply(update, context, "options_usage")
         return
     groupbuy = context.service
-    deal = await groupbuy.store.deals.get_deal(deal_id)
-    if deal is None or deal.chat_id not in {g.chat_id for g in groups}:
-        await reply(update, context, "deal_not_found", deal_id=deal_id)
+    deal = await _deal_of(update, context, deal_id, groups)
+    if deal is None:
         return
     group = next(g for g in groups if g.chat_id == deal.chat_id)
     text = (message.text or "").split(None, 2)[2]
     try:
         options = parse_options(text, currency.digits(group.currency))
-        await groupbuy.store.deals.replace_options(deal.id, options)
+        await groupbuy.change_options(deal, options)
     except UserError as error:
         await reply(update, context, error.template, **error.context)
         return
-    groupbuy.cards.refresh(deal)
     await reply(update, context, "options_done", deal=deal)

@@ -8,8 +8,8 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
+from bot.core.languages import language_for
 from bot.limits import Verdict
-from bot.texts import language_for
 from handlers.common import Context, command_body, in_group, member_of
 
 log = logging.getLogger(__name__)
@@ -45,5 +45,5 @@ async def enforce(update: Update, context: Context) -> None:
         )
         # Privately, never in the group: a notice there would spend what the limit saves.
         # A member who never started the bot hears nothing (Telegram refuses, quietly).
-        await groupbuy.send_private(member_of(user), "slow_down", in_group=group)
+        await groupbuy.notify.send_private(member_of(user), "slow_down", in_group=group)
     raise ApplicationHandlerStop

@@ -17,8 +17,8 @@ async def orders_command(update: Update, context: Context) -> None:
     if user is None:
         return
     groupbuy = context.service
-    rows = await groupbuy.store.orders.orders_of_member(user.id)
-    delivered = await groupbuy.send_private(member_of(user), "orders", rows=rows)
+    rows = await groupbuy.orders_of(user.id)
+    delivered = await groupbuy.notify.send_private(member_of(user), "orders", rows=rows)
     if in_group(update.effective_chat):
         if delivered:
             await reply(update, context, "sent_privately")

@@ -9,8 +9,8 @@ from telegram.error import BadRequest, Forbidden
 
 from bot.core import callbacks
 from bot.core.errors import UserError
+from bot.core.languages import language_for
 from bot.core.models import Group
-from bot.texts import language_for
 from handlers.access import from_someone, leaders_anywhere
 from handlers.common import Context, member_of, told_privately
 
@@ -40,7 +40,7 @@ async def payment_tap(update: Update, context: Context) -> None:
                 await _drop_buttons(query.message)
         elif tap.action is Action.REMIND:
             chat_id = -tap.target
-            if not await groupbuy.is_leader(chat_id, query.from_user.id):
+            if not await groupbuy.groups.is_leader(chat_id, query.from_user.id):
                 raise UserError("tap_not_leader")
             sent, skipped = await groupbuy.payments.remind_unpaid(chat_id)
             text = groupbuy.texts.render("tap_reminded", lang, sent=sent, skipped=skipped)
@@ -72,7 +72,7 @@ async def unpaid_command(update: Update, context: Context, groups: list[Group]) 
     lang = language_for(user.language_code)
     delivered = True
     for group in groups:
-        rows = await groupbuy.store.orders.unpaid_orders(group.chat_id)
+        rows = await groupbuy.payments.unpaid(group.chat_id)
         text = groupbuy.texts.render("unpaid", lang, group=group, rows=rows)
         markup = None
         if rows:
@@ -82,7 +82,7 @@ async def unpaid_command(update: Update, context: Context, groups: list[Group]) 
             )
             markup = InlineKeyboardMarkup([[button]])
         try:
-            await groupbuy.send_text(user.id, text, markup)
+            await groupbuy.notify.send_text(user.id, text, markup)
         except Forbidden:
             delivered = False
             break

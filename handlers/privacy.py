@@ -7,7 +7,7 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.core import callbacks
-from bot.texts import language_for
+from bot.core.languages import language_for
 from handlers.common import Context, in_group, reply
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ async def forget_tap(update: Update, context: Context) -> None:
         await query.answer(texts.render("tap_stale", lang))
         return
     groupbuy = context.service
-    await groupbuy.store.groups.forget_member(query.from_user.id, groupbuy.clock.timestamp())
+    await groupbuy.groups.forget(query.from_user.id)
     log.info("member %s forgotten", query.from_user.id)
     await query.answer()
     await query.edit_message_text(texts.render("forgetme_done", lang))

@@ -14,7 +14,7 @@ from bot.core import currency
 from bot.core.errors import UserError
 from bot.core.models import Deal, Group, Standing
 from bot.core.money import parse_money
-from bot.service import GroupBuy
+from bot.services.deals import GroupBuy
 from handlers.access import from_someone, group_only, leaders_only
 from handlers.common import (
     Context,
@@ -33,7 +33,7 @@ _PRESENT = (ChatMemberStatus.MEMBER, ChatMemberStatus.RESTRICTED)
 
 
 async def _in_deals_group(groupbuy: GroupBuy, deals: list[Deal], user_id: int) -> bool:
-    return bool(deals) and await groupbuy.in_group_now(deals[0].chat_id, user_id)
+    return bool(deals) and await groupbuy.groups.in_group_now(deals[0].chat_id, user_id)
 
 
 async def invite_command(update: Update, context: Context) -> None:
@@ -49,7 +49,7 @@ async def invite_command(update: Update, context: Context) -> None:
         await reply(update, context, "invite_usage")
         return
     if deal_id is not None:
-        deal = await groupbuy.store.deals.get_deal(deal_id)
+        deal = await groupbuy.deal(deal_id)
         deals = [deal] if deal is not None and deal.status == "open" else []
         if not in_group(chat) and not await _in_deals_group(groupbuy, deals, user.id):
             deals = []  # a deal number alone opens nothing outside its group
@@ -64,10 +64,13 @@ async def invite_command(update: Update, context: Context) -> None:
         await reply(update, context, "invite_no_deal")
         return
     links = [
-        {"deal": deal, "link": groupbuy.invite_link(context.bot.username, deal.id, user.id)}
+        {
+            "deal": deal,
+            "link": groupbuy.referrals.invite_link(context.bot.username, deal.id, user.id),
+        }
         for deal in deals
     ]
-    delivered = await groupbuy.send_private(member_of(user), "invite_links", links=links)
+    delivered = await groupbuy.notify.send_private(member_of(user), "invite_links", links=links)
     if in_group(chat):
         if delivered:
             await reply(update, context, "sent_privately")
@@ -81,9 +84,8 @@ async def rewards_command(update: Update, context: Context) -> None:
     if user is None:
         return
     groupbuy = context.service
-    balances = await groupbuy.store.ledger.balances(user.id)
-    entries = await groupbuy.store.ledger.ledger_entries(user.id)
-    delivered = await groupbuy.send_private(
+    balances, entries = await groupbuy.referrals.rewards_of(user.id)
+    delivered = await groupbuy.notify.send_private(
         member_of(user), "rewards", balances=balances, entries=entries
     )
     if in_group(update.effective_chat):
@@ -97,7 +99,7 @@ async def rewards_command(update: Update, context: Context) -> None:
 async def top_command(update: Update, context: Context) -> None:
     """/top: the group's referral leaderboard."""
     group = await group_of(update, context)
-    standings = await context.service.store.ledger.leaderboard(group.chat_id)
+    standings = await context.service.referrals.leaderboard(group.chat_id)
     await reply(
         update, context, "top", standings=[await _named(context, group, s) for s in standings]
     )
@@ -128,7 +130,7 @@ async def payout_command(update: Update, context: Context, group: Group) -> None
     args = context.args or []
     target = None
     if len(args) == 2:
-        target = await groupbuy.find_member(args[0])
+        target = await groupbuy.groups.find_member(args[0])
         amount_text = args[1]
     elif len(args) == 1 and message.reply_to_message and message.reply_to_message.from_user:
         target = member_of(message.reply_to_message.from_user)
@@ -145,20 +147,10 @@ async def payout_command(update: Update, context: Context, group: Group) -> None
         await reply(update, context, "payout_usage")
         return
     try:
-        balance = await groupbuy.store.ledger.payout(
-            group.chat_id,
-            target.user_id,
-            amount,
-            group.currency,
-            user.id,
-            groupbuy.clock.timestamp(),
-        )
+        balance = await groupbuy.referrals.payout(group, target, amount, user.id)
     except UserError as error:
         await reply(update, context, error.template, member=target, **error.context)
         return
-    log.info(
-        "payout chat=%s member=%s amount=%s by=%s", group.chat_id, target.user_id, amount, user.id
-    )
     await reply(
         update,
         context,
@@ -205,10 +197,4 @@ async def _count_invite(
     group = await group_of(update, context)
     groupbuy = context.service
     for invitee in invitees:
-        counted = await groupbuy.store.ledger.record_group_invite(
-            group.chat_id, inviter.id, invitee.id, groupbuy.clock.timestamp()
-        )
-        if counted:
-            log.info(
-                "group invite chat=%s inviter=%s invitee=%s", group.chat_id, inviter.id, invitee.id
-            )
+        await groupbuy.referrals.count_invite(group.chat_id, inviter.id, invitee.id)

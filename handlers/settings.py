@@ -10,7 +10,7 @@ from telegram.error import BadRequest
 from bot.core import callbacks
 from bot.core.errors import UserError
 from bot.core.models import Group
-from bot.group_settings import (
+from bot.core.settings import (
     QUICK,
     QUICK_FLAT,
     canonical_key,
@@ -49,13 +49,13 @@ async def settings_command(update: Update, context: Context, group: Group) -> No
         except UserError as error:
             await reply(update, context, error.template, **error.context)
             return
-        await context.service.store.groups.set_pickup_points(group.chat_id, names)
+        await context.service.groups.set_pickup_points(group.chat_id, names)
         log.info("pickup points chat=%s %s", group.chat_id, names)
         await _show(message, context, group, changed=key)
         return
     try:
         changes = parse_setting(key, " ".join(args[1:]), group)
-        group = await context.service.store.groups.update_group(group.chat_id, **changes)
+        group = await context.service.groups.change(group.chat_id, **changes)
     except UserError as error:
         await reply(update, context, error.template, **error.context)
         return
@@ -65,12 +65,11 @@ async def settings_command(update: Update, context: Context, group: Group) -> No
 
 async def _show(message: Message, context: Context, group: Group, changed: str = "") -> None:
     groupbuy = context.service
-    leaders = await groupbuy.store.groups.group_leaders(group.chat_id)
-    pickups = await groupbuy.store.groups.pickup_points(group.chat_id)
+    leaders, pickups = await groupbuy.groups.leaders_and_pickups(group.chat_id)
     text = groupbuy.texts.render(
         "settings", group.lang, group=group, changed=changed, leaders=leaders, pickups=pickups
     )
-    await groupbuy.send_text(message.chat.id, text, _buttons(context, group))
+    await groupbuy.notify.send_text(message.chat.id, text, _buttons(context, group))
 
 
 def _buttons(context: Context, group: Group) -> InlineKeyboardMarkup:
@@ -107,14 +106,11 @@ async def setting_tap(update: Update, context: Context, tapped: GroupTap) -> Non
     query, message = tapped.query, tapped.message
     groupbuy = context.service
     key, value = QUICK_FLAT[tapped.tap.target - 1]
-    group = await groupbuy.group(message.chat.id, message.chat.title)
-    group = await groupbuy.store.groups.update_group(
-        group.chat_id, **parse_setting(key, value, group)
-    )
+    group = await groupbuy.groups.group(message.chat.id, message.chat.title)
+    group = await groupbuy.groups.change(group.chat_id, **parse_setting(key, value, group))
     log.info("settings chat=%s %s=%s by=%s", group.chat_id, key, value, query.from_user.id)
     await query.answer(groupbuy.texts.render("tap_setting", group.lang, key=key, value=value))
-    leaders = await groupbuy.store.groups.group_leaders(group.chat_id)
-    pickups = await groupbuy.store.groups.pickup_points(group.chat_id)
+    leaders, pickups = await groupbuy.groups.leaders_and_pickups(group.chat_id)
     text = groupbuy.texts.render(
         "settings", group.lang, group=group, changed=key, leaders=leaders, pickups=pickups
     )
@@ -137,16 +133,14 @@ async def _leaders(update: Update, context: Context, group: Group, args: list[st
         return
     target = None
     if len(args) >= 2:
-        target = await groupbuy.find_member(args[1])
+        target = await groupbuy.groups.find_member(args[1])
     elif message.reply_to_message and message.reply_to_message.from_user:
         target = member_of(message.reply_to_message.from_user)
     if target is None:
         await reply(update, context, "member_not_found", who=args[1] if len(args) > 1 else "?")
         return
     adding = action in ("add", "添加")
-    changed = await groupbuy.store.groups.set_group_leader(
-        group.chat_id, target, adding, user.id, groupbuy.clock.timestamp()
-    )
+    changed = await groupbuy.groups.name_leader(group.chat_id, target, adding, user.id)
     log.info(
         "leader chat=%s member=%s add=%s by=%s", group.chat_id, target.user_id, adding, user.id
     )

@@ -16,7 +16,7 @@ async def start(update: Update, context: Context) -> None:
     if user is None or chat is None or in_group(chat):
         return
     groupbuy = context.service
-    await groupbuy.store.groups.save_member(member_of(user), groupbuy.clock.timestamp())
+    await groupbuy.groups.save(member_of(user))
     if not context.args:
         await reply(update, context, "start")
         return
@@ -28,7 +28,7 @@ async def start(update: Update, context: Context) -> None:
         # A bare deal number opens nothing: the deal is not even looked up.
         await reply(update, context, "link_outdated")
         return
-    deal = await groupbuy.store.deals.get_deal(payload.deal_id) if payload else None
+    deal = await groupbuy.deal(payload.deal_id) if payload else None
     if payload is None or deal is None:
         await reply(update, context, "bad_payload")
         return
@@ -36,14 +36,14 @@ async def start(update: Update, context: Context) -> None:
         await reply(update, context, "deal_gone", deal=deal)
         return
     if payload.kind == "invite":
-        link = groupbuy.invite_link(context.bot.username, deal.id, user.id)
+        link = groupbuy.referrals.invite_link(context.bot.username, deal.id, user.id)
         await reply(update, context, "invite_link", deal=deal, link=link)
         return
     if payload.kind == "ref" and payload.referrer_id is not None:
-        verdict = await groupbuy.follow_invite(deal, member_of(user), payload.referrer_id)
-        referrer = await groupbuy.store.groups.get_member(payload.referrer_id)
+        verdict = await groupbuy.referrals.follow_invite(deal, member_of(user), payload.referrer_id)
+        referrer = await groupbuy.groups.member(payload.referrer_id)
         await reply(update, context, "invite_followed", verdict=verdict, referrer=referrer)
-    view = await groupbuy.store.deals.deal_view(deal.id)
+    view = await groupbuy.view(deal.id)
     assert view is not None
     await groupbuy.cards.send(view, chat.id)
 

@@ -58,11 +58,9 @@ async def claim(update: Update, context: Context) -> None:
         sender = member_of(user)
     if read_only_command(update):
         if sender is not None:
-            await groupbuy.remember(sender)
+            await groupbuy.groups.remember(sender)
         return
-    if not await groupbuy.store.deliveries.first_delivery(
-        update.update_id, groupbuy.clock.timestamp(), sender
-    ):
+    if not await groupbuy.first_delivery(update.update_id, sender):
         log.info("update %s delivered again; ignored", update.update_id)
         raise ApplicationHandlerStop
 

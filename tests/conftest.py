@@ -22,7 +22,7 @@ import pytest
 from bot.app import Runtime, build_application
 from bot.clock import Clock
 from bot.config import Settings
-from bot.service import GroupBuy
+from bot.services.deals import GroupBuy
 from storage.engines import PostgresEngine, SqliteEngine
 from storage.store import Store
 from tests.fakeapi import FakeBotAPI

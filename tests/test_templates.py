@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 import jinja2
 import pytest
 
-from bot import group_settings
 from bot.core import forms
+from bot.core import settings as group_settings
 from bot.core.forms import KEY_PROBLEMS, PROBLEMS, FormError, parse_deal_form
+from bot.core.languages import LANGUAGES
 from bot.core.models import (
     Balance,
     Deal,
@@ -43,15 +44,7 @@ from bot.core.models import (
     Standing,
 )
 from bot.core.summary import DealDay, GroupDay, PickupEntry, PickupPlace
-from bot.texts import (
-    LANGUAGES,
-    MESSAGE_LIMIT,
-    PLAIN_PREFIXES,
-    TEMPLATES,
-    Texts,
-    split_duration,
-    utf16_len,
-)
+from bot.texts import MESSAGE_LIMIT, PLAIN_PREFIXES, TEMPLATES, Texts, split_duration, utf16_len
 from tests.fakeapi import HtmlError, parse_html
 
 # Templates that only set values ({% set %}), read with Texts.label or Texts.catalogue.

@@ -11,11 +11,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core import callbacks
 from bot.core.errors import UserError
+from bot.core.languages import language_for
 from bot.core.models import ANONYMOUS_SENDERS, Member, OrderRow
-from bot.texts import language_for
 
 if TYPE_CHECKING:
-    from bot.service import GroupBuy
+    from bot.services.deals import GroupBuy
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class Payments:
             order_id, member.user_id, self.gb.clock.timestamp()
         )
         if row.deal.leader_id in ANONYMOUS_SENDERS:
-            asked = await self.gb.leaders_of(row.deal.chat_id)
+            asked = await self.gb.groups.leaders_of(row.deal.chat_id)
         else:
             asked = [row.deal.leader_id]
         for user_id in asked:
@@ -59,23 +59,27 @@ class Payments:
             ]
         )
         text = self.gb.texts.render("payment_claimed", lang, row=row)
-        await self.gb.send_private_markup(user_id, text, markup)
+        await self.gb.notify.send_private_markup(user_id, text, markup)
 
     async def settle_claim(self, order_id: int, accept: bool, leader_id: int) -> OrderRow:
         """The leader confirms or rejects a payment claim; the member is told."""
         row = await self.gb.store.orders.get_order(order_id)
         if row is None:
             raise UserError("tap_stale")
-        if not await self.gb.is_leader(row.deal.chat_id, leader_id):
+        if not await self.gb.groups.is_leader(row.deal.chat_id, leader_id):
             raise UserError("tap_not_leader")
         if not await self.gb.store.orders.settle_claim(
             order_id, accept, leader_id, self.gb.clock.timestamp()
         ):
             raise UserError("tap_claim_settled")
-        await self.gb.send_private(
+        await self.gb.notify.send_private(
             row.member, "payment_confirmed" if accept else "payment_rejected", row=row
         )
         return row
+
+    async def unpaid(self, chat_id: int) -> list[OrderRow]:
+        """The group's confirmed orders not marked paid, member by member (/unpaid)."""
+        return await self.gb.store.orders.unpaid_orders(chat_id)
 
     async def remind_unpaid(self, chat_id: int) -> tuple[int, int]:
         """Remind each member with unpaid orders privately, once a day: (sent, skipped)."""
@@ -84,14 +88,16 @@ class Payments:
             raise UserError("tap_stale")
         day = self.gb.clock.now().astimezone(ZoneInfo(group.tz)).date().isoformat()
         by_member: dict[int, list[OrderRow]] = {}
-        for row in await self.gb.store.orders.unpaid_orders(chat_id):
+        for row in await self.unpaid(chat_id):
             by_member.setdefault(row.member.user_id, []).append(row)
         sent = skipped = 0
         for user_id, rows in by_member.items():
             first = await self.gb.store.orders.record_payment_reminder(
                 chat_id, user_id, day, self.gb.clock.timestamp()
             )
-            if first and await self.gb.send_private(rows[0].member, "payment_reminder", rows=rows):
+            if first and await self.gb.notify.send_private(
+                rows[0].member, "payment_reminder", rows=rows
+            ):
                 sent += 1
             else:
                 skipped += 1

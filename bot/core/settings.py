@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.core import currency, referrals, summary
 from bot.core.errors import UserError
 from bot.core.forms import MAX_PICKUPS
+from bot.core.languages import LANGUAGES
 from bot.core.models import Group
-from bot.texts import LANGUAGES
 
 KEYS = ("lang", "tz", "currency", "summary", "reward", "levels", "privacy", "pickup", "leaders")
 # The common changes, offered as buttons under /settings: (key, value) by row.

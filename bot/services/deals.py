@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,40 +21,37 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
 )
-from telegram.error import Forbidden, TelegramError
+from telegram.error import TelegramError
 
-from bot.cards import DealCards
 from bot.clock import Clock
 from bot.config import Settings
 from bot.core import callbacks, currency, rounds
 from bot.core.errors import UserError
 from bot.core.forms import parse_deal_form
+from bot.core.languages import DEFAULT_LANGUAGE, LANGUAGES, language_for
 from bot.core.links import Links
 from bot.core.models import (
     CancelledDeal,
     ClosedRound,
     Deal,
+    DealOption,
     DealStatus,
+    DealView,
     Group,
     JoinOutcome,
     LeaveOutcome,
-    Line,
     Member,
-    RoundStatus,
+    OrderRow,
 )
 from bot.outbound import GroupLines
-from bot.payments import Payments
-from bot.priority import TapsFirst
 from bot.scheduler import Deadlines
-from bot.texts import (
-    DEFAULT_LANGUAGE,
-    LANGUAGES,
-    Texts,
-    language_for,
-    split_duration,
-    split_message,
-)
-from bot.waitlist import Waitlist
+from bot.services.cards import DealCards
+from bot.services.groups import Groups
+from bot.services.notify import Notifier
+from bot.services.payments import Payments
+from bot.services.referrals import Referrals
+from bot.services.waitlist import Waitlist
+from bot.texts import Texts, split_duration
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -101,7 +98,13 @@ class GroupBuy:
         self.cards = DealCards(
             store=store, texts=texts, clock=clock, bot=bot, links=self.links, lines=lines
         )
-        self.taps = TapsFirst()
+        self.groups = Groups(
+            settings=settings, store=store, clock=clock, bot=bot, spawn=self._spawn
+        )
+        self.referrals = Referrals(store=store, clock=clock, links=self.links)
+        self.notify = Notifier(
+            store=store, texts=texts, clock=clock, bot=bot, lines=lines, cards=self.cards
+        )
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -146,92 +149,13 @@ class GroupBuy:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def first_delivery(self, update_id: int, sender: Member | None) -> bool:
+        """Claim an update for handling; False if Telegram delivered it before."""
+        return await self.store.deliveries.first_delivery(update_id, self.clock.timestamp(), sender)
+
     async def forget_old_deliveries(self) -> None:
         """Telegram redelivers an update for a day at most; older records can go."""
         await self.store.deliveries.forget_deliveries(self.clock.timestamp() - 2 * 86400)
-
-    # -- groups -----------------------------------------------------------------------
-
-    async def group(self, chat_id: int, title: str | None) -> Group:
-        """The group's settings, created with the operator's defaults on first sight."""
-        return await self.store.groups.ensure_group(
-            chat_id,
-            title or "",
-            tz=self.settings.timezone,
-            currency=self.settings.currency,
-            lang="en",
-            now=self.clock.timestamp(),
-        )
-
-    async def is_leader(self, chat_id: int, user_id: int) -> bool:
-        """Configured leaders, the group's administrators and its named leaders lead it."""
-        if user_id in self.settings.leaders:
-            return True
-        if await self.store.groups.is_group_leader(chat_id, user_id):
-            return True
-        try:
-            member = await self.bot.get_chat_member(chat_id, user_id)
-        except TelegramError as exc:
-            log.warning("leader check failed chat=%s user=%s: %s", chat_id, user_id, exc)
-            return False
-        return member.status in ("creator", "administrator")
-
-    async def in_group_now(self, chat_id: int, user_id: int) -> bool:
-        """Whether Telegram says the user is in the group; False when it cannot tell."""
-        try:
-            member = await self.bot.get_chat_member(chat_id, user_id)
-        except TelegramError as exc:
-            log.warning("membership check failed chat=%s user=%s: %s", chat_id, user_id, exc)
-            return False
-        return member.status in ("creator", "administrator", "member", "restricted")
-
-    async def leaders_of(self, chat_id: int) -> list[int]:
-        """Everyone who leads the group in person: configured leaders, its human
-        administrators and the leaders it named."""
-        ids = list(self.settings.leaders)
-        try:
-            admins = await self.bot.get_chat_administrators(chat_id)
-        except TelegramError as exc:
-            log.warning("cannot list admins chat=%s: %s", chat_id, exc)
-            admins = ()
-        ids += [admin.user.id for admin in admins if not admin.user.is_bot]
-        ids += [member.user_id for member in await self.store.groups.group_leaders(chat_id)]
-        return list(dict.fromkeys(ids))
-
-    # -- members and referrals --------------------------------------------------------
-
-    async def find_member(self, who: str) -> Member | None:
-        """A member named by @username or user id."""
-        text = who.strip()
-        if text.isascii() and text.isdigit():
-            # Longer than any Telegram user id: nobody (and past a 64-bit column).
-            return await self.store.groups.get_member(int(text)) if len(text) <= 15 else None
-        return await self.store.groups.member_by_username(text.lstrip("@"))
-
-    async def remember(self, member: Member) -> None:
-        """Save a member's name and language when new or changed, in the background: the
-        update that showed them is answered without waiting for the write lock."""
-        if await self.store.groups.get_member(member.user_id) != member:
-            self._spawn(self.store.groups.save_member(member, self.clock.timestamp()))
-
-    def invite_link(self, bot_username: str, deal_id: int, user_id: int) -> str:
-        """A member's personal, signed invite link to a deal."""
-        return f"https://t.me/{bot_username}?start={self.links.referral(deal_id, user_id)}"
-
-    async def follow_invite(self, deal: Deal, referee: Member, referrer_id: int) -> str:
-        """Someone opened a friend's invite link: attribute them if the rules allow it."""
-        await self.store.groups.save_member(referee, self.clock.timestamp())
-        verdict = await self.store.ledger.attribute(
-            deal.chat_id, referee.user_id, referrer_id, deal.id, self.clock.timestamp()
-        )
-        log.info(
-            "invite followed deal=%s referee=%s referrer=%s: %s",
-            deal.id,
-            referee.user_id,
-            referrer_id,
-            verdict,
-        )
-        return str(verdict)
 
     # -- deals ------------------------------------------------------------------------
 
@@ -288,14 +212,41 @@ class GroupBuy:
 
     async def deal_in_group(self, deal_id: int, chat_id: int) -> Deal:
         """The deal if it belongs to this group, else a UserError saying it is not found."""
+        return await self.deal_in_groups(deal_id, (chat_id,))
+
+    async def deal_in_groups(self, deal_id: int, chat_ids: Collection[int]) -> Deal:
+        """The deal if it belongs to one of these groups (those a leader leads), else a
+        UserError saying it is not found: another group's deal is not theirs to see."""
         deal = await self.store.deals.get_deal(deal_id)
-        if deal is None or deal.chat_id != chat_id:
+        if deal is None or deal.chat_id not in chat_ids:
             raise UserError("deal_not_found", deal_id=deal_id)
         return deal
+
+    async def deal(self, deal_id: int) -> Deal | None:
+        """The deal, wherever it is (callers check who may see it)."""
+        return await self.store.deals.get_deal(deal_id)
+
+    async def view(self, deal_id: int) -> DealView | None:
+        """Everything the deal's card shows."""
+        return await self.store.deals.deal_view(deal_id)
+
+    async def option(self, option_id: int) -> DealOption | None:
+        """One option of a deal."""
+        return await self.store.deals.get_option(option_id)
 
     async def open_deals(self, chat_id: int) -> list[Deal]:
         """The group's open deals."""
         return await self.store.deals.open_deals(chat_id)
+
+    async def change_options(self, deal: Deal, options: tuple[Any, ...]) -> None:
+        """New options for a deal nobody has ordered from yet (a UserError once someone
+        has: prices are promises); the card shows them."""
+        await self.store.deals.replace_options(deal.id, options)
+        self.cards.refresh(deal)
+
+    async def orders_of(self, user_id: int) -> list[OrderRow]:
+        """A member's latest orders across groups (/orders)."""
+        return await self.store.orders.orders_of_member(user_id)
 
     # -- taps -------------------------------------------------------------------------
 
@@ -330,9 +281,9 @@ class GroupBuy:
             self._ended_answer(outcome.deal)  # this tap ended it: the next are told at once
         self.cards.refresh(outcome.deal)
         if outcome.tipped:
-            self._spawn(self._announce_tipped(outcome.deal))
+            self._spawn(self.notify.tipped(outcome.deal))
         if outcome.closed:
-            self._spawn(self._announce_closed(outcome.closed))
+            self._spawn(self.notify.closed(outcome.closed))
         if outcome.needs_pickup:
             self._spawn(self.ask_pickup(outcome.deal, member))
         if outcome.offers:
@@ -375,7 +326,7 @@ class GroupBuy:
             ]
         )
         text = self.texts.render("pickup_question", lang, deal=deal)
-        await self.send_private_markup(member.user_id, text, markup)
+        await self.notify.send_private_markup(member.user_id, text, markup)
 
     async def choose_pickup(self, deal_id: int, member: Member, pickup_id: int) -> str:
         """Record the member's pickup point for the deal; the point's name."""
@@ -414,7 +365,7 @@ class GroupBuy:
                 closed.round.status,
                 len(closed.lines),
             )
-            await self._announce_closed(closed)
+            await self.notify.closed(closed)
         elif (deal := await self.store.deals.get_deal(deal_id)) is not None:
             self.cards.refresh(deal)
 
@@ -427,15 +378,8 @@ class GroupBuy:
         self._open_seen.discard(deal.id)
         log.info("deal cancelled deal=%s orders=%s", deal.id, len(cancelled.lines))
         self.cards.refresh(deal)
-        self._spawn(self._announce_cancelled(cancelled))
+        self._spawn(self.notify.cancelled(cancelled))
         return cancelled
-
-    async def _announce_cancelled(self, cancelled: CancelledDeal) -> None:
-        group = await self._group_of(cancelled.deal)
-        await self._send_group(group, "deal_cancelled", deal=cancelled.deal, lines=cancelled.lines)
-        await self._tell_members(
-            cancelled.deal, cancelled.lines, "order_cancelled", reason="cancelled"
-        )
 
     async def remind(self, deal_id: int) -> None:
         """Shortly before the deadline, tell the group how many more members are needed."""
@@ -448,134 +392,10 @@ class GroupBuy:
         if not await self.store.deals.mark_reminded(deal_id, view.open_round.number):
             return
         left = max(0, view.deal.deadline - self.clock.timestamp())
-        await self._send_group(
+        await self.notify.send_group(
             view.group,
             "reminder",
             deal=view.deal,
             missing=missing,
             left=split_duration(left),
         )
-
-    # -- announcements ----------------------------------------------------------------
-
-    async def _announce_tipped(self, deal: Deal) -> None:
-        group = await self._group_of(deal)
-        await self._send_group(group, "deal_tipped", deal=deal, tz=group.tz)
-
-    async def _announce_closed(self, closed: ClosedRound) -> None:
-        """Card, one group message, and a private word to each member of the round."""
-        self.cards.refresh(closed.deal)
-        if not closed.lines:
-            return  # an empty round ends quietly: nobody is waiting on it
-        group = await self._group_of(closed.deal)
-        formed = closed.round.status is RoundStatus.FORMED
-        await self._send_group(
-            group,
-            "round_formed" if formed else "round_failed",
-            deal=closed.deal,
-            round=closed.round,
-            lines=closed.lines,
-            units=sum(line.quantity for line in closed.lines),
-            next_round=closed.next_round,
-        )
-        if formed:
-            await self._confirm_orders(closed.deal, closed.lines)
-        else:
-            await self._tell_members(closed.deal, closed.lines, "order_cancelled", reason="failed")
-
-    async def _tell_members(
-        self, deal: Deal, lines: Sequence[Line], template: str, **context: Any
-    ) -> None:
-        async for line in self._giving_way(lines):
-            await self.send_private(
-                line.member, template, deal=deal, quantity=line.quantity, **context
-            )
-
-    async def _giving_way(self, lines: Sequence[Line]) -> AsyncIterator[Line]:
-        """The round's lines one at a time, each after a lull in the taps (one deadline for
-        the round). One at a time, not gathered, stays well inside the flood limits."""
-        deadline = self.taps.deadline()
-        for line in lines:
-            await self.taps.lull(deadline)
-            yield line
-
-    async def _confirm_orders(self, deal: Deal, lines: Sequence[Line]) -> None:
-        """Each confirmed order privately: its code, where to collect it, "I've paid"."""
-        async for line in self._giving_way(lines):
-            lang = language_for(line.member.language_code)
-            text = self.texts.render(
-                "order_confirmed", lang, deal=deal, line=line, quantity=line.quantity
-            )
-            markup = None
-            if line.order_id is not None:
-                markup = InlineKeyboardMarkup(
-                    [
-                        [
-                            InlineKeyboardButton(
-                                self.texts.label("i_paid", lang),
-                                callback_data=callbacks.PAYMENTS.data(
-                                    callbacks.Action.I_PAID, line.order_id
-                                ),
-                            )
-                        ]
-                    ]
-                )
-            await self.send_private_markup(line.member.user_id, text, markup)
-
-    async def send_private_markup(
-        self, user_id: int, text: str, markup: InlineKeyboardMarkup | None
-    ) -> bool:
-        try:
-            await self.send_text(user_id, text, markup)
-        except Forbidden:
-            log.debug("member %s has not started the bot; skipped", user_id)
-            return False
-        except TelegramError as exc:
-            log.warning("private message failed user=%s: %s", user_id, exc)
-            return False
-        return True
-
-    async def _group_of(self, deal: Deal) -> Group:
-        group = await self.store.groups.get_group(deal.chat_id)
-        assert group is not None
-        return group
-
-    # -- sending ----------------------------------------------------------------------
-
-    async def _send_group(self, group: Group, template: str, **context: Any) -> None:
-        text = self.texts.render(template, group.lang, now=self.clock.timestamp(), **context)
-        self.lines.post(group.chat_id, text)
-
-    async def post_group_text(self, chat_id: int, text: str) -> None:
-        """Post a text in a group now (its line calls this when the text's turn comes)."""
-        try:
-            await self.bot.send_message(chat_id, text)
-        except TelegramError as exc:
-            log.warning("group message failed chat=%s: %s", chat_id, exc)
-
-    async def send_text(
-        self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
-    ) -> None:
-        """Send a text that may list many things: cut between lines into messages within
-        Telegram's limit, the buttons under the last one."""
-        chunks = split_message(text)
-        for n, chunk in enumerate(chunks, 1):
-            await self.bot.send_message(
-                chat_id, chunk, reply_markup=markup if n == len(chunks) else None
-            )
-
-    async def send_private(self, member: Member, template: str, /, **context: Any) -> bool:
-        """Message a member privately; False (and no error) if they never started the bot."""
-        lang = language_for(member.language_code)
-        text = self.texts.render(template, lang, now=self.clock.timestamp(), **context)
-        try:
-            await self.send_text(member.user_id, text)
-        except Forbidden:
-            log.debug("member %s has not started the bot; skipped", member.user_id)
-            return False
-        except TelegramError as exc:
-            log.warning(
-                "private message failed user=%s template=%s: %s", member.user_id, template, exc
-            )
-            return False
-        return True

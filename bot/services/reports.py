@@ -9,10 +9,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import Forbidden
 
 from bot.core import callbacks, summary
+from bot.core.languages import language_for
 from bot.core.models import Deal, Group, Member, OrderRow
 from bot.core.summary import GroupDay
-from bot.service import GroupBuy
-from bot.texts import language_for
+from bot.services.deals import GroupBuy
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,14 @@ class Reports:
             return await store.groups.all_groups()
         led = []
         for group in await store.groups.groups_led_by(user_id):
-            if await self.gb.is_leader(group.chat_id, user_id):
+            if await self.gb.groups.is_leader(group.chat_id, user_id):
                 led.append(group)
         return led
 
     async def leaders_of(self, group: Group) -> list[int]:
         """Everyone who gets the group's daily summary: its human admins, named and
         configured leaders."""
-        return await self.gb.leaders_of(group.chat_id)
+        return await self.gb.groups.leaders_of(group.chat_id)
 
     # -- summaries --------------------------------------------------------------------
 
@@ -72,7 +72,7 @@ class Reports:
         lang = language_for(None if isinstance(leader, int) else leader.language_code)
         text = self.gb.texts.render("summary", lang, day=day)
         try:
-            await self.gb.send_text(user_id, text)
+            await self.gb.notify.send_text(user_id, text)
             for deal_day in day.deals:
                 if deal_day.rows and len(deal_day.rows) <= MARK_BUTTONS_MAX:
                     panel, markup = self.mark_panel(deal_day.deal, deal_day.rows, lang)
@@ -130,6 +130,10 @@ class Reports:
             )
         return texts.render("mark_panel", lang, deal=deal), InlineKeyboardMarkup(keyboard)
 
+    async def order(self, order_id: int) -> OrderRow | None:
+        """One order with its deal and member (callers check who may see it)."""
+        return await self.gb.store.orders.get_order(order_id)
+
     async def rows_of_panel(self, deal_id: int, order_ids: list[int]) -> list[OrderRow]:
         """The current state of the orders a mark panel shows."""
         rows = []
@@ -141,7 +145,7 @@ class Reports:
 
     async def may_mark(self, user_id: int, row: OrderRow) -> bool:
         """Only a leader of the order's group marks it."""
-        return await self.gb.is_leader(row.deal.chat_id, user_id)
+        return await self.gb.groups.is_leader(row.deal.chat_id, user_id)
 
     async def mark(self, rows: list[OrderRow], mark: str, value: bool, by_user: int) -> int:
         """Set or undo a mark on these orders; how many changed."""
@@ -153,6 +157,10 @@ class Reports:
         return len(changed)
 
     # -- exports ----------------------------------------------------------------------
+
+    async def orders_of_deal(self, deal_id: int) -> list[OrderRow]:
+        """Every order of a deal, whatever its status (/export of one deal)."""
+        return await self.gb.store.orders.orders_of_deal(deal_id)
 
     async def send_export(
         self, user_id: int, rows: list[OrderRow], tz: str, name: str, lang: str

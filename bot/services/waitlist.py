@@ -10,11 +10,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core import callbacks
 from bot.core.errors import UserError
+from bot.core.languages import language_for
 from bot.core.models import Deal, JoinOutcome, Member, Offer
-from bot.texts import language_for
 
 if TYPE_CHECKING:
-    from bot.service import GroupBuy
+    from bot.services.deals import GroupBuy
 
 
 class Waitlist:
@@ -79,4 +79,4 @@ class Waitlist:
                     ]
                 ]
             )
-            await self.gb.send_private_markup(offer.user_id, text, markup)
+            await self.gb.notify.send_private_markup(offer.user_id, text, markup)

@@ -1,0 +1,184 @@
+"""Who hears what: group messages on each group's line, private messages to members,
+and the announcements a round or a deal makes when it ends."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import Forbidden, TelegramError
+
+from bot.clock import Clock
+from bot.core import callbacks
+from bot.core.languages import language_for
+from bot.core.models import CancelledDeal, ClosedRound, Deal, Group, Line, Member, RoundStatus
+from bot.outbound import GroupLines
+from bot.priority import TapsFirst
+from bot.services.cards import DealCards
+from bot.texts import Texts, split_message
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    """Renders templates and sends them: to a group on its line (its turn shared with the
+    deal cards), to members privately, giving way to taps in a rush."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        texts: Texts,
+        clock: Clock,
+        bot: Bot,
+        lines: GroupLines,
+        cards: DealCards,
+    ) -> None:
+        self.store = store
+        self.texts = texts
+        self.clock = clock
+        self.bot = bot
+        # Each group's line of messages (Outbound's): the card and the texts take turns.
+        self.lines = lines
+        self.cards = cards
+        self.taps = TapsFirst()
+
+    # -- announcements ----------------------------------------------------------------
+
+    async def tipped(self, deal: Deal) -> None:
+        """A tipping deal reached its minimum: say so in its group."""
+        group = await self.group_of(deal)
+        await self.send_group(group, "deal_tipped", deal=deal, tz=group.tz)
+
+    async def closed(self, closed: ClosedRound) -> None:
+        """Card, one group message, and a private word to each member of the round."""
+        self.cards.refresh(closed.deal)
+        if not closed.lines:
+            return  # an empty round ends quietly: nobody is waiting on it
+        group = await self.group_of(closed.deal)
+        formed = closed.round.status is RoundStatus.FORMED
+        await self.send_group(
+            group,
+            "round_formed" if formed else "round_failed",
+            deal=closed.deal,
+            round=closed.round,
+            lines=closed.lines,
+            units=sum(line.quantity for line in closed.lines),
+            next_round=closed.next_round,
+        )
+        if formed:
+            await self.confirm_orders(closed.deal, closed.lines)
+        else:
+            await self.tell_members(closed.deal, closed.lines, "order_cancelled", reason="failed")
+
+    async def cancelled(self, cancelled: CancelledDeal) -> None:
+        """The leader cancelled the deal: the group hears it, and each member privately."""
+        group = await self.group_of(cancelled.deal)
+        await self.send_group(group, "deal_cancelled", deal=cancelled.deal, lines=cancelled.lines)
+        await self.tell_members(
+            cancelled.deal, cancelled.lines, "order_cancelled", reason="cancelled"
+        )
+
+    async def tell_members(
+        self, deal: Deal, lines: Sequence[Line], template: str, **context: Any
+    ) -> None:
+        """The same message to each member of a round, privately."""
+        async for line in self.giving_way(lines):
+            await self.send_private(
+                line.member, template, deal=deal, quantity=line.quantity, **context
+            )
+
+    async def giving_way(self, lines: Sequence[Line]) -> AsyncIterator[Line]:
+        """The round's lines one at a time, each after a lull in the taps (one deadline for
+        the round). One at a time, not gathered, stays well inside the flood limits."""
+        deadline = self.taps.deadline()
+        for line in lines:
+            await self.taps.lull(deadline)
+            yield line
+
+    async def confirm_orders(self, deal: Deal, lines: Sequence[Line]) -> None:
+        """Each confirmed order privately: its code, where to collect it, "I've paid"."""
+        async for line in self.giving_way(lines):
+            lang = language_for(line.member.language_code)
+            text = self.texts.render(
+                "order_confirmed", lang, deal=deal, line=line, quantity=line.quantity
+            )
+            markup = None
+            if line.order_id is not None:
+                markup = InlineKeyboardMarkup(
+                    [
+                        [
+                            InlineKeyboardButton(
+                                self.texts.label("i_paid", lang),
+                                callback_data=callbacks.PAYMENTS.data(
+                                    callbacks.Action.I_PAID, line.order_id
+                                ),
+                            )
+                        ]
+                    ]
+                )
+            await self.send_private_markup(line.member.user_id, text, markup)
+
+    async def group_of(self, deal: Deal) -> Group:
+        """The settings of the deal's group (its language and time zone)."""
+        group = await self.store.groups.get_group(deal.chat_id)
+        assert group is not None
+        return group
+
+    # -- sending ----------------------------------------------------------------------
+
+    async def send_group(self, group: Group, template: str, **context: Any) -> None:
+        """Queue a message for the group, in its language, on its line."""
+        text = self.texts.render(template, group.lang, now=self.clock.timestamp(), **context)
+        self.lines.post(group.chat_id, text)
+
+    async def post_group_text(self, chat_id: int, text: str) -> None:
+        """Post a text in a group now (its line calls this when the text's turn comes)."""
+        try:
+            await self.bot.send_message(chat_id, text)
+        except TelegramError as exc:
+            log.warning("group message failed chat=%s: %s", chat_id, exc)
+
+    async def send_text(
+        self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """Send a text that may list many things: cut between lines into messages within
+        Telegram's limit, the buttons under the last one."""
+        chunks = split_message(text)
+        for n, chunk in enumerate(chunks, 1):
+            await self.bot.send_message(
+                chat_id, chunk, reply_markup=markup if n == len(chunks) else None
+            )
+
+    async def send_private(self, member: Member, template: str, /, **context: Any) -> bool:
+        """Message a member privately; False (and no error) if they never started the bot."""
+        lang = language_for(member.language_code)
+        text = self.texts.render(template, lang, now=self.clock.timestamp(), **context)
+        try:
+            await self.send_text(member.user_id, text)
+        except Forbidden:
+            log.debug("member %s has not started the bot; skipped", member.user_id)
+            return False
+        except TelegramError as exc:
+            log.warning(
+                "private message failed user=%s template=%s: %s", member.user_id, template, exc
+            )
+            return False
+        return True
+
+    async def send_private_markup(
+        self, user_id: int, text: str, markup: InlineKeyboardMarkup | None
+    ) -> bool:
+        """Send a rendered text with buttons privately; False if it could not be."""
+        try:
+            await self.send_text(user_id, text, markup)
+        except Forbidden:
+            log.debug("member %s has not started the bot; skipped", user_id)
+            return False
+        except TelegramError as exc:
+            log.warning("private message failed user=%s: %s", user_id, exc)
+            return False
+        return True
