@@ -134,16 +134,16 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
     undo = bool(args) and args[-1].lower() in ("undo", "撤销", "取消")
     if undo:
         args.pop()
-    store = context.service.store
+    leader_reports = context.reports
     rows: list[OrderRow] = []
     if len(args) == 1 and number(args[0]) is None and CODE.fullmatch(args[0].upper()):
-        found = await store.orders.order_by_code(args[0])
+        found = await leader_reports.order_by_code(args[0])
         if found is None:
             await reply(update, context, "code_not_found", code=args[0][:12])
             return
         rows = [found]
     elif len(args) == 1 and (order_id := number(args[0])) is not None:
-        row = await store.orders.get_order(order_id)
+        row = await leader_reports.order(order_id)
         rows = [row] if row is not None else []
         if row is None:
             await reply(update, context, "order_not_found", order_id=order_id)
@@ -153,7 +153,7 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
         and (deal_id := number(args[0])) is not None
         and (who := member_named(args[1])) is not None
     ):
-        rows = await store.orders.member_orders_in_deal(deal_id, who)
+        rows = await leader_reports.member_orders_in_deal(deal_id, who)
         if not rows:
             await reply(update, context, "member_orders_not_found", deal_id=deal_id, who=args[1])
             return

@@ -64,6 +64,24 @@ def test_only_the_entry_module_imports_the_handlers() -> None:
     assert "handlers" in set(imports(ROOT / "bot" / "app.py"))
 
 
+def test_handlers_reach_the_store_only_through_services() -> None:
+    """A handler reads the update, calls a service and replies: it imports no storage
+    and touches no `.store`."""
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules("handlers")
+        for name in imports(path)
+        if name.split(".")[0] == "storage"
+    ]
+    wrong += [
+        f"{path.relative_to(ROOT)}:{node.lineno} reads .store"
+        for path in modules("handlers")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr == "store"
+    ]
+    assert wrong == []
+
+
 def test_the_store_never_imports_services_or_handlers() -> None:
     wrong = [
         f"{path.relative_to(ROOT)} imports {name}"

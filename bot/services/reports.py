@@ -134,6 +134,14 @@ class Reports:
         """One order with its deal and member (callers check who may see it)."""
         return await self.gb.store.orders.get_order(order_id)
 
+    async def order_by_code(self, code: str) -> OrderRow | None:
+        """The order a collection code names, or None."""
+        return await self.gb.store.orders.order_by_code(code)
+
+    async def member_orders_in_deal(self, deal_id: int, who: str | int) -> list[OrderRow]:
+        """A member's orders in a deal, the member named by user id or username."""
+        return await self.gb.store.orders.member_orders_in_deal(deal_id, who)
+
     async def rows_of_panel(self, deal_id: int, order_ids: list[int]) -> list[OrderRow]:
         """The current state of the orders a mark panel shows."""
         rows = []
