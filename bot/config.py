@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -167,6 +167,14 @@ class LimitSettings(BaseModel):
     taps_per_second: int = Field(default=10, ge=1)
 
 
+class OpsSettings(BaseModel):
+    """/healthz, /readyz and /metrics for the operator's uptime checker and Prometheus."""
+
+    listen: str = "127.0.0.1"
+    # A port of their own (0: off). With the webhook on, its server serves them too.
+    port: int = Field(default=0, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     """Every setting of the bot; see config.example.toml for what each means."""
 
@@ -182,7 +190,9 @@ class Settings(BaseSettings):
     currency: str = Field(default="CNY", min_length=3, max_length=3)
     leaders: list[int] = []
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
     clock_offset: float = 0.0
+    ops: OpsSettings = OpsSettings()
 
     @field_validator("timezone")
     @classmethod
@@ -194,6 +204,18 @@ class Settings(BaseSettings):
                 f"unknown time zone {name!r} (use an IANA name such as Asia/Shanghai)"
             ) from exc
         return name
+
+    @field_validator("ops")
+    @classmethod
+    def _ops_port_free(cls, ops: OpsSettings, info: ValidationInfo) -> OpsSettings:
+        telegram = info.data.get("telegram")
+        webhook = telegram.webhook if isinstance(telegram, TelegramSettings) else None
+        if webhook is not None and webhook.enabled and ops.port == webhook.port:
+            raise ValueError(
+                "ops.port must differ from telegram.webhook.port: the webhook's server"
+                " answers /healthz, /readyz and /metrics already (or set ops.port = 0)"
+            )
+        return ops
 
     @classmethod
     def settings_customise_sources(
