@@ -19,6 +19,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from bot.app import App, Runtime, build_application
 from bot.config import ConfigError, Settings, config_path, load_settings
 from bot.http import describe_failure
+from bot.logs import use_format
 from bot.redact import hide, hide_secrets_of, scrub
 from storage import open_store
 from storage.copy import copy_store
@@ -97,6 +98,7 @@ def _logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    use_format(settings.log_format)  # "json": one JSON object per line (bot/logs.py)
 
 
 def backup_database(source: Path, target: Path) -> int:
