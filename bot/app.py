@@ -20,6 +20,8 @@ from bot.context import CONTEXT_TYPES, App
 from bot.delivery import TolerantBot
 from bot.http import telegram_requests
 from bot.limits import Limits
+from bot.metrics import CountedUpdates, Metrics, StampedQueue
+from bot.ops import Ops
 from bot.outbound import Outbound
 from bot.redact import hide_secrets_of
 from bot.services.deals import GroupBuy
@@ -37,13 +39,16 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
     """The bot, ready to start: handlers registered, services on `bot_data`."""
     hide_secrets_of(settings)  # before PTB logs its URL, token included
     telegram = settings.telegram
+    clock = clock or Clock(settings.clock_offset)
+    metrics = Metrics(clock)
     outbound = Outbound(
         flood_control=telegram.flood_control,
         messages_per_second=telegram.messages_per_second,
         group_interval=telegram.group_interval,
         card_interval=telegram.card_edit_interval,
     )
-    requests = telegram_requests(telegram)
+    metrics.watch(outbound)
+    requests = telegram_requests(telegram, metrics=metrics)
     bot = TolerantBot(
         token=telegram.token.get_secret_value(),
         base_url=telegram.base_url,
@@ -52,12 +57,15 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
         rate_limiter=outbound,
         defaults=Defaults(parse_mode=ParseMode.HTML),
     )
+    updates = StampedQueue()
     app: App = (
         ApplicationBuilder()
         .bot(bot)
+        .update_queue(updates)
         .context_types(CONTEXT_TYPES)
         # Taps must not queue behind each other; the store serialises what must be.
-        .concurrent_updates(True)
+        # Each update is counted and timed, and named in the log (bot/metrics.py).
+        .concurrent_updates(CountedUpdates(metrics, updates))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
@@ -78,11 +86,13 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
             str(settings.storage.path), settings.storage.url, settings.storage.schema_name
         ),
         texts=Texts(),
-        clock=clock or Clock(settings.clock_offset),
+        clock=clock,
         bot=app.bot,
         lines=outbound.groups,
         spawn=spawn,
+        metrics=metrics,
     )
+    groupbuy.store.engine.observe = metrics.store_took
     outbound.sends_texts_with(groupbuy.notify.post_group_text)
     reports = Reports(groupbuy)
     groupbuy.deadlines.every_minute(reports.send_due_summaries)
@@ -122,8 +132,18 @@ class Runtime:
         self.app = app
         self.service: GroupBuy = app.bot_data.groupbuy
         self.webhook: WebhookServer | None = None
+        self.ops = Ops(app)
 
     async def start(self) -> None:
+        """Answer /healthz and /readyz on `[ops] port` (if set), then start the bot."""
+        await self.ops.start()
+        try:
+            await self._start()
+        except BaseException:
+            await self.ops.stop()
+            raise
+
+    async def _start(self) -> None:
         """Check the token, open the store, close overdue deals, and take updates."""
         app = self.app
         try:
@@ -142,7 +162,7 @@ class Runtime:
             raise
         telegram = self.service.settings.telegram
         if telegram.webhook.enabled:
-            self.webhook = WebhookServer(app, telegram.webhook)
+            self.webhook = WebhookServer(app, telegram.webhook, self.ops.mount)
             await self.webhook.start()
         else:
             assert app.updater is not None
@@ -168,6 +188,7 @@ class Runtime:
         await app.shutdown()
         if app.post_shutdown is not None:
             await app.post_shutdown(app)
+        await self.ops.stop()
         log.info("bot stopped")
 
     async def run_until(self, stop: asyncio.Event) -> None:

@@ -17,6 +17,7 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.config import TelegramSettings
 from bot.core import callbacks
+from bot.metrics import Metrics
 
 # Connections to the Bot API at most. aiohttp's pool costs next to nothing per request
 # whatever its size (httpx's scanned every connection on every request: 70-80 % of the
@@ -47,19 +48,21 @@ FORM_HEADERS = {"User-Agent": BaseRequest.USER_AGENT}
 
 
 def telegram_requests(
-    telegram: TelegramSettings, *, pool_size: int = POOL_SIZE
+    telegram: TelegramSettings, *, pool_size: int = POOL_SIZE, metrics: Metrics | None = None
 ) -> tuple[BaseRequest, BaseRequest]:
     """The general request (every Bot API call but getUpdates) and the getUpdates one.
 
     Both go through `telegram.proxy` when set, else through the environment's proxy
     (HTTPS_PROXY, then ALL_PROXY, unless NO_PROXY names the Bot API's host), and trust
     `telegram.ca_file` besides the usual authorities. `pool_size` is for experiments
-    (bench/ceiling_bot.py).
+    (bench/ceiling_bot.py); `metrics` counts every call's outcome.
     """
     proxy = _proxy(telegram)
     tls = _tls(telegram)
-    general = AiohttpRequest(pool_size, READ_TIMEOUT, proxy=proxy, tls=tls)
-    polling = PollingRequest(1, telegram.poll_timeout + POLL_READ_MARGIN, proxy=proxy, tls=tls)
+    general = AiohttpRequest(pool_size, READ_TIMEOUT, proxy=proxy, tls=tls, metrics=metrics)
+    polling = PollingRequest(
+        1, telegram.poll_timeout + POLL_READ_MARGIN, proxy=proxy, tls=tls, metrics=metrics
+    )
     return general, polling
 
 
@@ -83,7 +86,9 @@ class AiohttpRequest(BaseRequest):
         *,
         proxy: str | None = None,
         tls: ssl.SSLContext | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._pool_size = pool_size
         self._read_timeout = read_timeout
         self._proxy = proxy
@@ -168,8 +173,10 @@ class AiohttpRequest(BaseRequest):
             async with self._session.request(
                 method, url, data=data, headers=headers, timeout=timeout
             ) as response:
-                return response.status, await response.read()
+                answer = response.status, await response.read()
         except (TimeoutError, aiohttp_socks.ProxyTimeoutError) as err:  # asyncio.TimeoutError
+            if self._metrics is not None:
+                self._metrics.failed(url, "timeout")
             if isinstance(err, aiohttp.ConnectionTimeoutError | aiohttp_socks.ProxyTimeoutError):
                 # No free connection in time, or no connection made: the call was not sent.
                 raise TimedOut(f"Timed out: not connected, not sent ({_named(err)})") from err
@@ -183,7 +190,12 @@ class AiohttpRequest(BaseRequest):
             # on a wrong password): python-socks lets asyncio's error through.
             asyncio.IncompleteReadError,
         ) as err:
+            if self._metrics is not None:
+                self._metrics.failed(url, "error")
             raise NetworkError(_named(err)) from err
+        if self._metrics is not None:
+            self._metrics.answered(url, answer[0])
+        return answer
 
 
 def _seconds(value: object, default: float | None) -> float | None:

@@ -311,6 +311,12 @@ class GroupLines:
         except Exception:
             log.exception("group message lost chat=%s", chat_id)
 
+    def depths(self) -> tuple[int, int]:
+        """(messages waiting in every group's line, card redraws waiting): for /metrics."""
+        lines = list(self._lines.values())
+        sends = sum(len(line.replies) + len(line.cards) + len(line.texts) for line in lines)
+        return sends, sum(len(line.refreshes) for line in lines)
+
     async def drained(self) -> None:
         """Wait, at the groups' pace, until everything waiting has gone."""
         while self._senders:
@@ -368,6 +374,9 @@ class Outbound(BaseRateLimiter[None]):
         self.network_retries = network_retries
         self.first_pause = first_pause
         self._send_text: Callable[[int, str], Awaitable[None]] | None = None
+        # For /metrics: private sends under way, and seconds waited out for a 429.
+        self.private_sends = 0
+        self.flood_waited = 0.0
 
     def sends_texts_with(self, send: Callable[[int, str], Awaitable[None]]) -> None:
         """How a joined group text is posted (the service's, which knows the parse mode)."""
@@ -406,7 +415,13 @@ class Outbound(BaseRateLimiter[None]):
         ):
             # A reply from a handler: it waits for the group's turn, ahead of the rest.
             return await self.groups.reply(chat_id, attempt)  # type: ignore[arg-type]
-        return await attempt()
+        if endpoint not in PACED or is_group(chat_id):
+            return await attempt()
+        self.private_sends += 1
+        try:
+            return await attempt()
+        finally:
+            self.private_sends -= 1
 
     async def _attempts(
         self,
@@ -429,6 +444,7 @@ class Outbound(BaseRateLimiter[None]):
                     raise
                 wait = _seconds(exc)
                 log.warning("%s: flood control, waiting %.1fs", endpoint, wait)
+                self.flood_waited += wait
                 await asyncio.sleep(wait)
             except BadRequest:
                 raise  # the request itself is wrong: sending it again cannot help

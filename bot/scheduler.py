@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -50,6 +51,7 @@ class Deadlines:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._resync_task: asyncio.Task[None] | None = None
         self._ticks: list[Callable[[], Awaitable[None]]] = []
+        self.last_tick: float | None = None  # time.monotonic() of the last sweep (/readyz)
 
     def every_minute(self, action: Callable[[], Awaitable[None]]) -> None:
         """Also run `action` twice a minute and after every resync (daily summaries use it)."""
@@ -92,6 +94,7 @@ class Deadlines:
         await self._tick()
 
     async def _tick(self) -> None:
+        self.last_tick = time.monotonic()
         await self._sweep()
         for action in self._ticks:
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -29,8 +30,14 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 class WebhookServer:
     """Takes Telegram's POSTs on `listen:port/path` and tells Telegram where that is."""
 
-    def __init__(self, app: App, settings: WebhookSettings) -> None:
+    def __init__(
+        self,
+        app: App,
+        settings: WebhookSettings,
+        mount: Callable[[web.Application], None] | None = None,
+    ) -> None:
         self.app = app
+        self.mount = mount  # adds more routes (the operator's: bot/ops.py)
         self.settings = settings
         secret = settings.secret_token
         self._secret = secret.get_secret_value().encode() if secret is not None else None
@@ -40,6 +47,8 @@ class WebhookServer:
         """Listen, then register the webhook with Telegram."""
         server = web.Application()
         server.router.add_post(f"/{self.settings.path.strip('/')}", self.receive)
+        if self.mount is not None:
+            self.mount(server)
         self._runner = web.AppRunner(server, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.listen, self.settings.port)

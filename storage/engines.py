@@ -12,7 +12,8 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
 from importlib import resources
@@ -24,6 +25,9 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both read by column name and by index
+# The metrics' hook (the bot sets it): ("read" or "write", seconds) of each read
+# statement and each write transaction.
+Observe = Callable[[str, float], None]
 
 
 class Tx(Protocol):
@@ -43,6 +47,41 @@ class Tx(Protocol):
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run an INSERT into a table with an `id` column; the new id."""
+
+
+class _TimedReads:
+    """The reader, each statement timed for the metrics' hook."""
+
+    def __init__(self, reads: Tx, observe: Observe) -> None:
+        self.reads = reads
+        self.observe = observe
+
+    async def one(self, sql: str, *args: Any) -> Row | None:
+        started = time.perf_counter()
+        try:
+            return await self.reads.one(sql, *args)
+        finally:
+            self.observe("read", time.perf_counter() - started)
+
+    async def all(self, sql: str, *args: Any) -> list[Row]:
+        started = time.perf_counter()
+        try:
+            return await self.reads.all(sql, *args)
+        finally:
+            self.observe("read", time.perf_counter() - started)
+
+    async def change(self, sql: str, *args: Any) -> int:
+        return await self.reads.change(sql, *args)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self.reads.execute(sql, params)
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await self.reads.insert(sql, params)
+
+
+def _timed(reads: Tx, observe: Observe | None) -> Tx:
+    return reads if observe is None else _TimedReads(reads, observe)
 
 
 def migration_files(dialect: str) -> list[tuple[int, str, str]]:
@@ -131,6 +170,7 @@ class SqliteEngine:
         self._checkpointer: aiosqlite.Connection | None = None
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
+        self.observe: Observe | None = None
 
     async def open(self) -> None:
         """Connect, switch to WAL and bring the schema up to date."""
@@ -195,12 +235,13 @@ class SqliteEngine:
     def reader(self) -> Tx:
         """Reads outside any transaction: committed state only."""
         assert self._reader is not None, "store is not open"
-        return _SqliteTx(self._reader)
+        return _timed(_SqliteTx(self._reader), self.observe)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """One write transaction at a time, ``BEGIN IMMEDIATE`` to ``COMMIT``."""
         assert self._writer is not None, "store is not open"
+        started = time.perf_counter()
         async with self._lock:
             db = self._writer
             try:
@@ -212,6 +253,9 @@ class SqliteEngine:
                 # the ROLLBACK follows it there, before any other transaction's BEGIN.
                 await _rollback(db)
                 raise
+            finally:
+                if self.observe is not None:
+                    self.observe("write", time.perf_counter() - started)
             self._committed()
 
     async def schema_version(self) -> int:
@@ -325,6 +369,7 @@ class PostgresEngine:
         self.schema = schema
         self.pool_size = pool_size
         self._pool: Any = None
+        self.observe: Observe | None = None
 
     async def open(self) -> None:
         """Connect, create the schema if need be and bring it up to date."""
@@ -364,14 +409,19 @@ class PostgresEngine:
     def reader(self) -> Tx:
         """Reads outside any transaction."""
         assert self._pool is not None, "store is not open"
-        return _PoolReader(self._pool)
+        return _timed(_PoolReader(self._pool), self.observe)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """A transaction on a pooled connection, rolled back on any error."""
         assert self._pool is not None, "store is not open"
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield _PostgresTx(conn)
+        started = time.perf_counter()
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield _PostgresTx(conn)
+        finally:
+            if self.observe is not None:
+                self.observe("write", time.perf_counter() - started)
 
     async def schema_version(self) -> int:
         """The number of the last migration applied."""

@@ -43,6 +43,7 @@ from bot.core.models import (
     Member,
     OrderRow,
 )
+from bot.metrics import Metrics
 from bot.outbound import GroupLines
 from bot.scheduler import Deadlines
 from bot.services.cards import DealCards
@@ -70,7 +71,9 @@ class GroupBuy:
         bot: Bot,
         lines: GroupLines,
         spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics(clock)
         self.settings = settings
         self.store = store
         self.texts = texts
@@ -283,6 +286,7 @@ class GroupBuy:
         if outcome.tipped:
             self._spawn(self.notify.tipped(outcome.deal))
         if outcome.closed:
+            self.metrics.round_closed(outcome.closed)
             self._spawn(self.notify.closed(outcome.closed))
         if outcome.needs_pickup:
             self._spawn(self.ask_pickup(outcome.deal, member))
@@ -365,6 +369,7 @@ class GroupBuy:
                 closed.round.status,
                 len(closed.lines),
             )
+            self.metrics.round_closed(closed)
             await self.notify.closed(closed)
         elif (deal := await self.store.deals.get_deal(deal_id)) is not None:
             self.cards.refresh(deal)
@@ -377,6 +382,7 @@ class GroupBuy:
         self.deadlines.disarm(deal.id)
         self._open_seen.discard(deal.id)
         log.info("deal cancelled deal=%s orders=%s", deal.id, len(cancelled.lines))
+        self.metrics.deal_cancelled(cancelled)
         self.cards.refresh(deal)
         self._spawn(self.notify.cancelled(cancelled))
         return cancelled
