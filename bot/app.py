@@ -163,7 +163,12 @@ class Runtime:
         telegram = self.service.settings.telegram
         if telegram.webhook.enabled:
             self.webhook = WebhookServer(app, telegram.webhook, self.ops.mount)
-            await self.webhook.start()
+            try:
+                await self.webhook.start()
+            except BaseException:
+                await app.shutdown()
+                await _post_shutdown(app)
+                raise
         else:
             assert app.updater is not None
             await app.updater.start_polling(

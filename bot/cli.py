@@ -20,6 +20,7 @@ from bot.app import App, Runtime, build_application
 from bot.config import ConfigError, Settings, config_path, load_settings
 from bot.http import describe_failure
 from bot.logs import use_format
+from bot.ops import CannotListen
 from bot.redact import hide, hide_secrets_of, scrub
 from storage import open_store
 from storage.copy import copy_store
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         reason = describe_failure(settings.telegram, exc)
         say(f"groupbuy-bot: cannot start: {reason}", error=True)
         return 1
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, CannotListen) as exc:
         say(f"groupbuy-bot: cannot start: {exc}", error=True)
         return 1
     return 0

@@ -26,6 +26,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+class CannotListen(Exception):
+    """A server of ours could not take its address: in use, or not ours to bind."""
+
+
+async def listen(runner: web.AppRunner, host: str, port: int, setting: str) -> None:
+    """Serve `runner` on host:port, or say in one line which setting to change."""
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise CannotListen(f"cannot listen on {host}:{port} ({reason}); check {setting}") from None
+
+
 STORE_TIMEOUT = 2.0  # seconds the store may take to answer /readyz's query
 TICK_GRACE = 30.0  # seconds a sweep may run late before the timers count as stopped
 
@@ -55,7 +69,7 @@ class Ops:
         self._runner = web.AppRunner(server, access_log=None)
         await self._runner.setup()
         try:
-            await web.TCPSite(self._runner, self.settings.listen, self.settings.port).start()
+            await listen(self._runner, self.settings.listen, self.settings.port, "ops.port")
         except BaseException:
             await self.stop()
             raise

@@ -18,6 +18,7 @@ from telegram import Update
 
 from bot.config import WebhookSettings
 from bot.http import trim_update
+from bot.ops import CannotListen, listen
 
 if TYPE_CHECKING:
     from bot.context import App
@@ -51,8 +52,13 @@ class WebhookServer:
             self.mount(server)
         self._runner = web.AppRunner(server, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.listen, self.settings.port)
-        await site.start()
+        try:
+            await listen(
+                self._runner, self.settings.listen, self.settings.port, "telegram.webhook.port"
+            )
+        except CannotListen:
+            await self._runner.cleanup()
+            raise
         secret = self.settings.secret_token
         await self.app.bot.set_webhook(
             url=self.settings.url,

@@ -271,3 +271,33 @@ async def test_off_unless_a_port_is_set_and_never_on_the_webhooks_port(
         )
     with pytest.raises(ConfigError, match=r"setting ops.port: .*GROUPBUY_OPS__PORT"):
         load_settings(None, telegram={"token": TOKEN}, ops={"port": 70000})
+
+
+# ----------------------------------------------------------- an address already taken
+
+
+async def test_a_port_already_taken_is_named_in_one_line(api: FakeBotAPI, tmp_path: Path) -> None:
+    """The ops port, or the webhook's, held by another program: one line naming the
+    address and the setting to change, exit 1, no traceback."""
+    from tests.test_transport import assert_one_clean_line, start_bot
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ops = await asyncio.to_thread(start_bot, tmp_path, api, GROUPBUY_OPS__PORT=str(port))
+        line = assert_one_clean_line(ops)
+        assert f"cannot listen on 127.0.0.1:{port}" in line and "check ops.port" in line
+        webhook = await asyncio.to_thread(
+            start_bot,
+            tmp_path,
+            api,
+            GROUPBUY_TELEGRAM__WEBHOOK__ENABLED="true",
+            GROUPBUY_TELEGRAM__WEBHOOK__URL="https://bot.example.com/telegram",
+            GROUPBUY_TELEGRAM__WEBHOOK__SECRET_TOKEN="s3cret-token",
+            GROUPBUY_TELEGRAM__WEBHOOK__PORT=str(port),
+        )
+        line = assert_one_clean_line(webhook)
+        assert f"cannot listen on 127.0.0.1:{port}" in line
+        assert "check telegram.webhook.port" in line
+    assert not api.webhook_url, "no webhook was set without a server to take it"
