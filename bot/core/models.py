@@ -51,6 +51,8 @@ class Group:
     reward_value: int = 0
     levels: int = 1
     privacy: str = "names"  # cards show names, or only "counts"
+    pin: bool = False  # deal cards are pinned while their deal is open
+    pin_warned: bool = False  # the leaders were told the bot may not pin (since pin on)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class Round:
     opened_at: int
     tipped_at: int | None
     closed_at: int | None
+    joined: int | None = None  # members in the round when it closed
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,7 @@ class Line:
     order_id: int | None = None
     amount: int | None = None
     pickup: str | None = None
+    round_number: int | None = None
 
 
 @dataclass(frozen=True)
@@ -204,8 +208,20 @@ class PickupPoint:
 
 
 @dataclass(frozen=True)
+class RoundTally:
+    """How many members and units one formed round of a closed deal had."""
+
+    number: int
+    members: int
+    units: int
+
+
+@dataclass(frozen=True)
 class DealView:
-    """Everything the deal card shows, read in one go."""
+    """Everything the deal card shows, read in one go.
+
+    `lines` are the orders the card lists: the open round's while the deal is open; once
+    it has closed, the confirmed orders of every round that formed (the final list)."""
 
     deal: Deal
     group: Group
@@ -218,12 +234,44 @@ class DealView:
 
     @property
     def members(self) -> int:
-        """Distinct members in the open round."""
+        """Distinct members in the lines (the open round, or the formed rounds)."""
         return len({line.member.user_id for line in self.lines})
 
+    @property
+    def units(self) -> int:
+        """Units in the lines."""
+        return sum(line.quantity for line in self.lines)
+
     def units_of(self, option: DealOption) -> int:
-        """Units of an option in the open round."""
+        """Units of an option in the lines."""
         return sum(line.quantity for line in self.lines if line.option == option.name)
+
+    def tallies(self) -> dict[int, RoundTally]:
+        """Members and units of each round the lines come from, by round number."""
+        members: dict[int, set[int]] = {}
+        units: dict[int, int] = {}
+        for line in self.lines:
+            number = line.round_number or 0
+            members.setdefault(number, set()).add(line.member.user_id)
+            units[number] = units.get(number, 0) + line.quantity
+        return {n: RoundTally(n, len(members[n]), units[n]) for n in members}
+
+    @property
+    def failed_round(self) -> Round | None:
+        """The round the deal ended with, if it failed (its `joined` says how many were in)."""
+        last = self.last_round
+        return last if last is not None and last.status is RoundStatus.FAILED else None
+
+    @property
+    def stock_sold(self) -> tuple[int, int] | None:
+        """(units taken, stock) when the deal's units are capped: its own stock, or the
+        sum of its options' when every option has one."""
+        deal = self.deal
+        if deal.stock is not None and deal.taken >= deal.stock:
+            return deal.taken, deal.stock
+        if self.options and all(o.stock is not None for o in self.options):
+            return sum(o.taken for o in self.options), sum(o.stock or 0 for o in self.options)
+        return None if deal.stock is None else (deal.taken, deal.stock)
 
     @property
     def sold_out(self) -> bool:

@@ -238,7 +238,7 @@ def _build(cls: type[T], row: Row, **values: Any) -> T:
 
 
 def _group(row: Row) -> Group:
-    return _build(Group, row)
+    return _build(Group, row, pin=bool(row["pin"]), pin_warned=bool(row["pin_warned"]))
 
 
 def _entry(row: Row) -> LedgerEntry:

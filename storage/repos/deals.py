@@ -7,9 +7,18 @@ from typing import Any
 
 from bot.core.errors import UserError
 from bot.core.forms import DealForm
-from bot.core.models import Deal, DealOption, DealView, Member, PickupPoint, RoundStatus
+from bot.core.models import (
+    Deal,
+    DealOption,
+    DealStatus,
+    DealView,
+    Line,
+    Member,
+    PickupPoint,
+    RoundStatus,
+)
 from storage.engines import PostgresEngine, SqliteEngine, Tx
-from storage.repos.base import Repository, _deal, _group, _option, _round
+from storage.repos.base import Repository, _deal, _group, _member, _option, _round
 from storage.repos.groups import GroupsRepo
 
 
@@ -172,7 +181,10 @@ class DealsRepo(Repository):
         )
         all_rounds = [_round(r) for r in round_rows]
         open_round = next((r for r in all_rounds if r.status is RoundStatus.OPEN), None)
-        lines = await self._lines(db, open_round.id) if open_round else []
+        if deal.status is DealStatus.CLOSED:
+            lines = await self._roster(db, deal_id)
+        else:
+            lines = await self._lines(db, open_round.id) if open_round else []
         return DealView(
             deal=deal,
             group=_group(group_row),
@@ -183,6 +195,45 @@ class DealsRepo(Repository):
             options=await self._options(db, deal_id),
             pickups=await self._deal_pickups(db, deal),
         )
+
+    @staticmethod
+    async def _roster(db: Tx, deal_id: int) -> list[Line]:
+        """The final list of a closed deal: the confirmed orders of its formed rounds,
+        round by round, first joiner first."""
+        rows = await db.all(
+            "SELECT m.*, o.id AS order_id, o.quantity, o.unit_price, r.number AS round_number,"
+            " op.name AS option_name"
+            " FROM orders o JOIN rounds r ON r.id = o.round_id"
+            " JOIN members m ON m.user_id = o.user_id"
+            " LEFT JOIN deal_options op ON op.id = o.option_id"
+            " WHERE o.deal_id = ? AND o.status = 'confirmed' AND r.status = 'formed'"
+            " ORDER BY r.number, o.created_at, o.id",
+            deal_id,
+        )
+        return [
+            Line(
+                member=_member(row),
+                quantity=int(row["quantity"]),
+                option=row["option_name"],
+                order_id=int(row["order_id"]),
+                amount=int(row["quantity"]) * int(row["unit_price"]),
+                round_number=int(row["round_number"]),
+            )
+            for row in rows
+        ]
+
+    async def set_pinned(self, deal_id: int) -> None:
+        """Remember that the bot pinned the deal's card."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE deals SET pinned = 1 WHERE id = ?", (deal_id,))
+
+    async def take_pin(self, deal_id: int) -> bool:
+        """Forget that the deal's card is pinned; True for the one caller who is to unpin
+        it (False if the bot never pinned it, or it was unpinned already)."""
+        async with self._transaction() as db:
+            return bool(
+                await db.change("UPDATE deals SET pinned = 0 WHERE id = ? AND pinned = 1", deal_id)
+            )
 
     async def deal_pickups(self, deal: Deal) -> list[PickupPoint]:
         """The pickup points a member of this deal may choose from."""

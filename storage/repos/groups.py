@@ -23,6 +23,8 @@ GROUP_COLUMNS = (
     "reward_value",
     "levels",
     "privacy",
+    "pin",
+    "pin_warned",
 )
 # Every table but groups that names a group by chat_id, and what else keys its rows
 # within a group: a group that becomes a supergroup takes them all along.
@@ -99,6 +101,8 @@ class GroupsRepo(Repository):
             "reward_value",
             "levels",
             "privacy",
+            "pin",
+            "pin_warned",
         }
         assert settings and set(settings) <= allowed, settings
         assignments = ", ".join(f"{column} = ?" for column in settings)
@@ -135,6 +139,17 @@ class GroupsRepo(Repository):
         ):
             if busy:
                 raise UserError("settings_currency_busy", reason=reason, currency=row["currency"])
+
+    async def mark_pin_warned(self, chat_id: int) -> bool:
+        """Note that the group's leaders were told the bot may not pin; False if they
+        were already (since the setting was last turned on)."""
+        async with self._transaction() as db:
+            return bool(
+                await db.change(
+                    "UPDATE groups SET pin_warned = 1 WHERE chat_id = ? AND pin_warned = 0",
+                    chat_id,
+                )
+            )
 
     # -- members ----------------------------------------------------------------------
 
@@ -280,8 +295,10 @@ class GroupsRepo(Repository):
                     f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
                 )
             await db.execute("DELETE FROM groups WHERE chat_id = ?", (old_chat_id,))
+            # The cards are posted (and pinned) anew in the supergroup.
             await db.execute(
-                "UPDATE deals SET card_message_id = NULL WHERE chat_id = ? AND status = 'open'",
+                "UPDATE deals SET card_message_id = NULL, pinned = 0"
+                " WHERE chat_id = ? AND status = 'open'",
                 (new_chat_id,),
             )
             rows = await db.all(

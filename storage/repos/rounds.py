@@ -377,7 +377,9 @@ class RoundsRepo(Repository):
     ) -> ClosedRound | None:
         """End one round as formed or failed; a fresh round follows a formed one if it may."""
         if not await db.change(
-            "UPDATE rounds SET status = ?, closed_at = ? WHERE id = ? AND status = 'open'",
+            "UPDATE rounds SET status = ?, closed_at = ?, joined = (SELECT COUNT(DISTINCT"
+            " user_id) FROM orders WHERE round_id = rounds.id AND status <> 'cancelled')"
+            " WHERE id = ? AND status = 'open'",
             str(outcome),
             now,
             open_round.id,
