@@ -13,7 +13,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -159,6 +159,63 @@ class World:
         }
         values.update(changes)
         return DealView(**values)
+
+    def closed_views(self) -> list[DealView]:
+        """Closed deals as their final cards show them: sold out with options, rounds that
+        formed and a last that failed (or was called off), a tipping deal that failed, and
+        each in privacy mode."""
+        closed = self.deal(status=DealStatus.CLOSED, closed_at=NOW, taken=50)
+        ann, wang, bo = self.members
+        lines = [
+            Line(ann, 2, option=self.text("5kg box"), round_number=1),
+            Line(wang, 1, option=self.text("10kg box"), round_number=1),
+            Line(bo, 3, option=self.text("5kg box"), round_number=2),
+            Line(ann, 1, option=self.text("10kg box"), round_number=3),
+        ]
+
+        def ended(number: int, status: RoundStatus, joined: int) -> Round:
+            return replace(self.round(number, status), closed_at=NOW, joined=joined)
+
+        views = [
+            self.view(
+                closed,
+                open_round=None,
+                lines=lines,
+                rounds_formed=3,
+                last_round=ended(3, RoundStatus.FORMED, 1),
+                options=self.options(),
+            ),
+            self.view(
+                self.deal(status=DealStatus.CLOSED, taken=4),
+                open_round=None,
+                lines=lines[:2],
+                rounds_formed=2,
+                last_round=ended(3, RoundStatus.FAILED, 4),
+            ),
+            self.view(
+                self.deal(status=DealStatus.CLOSED, taken=2, min_members=3),
+                open_round=None,
+                lines=[replace(line, round_number=1) for line in lines[:2]],
+                rounds_formed=1,
+                last_round=ended(2, RoundStatus.FAILED, 5),
+            ),
+            self.view(
+                self.deal(status=DealStatus.CLOSED, mode="tipping", taken=0),
+                open_round=None,
+                lines=[],
+                rounds_formed=0,
+                last_round=ended(1, RoundStatus.FAILED, 3),
+            ),
+            self.view(
+                self.deal(status=DealStatus.CLOSED, taken=0, min_members=2),
+                open_round=None,
+                lines=[],
+                rounds_formed=0,
+                last_round=ended(1, RoundStatus.FAILED, 2),
+            ),
+        ]
+        counts = replace(self.group, privacy="counts")
+        return views + [replace(view, group=counts) for view in views]
 
     def order(self, order_id: int, quantity: int, **changes: Any) -> Order:
         values: dict[str, Any] = {
@@ -313,12 +370,18 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
             {"view": w.view(closed, open_round=None, rounds_formed=2), "lines": [], "hidden": 0},
             {"view": w.view(closed, open_round=None, rounds_formed=0), "lines": [], "hidden": 0},
             {"view": w.view(cancelled, open_round=None), "lines": [], "hidden": 0},
+            *(
+                {"view": view, "lines": view.lines[:shown], "hidden": len(view.lines) - shown}
+                for view in w.closed_views()
+                for shown in (len(view.lines), 2)
+            ),
         ],
         "deal_card_short": [
             {"view": w.view()},
             {"view": w.view(tipping)},
             {"view": w.view(closed, open_round=None, rounds_formed=3)},
             {"view": w.view(cancelled, open_round=None)},
+            *({"view": view} for view in w.closed_views()),
         ],
         "deal_form_error": _form_errors(w.text),
         "deal_not_found": [{"deal_id": 404}],
@@ -328,6 +391,10 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
             {"name": w.text("South gate"), "known": []},
         ],
         "deal_usage": [{}, {"digits": 2}, {"digits": 0}],
+        "pin_refused": [
+            {"what": "pin", "title": w.text("Sunny Court")},
+            {"what": "unpin", "title": ""},
+        ],
         "deals_list": [
             {
                 "deals": [
@@ -437,7 +504,9 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
                 "pickups": [],
             },
             {
-                "group": Group(-1, "x", "en", "UTC", "CNY", privacy="counts", reward_value=550),
+                "group": Group(
+                    -1, "x", "en", "UTC", "CNY", privacy="counts", reward_value=550, pin=True
+                ),
                 "changed": None,
                 "leaders": [],
                 "pickups": [],
