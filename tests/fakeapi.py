@@ -54,6 +54,9 @@ NO_CAPTION_TO_EDIT = "Bad Request: there is no caption in the message to edit"
 DELETE_NOT_FOUND = "Bad Request: message to delete not found"
 CANT_BE_DELETED = "Bad Request: message can't be deleted"
 REPLY_NOT_FOUND = "Bad Request: message to be replied not found"
+PIN_NO_RIGHTS = "Bad Request: not enough rights to manage pinned messages in the chat"
+PIN_NOT_FOUND = "Bad Request: message to pin not found"
+UNPIN_NOT_FOUND = "Bad Request: message to unpin not found"
 TEXT_TOO_LONG = "Bad Request: message is too long"
 CAPTION_TOO_LONG = "Bad Request: message caption is too long"
 TEXT_EMPTY = "Bad Request: message text is empty"
@@ -456,6 +459,8 @@ class FakeBotAPI:
         self.chat_members: dict[int, set[int]] = {}
         # Per (chat_id, user_id) overrides of the administrator rights getChatMember reports.
         self.admin_rights: dict[tuple[int, int], JSON] = {}
+        # Each chat's pinned messages, the most recently pinned last.
+        self.pinned: dict[int, list[int]] = {}
         self.commands: list[JSON] = []
         self.webhook_url = ""
 
@@ -522,7 +527,7 @@ class FakeBotAPI:
                 "getChatAdministrators": self._get_chat_administrators,
                 "getChatMemberCount": self._get_chat_member_count,
                 "pinChatMessage": self._pin,
-                "unpinChatMessage": self._pin,
+                "unpinChatMessage": self._unpin,
             }.items()
         }
 
@@ -656,6 +661,11 @@ class FakeBotAPI:
         else:
             admin_ids.discard(self.bot_id)
         return chat
+
+    def deny_pins(self, chat_id: int, denied: bool = True) -> None:
+        """Take from the bot (or give back) the right to pin messages in a group."""
+        rights = self.admin_rights.setdefault((chat_id, self.bot_id), {})
+        rights["can_pin_messages"] = not denied
 
     def _user_id(self, person: JSON | int) -> int:
         """The id of a User dict or id, registering unknown ids."""
@@ -1450,9 +1460,35 @@ class FakeBotAPI:
         return len(people)
 
     def _pin(self, params: JSON) -> bool:
-        """pinChatMessage / unpinChatMessage."""
-        self._writable_chat(params.get("chat_id"))
+        """pinChatMessage: in a group, only a bot that is an administrator allowed to pin."""
+        chat_id = self._pinnable_chat(params)
+        message_id = params.get("message_id")
+        if self._live_message(chat_id, message_id) is None:
+            raise ApiError(400, PIN_NOT_FOUND)
+        pins = self.pinned.setdefault(chat_id, [])
+        if message_id in pins:
+            pins.remove(message_id)
+        pins.append(message_id)
         return True
+
+    def _unpin(self, params: JSON) -> bool:
+        """unpinChatMessage: the message given, else the most recently pinned one."""
+        chat_id = self._pinnable_chat(params)
+        pins = self.pinned.setdefault(chat_id, [])
+        message_id = params.get("message_id", pins[-1] if pins else None)
+        if self._live_message(chat_id, message_id) is None:
+            raise ApiError(400, UNPIN_NOT_FOUND)
+        if message_id in pins:
+            pins.remove(message_id)
+        return True
+
+    def _pinnable_chat(self, params: JSON) -> int:
+        """The id of a chat the bot may pin in, or the error Telegram gives."""
+        chat = self._writable_chat(params.get("chat_id"))
+        chat_id = int(chat["id"])
+        if chat_id < 0 and not self._bot_may("can_pin_messages", chat_id):
+            raise ApiError(400, PIN_NO_RIGHTS)
+        return chat_id
 
     # ---------------------------------------------------------------------- method helpers
 
@@ -1616,10 +1652,14 @@ class FakeBotAPI:
 
     def _bot_can_delete(self, chat_id: int) -> bool:
         """Whether the bot is an admin allowed to delete others' messages."""
+        return self._bot_may("can_delete_messages", chat_id)
+
+    def _bot_may(self, right: str, chat_id: int) -> bool:
+        """Whether the bot is an administrator of the chat with this right."""
         if self.bot_id not in self.chat_admins.get(chat_id, set()):
             return False
         rights = {**_ADMIN_RIGHTS, **self.admin_rights.get((chat_id, self.bot_id), {})}
-        return bool(rights["can_delete_messages"])
+        return bool(rights[right])
 
     def _member(self, chat_id: int, user_id: int) -> JSON:
         """A ChatMember dict for a user in a chat."""

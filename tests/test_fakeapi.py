@@ -294,6 +294,38 @@ async def test_edit_rules(api: FakeBotAPI, http: aiohttp.ClientSession) -> None:
     assert api.bot_messages(GROUP) == []
 
 
+async def test_pins_need_the_right_to_pin(api: FakeBotAPI, bot: telegram.Bot) -> None:
+    api.group(GROUP, "G")
+    first = await bot.send_message(GROUP, "first")
+    second = await bot.send_message(GROUP, "second")
+
+    assert await bot.pin_chat_message(GROUP, first.message_id, disable_notification=True)
+    assert await bot.pin_chat_message(GROUP, second.message_id)
+    assert api.pinned[GROUP] == [first.message_id, second.message_id]
+    assert api.calls("pinChatMessage")[0].params["disable_notification"] is True
+    assert await bot.unpin_chat_message(GROUP, message_id=first.message_id)
+    assert api.pinned[GROUP] == [second.message_id]
+    assert await bot.unpin_chat_message(GROUP)  # the most recently pinned
+    assert api.pinned[GROUP] == []
+    with pytest.raises(BadRequest, match="Message to pin not found"):
+        await bot.pin_chat_message(GROUP, 99)
+
+    api.deny_pins(GROUP)
+    with pytest.raises(BadRequest, match="Not enough rights to manage pinned messages"):
+        await bot.pin_chat_message(GROUP, first.message_id)
+    with pytest.raises(BadRequest, match="Not enough rights"):
+        await bot.unpin_chat_message(GROUP, message_id=first.message_id)
+    api.deny_pins(GROUP, denied=False)
+    assert await bot.pin_chat_message(GROUP, first.message_id)
+    api.group(-100600, "Not admin here", bot_admin=False)
+    mine = await bot.send_message(-100600, "x")
+    with pytest.raises(BadRequest, match="Not enough rights"):
+        await bot.pin_chat_message(-100600, mine.message_id)
+    api.kicked_chats.add(GROUP)
+    with pytest.raises(Forbidden):
+        await bot.pin_chat_message(GROUP, first.message_id)
+
+
 async def test_length_and_html_validation(api: FakeBotAPI, http: aiohttp.ClientSession) -> None:
     api.group(GROUP, "G")
 

@@ -12,7 +12,18 @@ from bot.core.forms import MAX_PICKUPS
 from bot.core.languages import LANGUAGES
 from bot.core.models import Group
 
-KEYS = ("lang", "tz", "currency", "summary", "reward", "levels", "privacy", "pickup", "leaders")
+KEYS = (
+    "lang",
+    "tz",
+    "currency",
+    "summary",
+    "reward",
+    "levels",
+    "privacy",
+    "pin",
+    "pickup",
+    "leaders",
+)
 # The common changes, offered as buttons under /settings: (key, value) by row.
 QUICK: tuple[tuple[tuple[str, str], ...], ...] = (
     (("lang", "en"), ("lang", "zh")),
@@ -34,12 +45,14 @@ _ALIASES = {
     "level": "levels",
     "leader": "leaders",
     "隐私": "privacy",
+    "置顶": "pin",
     "pickups": "pickup",
     "取货点": "pickup",
     "自提点": "pickup",
     "团长": "leaders",
 }
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+_SWITCH = {"on": True, "off": False, "开": True, "关": False, "开启": True, "关闭": False}
 
 
 def canonical_key(text: str) -> str | None:
@@ -90,6 +103,11 @@ def parse_setting(key: str, value: str, group: Group) -> dict[str, Any]:
         if value.lower() not in privacy:
             raise UserError("settings_bad_value", key=key, value=value[:40])
         return {"privacy": privacy[value.lower()]}
+    if key == "pin":
+        if value.lower() not in _SWITCH:
+            raise UserError("settings_bad_value", key=key, value=value[:40])
+        # Turned on (again), the leaders are told anew if the bot may not pin.
+        return {"pin": 1, "pin_warned": 0} if _SWITCH[value.lower()] else {"pin": 0}
     raise UserError("settings_bad_key", key=key[:40])
 
 

@@ -50,6 +50,7 @@ from bot.services.cards import DealCards
 from bot.services.groups import Groups
 from bot.services.notify import Notifier
 from bot.services.payments import Payments
+from bot.services.pins import CardPins
 from bot.services.referrals import Referrals
 from bot.services.waitlist import Waitlist
 from bot.texts import Texts, split_duration
@@ -107,6 +108,9 @@ class GroupBuy:
         self.referrals = Referrals(store=store, clock=clock, links=self.links)
         self.notify = Notifier(
             store=store, texts=texts, clock=clock, bot=bot, lines=lines, cards=self.cards
+        )
+        self.pins = CardPins(
+            store=store, texts=texts, bot=bot, groups=self.groups, notify=self.notify
         )
 
     # -- life cycle -------------------------------------------------------------------
@@ -194,13 +198,15 @@ class GroupBuy:
         return deal
 
     async def post_card(self, deal: Deal) -> None:
-        """Post the deal's card in its group and remember it as the one to keep current."""
+        """Post the deal's card in its group and remember it as the one to keep current;
+        pinned, where the group wants cards pinned."""
         view = await self.store.deals.deal_view(deal.id)
         assert view is not None
         message_id = await self.lines.turn(
             deal.chat_id, partial(self.cards.send, view, deal.chat_id)
         )
         await self.store.deals.set_card(deal.id, message_id)
+        await self.pins.pin(deal, message_id)
 
     async def move_group(self, old_chat_id: int, new_chat_id: int) -> None:
         """The group became a supergroup: move its deals over and post their cards anew."""
@@ -282,6 +288,7 @@ class GroupBuy:
             raise
         if outcome.deal.status is not DealStatus.OPEN:
             self._ended_answer(outcome.deal)  # this tap ended it: the next are told at once
+            self._spawn(self.pins.unpin(outcome.deal))
         self.cards.refresh(outcome.deal)
         if outcome.tipped:
             self._spawn(self.notify.tipped(outcome.deal))
@@ -361,6 +368,9 @@ class GroupBuy:
     async def _after_close(self, deal_id: int, closed: ClosedRound | None) -> None:
         self.deadlines.disarm(deal_id)
         self._open_seen.discard(deal_id)  # the next tap reads how it stands
+        deal = closed.deal if closed else await self.store.deals.get_deal(deal_id)
+        if deal is not None and deal.status is not DealStatus.OPEN:
+            self._spawn(self.pins.unpin(deal))
         if closed is not None:
             log.info(
                 "round closed deal=%s round=%s status=%s members=%s",
@@ -371,7 +381,7 @@ class GroupBuy:
             )
             self.metrics.round_closed(closed)
             await self.notify.closed(closed)
-        elif (deal := await self.store.deals.get_deal(deal_id)) is not None:
+        elif deal is not None:
             self.cards.refresh(deal)
 
     async def cancel(self, deal: Deal) -> CancelledDeal | None:
@@ -384,6 +394,7 @@ class GroupBuy:
         log.info("deal cancelled deal=%s orders=%s", deal.id, len(cancelled.lines))
         self.metrics.deal_cancelled(cancelled)
         self.cards.refresh(deal)
+        self._spawn(self.pins.unpin(cancelled.deal))
         self._spawn(self.notify.cancelled(cancelled))
         return cancelled
 
