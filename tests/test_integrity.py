@@ -176,6 +176,19 @@ async def test_a_group_with_leaders_pickup_points_and_reminders_moves_to_its_sup
             await db.execute("UPDATE ledger SET amount = 0")
 
 
+async def test_the_pin_setting_moves_and_the_cards_are_pinned_anew(store: Store) -> None:
+    deal_id = await a_busy_group(store)
+    await store.groups.update_group(CHAT, pin=1, pin_warned=1)
+    await store.deals.set_card(deal_id, 55)
+    await store.deals.set_pinned(deal_id)
+
+    await store.groups.move_group(CHAT, NEW_CHAT)
+
+    group = await store.groups.get_group(NEW_CHAT)
+    assert group is not None and group.pin and group.pin_warned
+    assert not await store.deals.take_pin(deal_id), "the old group's pin is gone with it"
+
+
 async def test_a_supergroup_the_bot_already_saw_takes_the_group_over(store: Store) -> None:
     deal_id = await a_busy_group(store)
     await store.groups.ensure_group(NEW_CHAT, "Group", tz="UTC", currency="CNY", lang="en", now=NOW)

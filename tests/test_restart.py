@@ -73,6 +73,10 @@ async def test_a_deadline_passed_while_the_bot_was_down_is_honoured_at_start(
         deal = conn.execute("SELECT status FROM deals").fetchone()
     assert orders == [(2001, 1, "confirmed"), (2002, 1, "confirmed")]
     assert deal == ("closed",)
+    # The card closed at start keeps the final list, as one closed while the bot ran.
+    card_text = api.message(GROUP_ID, card_id)["text"]
+    assert "Closed — 1 round formed · 2 members · 2 units\n\n1. Ann × 1\n2. Bo × 1" in card_text
+    assert api.buttons(GROUP_ID, card_id) == []
     assert any(
         "confirmed with 2 members" in (m.get("text") or "") for m in api.bot_messages(GROUP_ID)
     )

@@ -16,6 +16,7 @@ import pytest
 from bot.core.errors import UserError
 from bot.core.forms import DealForm, Mode
 from bot.core.models import DealStatus, Member, OrderStatus, PickupPoint, RoundStatus
+from storage import engines
 from storage.engines import (
     CHECKPOINT_EVERY,
     PostgresEngine,
@@ -25,7 +26,7 @@ from storage.engines import (
 )
 from storage.repos import base
 from storage.store import Store
-from tests.conftest import POSTGRES_URL, drop_schema
+from tests.conftest import POSTGRES_URL, STORES, drop_schema
 
 NOW = 1_800_000_000
 LEADER = Member(user_id=1, first_name="Lena")
@@ -197,3 +198,79 @@ def test_a_model_is_read_from_a_row_whose_column_names_can_be_walked_once() -> N
 
     row = Record(name="Clubhouse", extra=1, chat_id=-100, id=7)
     assert base._build(PickupPoint, row) == PickupPoint(7, -100, "Clubhouse")
+
+
+@pytest.mark.parametrize("engine", STORES)
+async def test_rounds_closed_before_migration_9_know_how_many_joined(
+    engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every = engines.migration_files
+    monkeypatch.setattr(engines, "migration_files", lambda dialect: every(dialect)[:8])
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    store = Store(
+        PostgresEngine(POSTGRES_URL, schema, pool_size=2)
+        if engine == "postgres"
+        else SqliteEngine(tmp_path / "old.db")
+    )
+    await store.open()
+    try:
+        assert await store.schema_version() == 8
+        async with store.engine.transaction() as db:
+            await db.execute(
+                "INSERT INTO groups (chat_id, title, created_at) VALUES (-100, 'G', ?)", (NOW,)
+            )
+            for n in range(1, 6):
+                await db.execute(
+                    "INSERT INTO members (user_id, first_name, updated_at) VALUES (?, ?, ?)",
+                    (1000 + n, f"M{n}", NOW),
+                )
+        deal_id = await new_deal(store, min_members=2)
+        async with store.engine.transaction() as db:
+            # Round 1 formed with M1 and M2 (M3 had left); round 2 failed with M1 and M4
+            # in it when it closed (M5 had left), at NOW + 20.
+            await db.execute(
+                "UPDATE rounds SET status = 'formed', closed_at = ? WHERE deal_id = ?",
+                (NOW + 10, deal_id),
+            )
+            await db.execute(
+                "INSERT INTO rounds (deal_id, number, status, opened_at, closed_at)"
+                " VALUES (?, 2, 'failed', ?, ?)",
+                (deal_id, NOW + 10, NOW + 20),
+            )
+            await db.execute(
+                "UPDATE deals SET status = 'closed', closed_at = ?, taken = 2 WHERE id = ?",
+                (NOW + 20, deal_id),
+            )
+            for number, user, status, updated in (
+                (1, 1, "confirmed", NOW + 10),
+                (1, 2, "confirmed", NOW + 10),
+                (1, 3, "cancelled", NOW + 5),
+                (2, 1, "cancelled", NOW + 20),
+                (2, 4, "cancelled", NOW + 20),
+                (2, 5, "cancelled", NOW + 15),
+            ):
+                await db.execute(
+                    "INSERT INTO orders (deal_id, round_id, user_id, quantity, unit_price,"
+                    " status, created_at, updated_at) VALUES (?, (SELECT id FROM rounds"
+                    " WHERE deal_id = ? AND number = ?), ?, 1, 1250, ?, ?, ?)",
+                    (deal_id, deal_id, number, 1000 + user, status, NOW, updated),
+                )
+
+        monkeypatch.setattr(engines, "migration_files", every)
+        assert await store.migrate() == every(store.engine.dialect)[-1][0]
+
+        rows = await store.engine.reader.all(
+            "SELECT number, joined FROM rounds WHERE deal_id = ? ORDER BY number", deal_id
+        )
+        assert [tuple(row) for row in rows] == [(1, 2), (2, 2)]
+        view = await store.deals.deal_view(deal_id)
+        assert view is not None and view.failed_round is not None
+        assert view.failed_round.joined == 2
+        assert [line.member.first_name for line in view.lines] == ["M1", "M2"]
+        assert (view.rounds_formed, view.members, view.units) == (1, 2, 2)
+        group = await store.groups.get_group(-100)
+        assert group is not None and not group.pin and not group.pin_warned
+    finally:
+        await store.close()
+        if engine == "postgres":
+            await drop_schema(schema)

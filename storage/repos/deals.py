@@ -230,6 +230,9 @@ class DealsRepo(Repository):
     async def take_pin(self, deal_id: int) -> bool:
         """Forget that the deal's card is pinned; True for the one caller who is to unpin
         it (False if the bot never pinned it, or it was unpinned already)."""
+        row = await self._r.one("SELECT pinned FROM deals WHERE id = ?", deal_id)
+        if row is None or not row["pinned"]:
+            return False  # most cards never were: no write, no wait for the write lock
         async with self._transaction() as db:
             return bool(
                 await db.change("UPDATE deals SET pinned = 0 WHERE id = ? AND pinned = 1", deal_id)
