@@ -201,3 +201,15 @@ async def test_privacy_shows_counts_instead_of_names(world: World) -> None:
     text = world.card(card)
     assert "2 members, 2 units in this round" in text
     assert "Ann" not in text and "Bo" not in text
+
+
+async def test_the_round_announcement_counts_people_not_orders(world: World) -> None:
+    """Ann takes both options: the round forms with two people and three units."""
+    card = await world.leader.posts(BOXES)
+    ann, bo = world.member("Ann"), world.member("Bo")
+    await ann.taps("5kg box", card)
+    await ann.taps("10kg box", card)
+    await bo.taps("5kg box", card)  # the second person: the round forms
+    await world.settle()
+    formed = [text for text in world.group_texts() if "formed with" in text]
+    assert len(formed) == 1 and "formed with 2 members (3 units)" in formed[0], formed

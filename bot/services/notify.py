@@ -67,6 +67,7 @@ class Notifier:
             round=closed.round,
             lines=closed.lines,
             units=sum(line.quantity for line in closed.lines),
+            members=len({line.member.user_id for line in closed.lines}),
             next_round=closed.next_round,
         )
         if formed:
