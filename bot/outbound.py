@@ -5,8 +5,9 @@
   over a sliding window. Calls that post nothing (a tap's answer, a leader check) are
   never held back.
 - **Each group has one line** (`GroupLine`): a reply to somebody's command goes first, at
-  once while the window has room; deal cards and waiting texts take turns, spaced so that
-  they use at most 15 of the 20, leaving 5 a minute to replies even in a burst. A card is
+  once while the window has room; deal cards and waiting texts take turns, one per
+  `group_interval` and at most 15 of the window's 20, so that 5 a minute stay free for
+  replies however long a burst goes on. A card is
   drawn when its turn comes, so it shows the state of that moment, and a burst of
   requests for one card costs one edit (at most one per `card_interval`). Texts that
   queued up meanwhile go out joined, as few messages as Telegram's limit allows.
@@ -156,7 +157,7 @@ class _Line:
     cards: list[tuple[Request, asyncio.Future[Any]]] = field(default_factory=list)
     refreshes: dict[object, Request] = field(default_factory=dict)
     texts: list[str] = field(default_factory=list)
-    last: float = -math.inf  # when the last card or text went
+    last: float = -math.inf  # when the last card or text started to go
     sent: deque[float] = field(default_factory=deque)  # every send within the window
     card_last: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -169,7 +170,8 @@ class GroupLines:
     """One sender per group, within `window_sends` messages per `window_sends` × `interval`
     seconds (Telegram's 20 a minute): replies first, at once while the window has room;
     then cards (drawn at their turn, each card at most once per `card_interval`) and joined
-    texts taking turns, spaced so as to leave `reserved` of the window to replies.
+    texts taking turns, one per `interval` while they leave `reserved` of the window free
+    for replies.
 
     `send(chat_id, text)` posts a joined text; the cards' requests post or edit themselves.
     A card request that returns False sent nothing, and its turn is given back.
@@ -191,8 +193,6 @@ class GroupLines:
         self.window = interval * window_sends
         self.window_sends = window_sends
         self.background_sends = window_sends - reserved
-        # Cards and texts one per `spacing`: at most `background_sends` in a window.
-        self.spacing = self.window / self.background_sends
         self._lines: dict[int | str, _Line] = {}
         self._senders: dict[int | str, asyncio.Task[None]] = {}
         self._card_times: dict[tuple[int | str, object], float] = {}
@@ -257,7 +257,7 @@ class GroupLines:
                     self._count(line)
                     continue
                 wait = max(
-                    line.last + self.spacing - now,
+                    line.last + self.interval - now,
                     self._room_in(line, self.background_sends, now),
                 )
                 if await self._paced(wait, line.wake):
@@ -274,7 +274,8 @@ class GroupLines:
                 else:
                     await self._pause.sleep(self._card_wait(chat_id, line), line.wake)
                     continue
-                line.last = self._count(line)
+                self._count(line)
+                line.last = now  # the pace runs from when a send starts, as it always did
         finally:
             _TURN.reset(token)
             del self._senders[chat_id]
@@ -297,12 +298,10 @@ class GroupLines:
         return 0.0 if excess < 0 else line.sent[excess] + self.window - now
 
     @staticmethod
-    def _count(line: _Line) -> float:
+    def _count(line: _Line) -> None:
         """Count a send in the window, as of when it was answered (Telegram counted it by
-        then); that moment."""
-        at = time.monotonic()
-        line.sent.append(at)
-        return at
+        then, so the window never ends sooner here than there)."""
+        line.sent.append(time.monotonic())
 
     def _next_card(self, chat_id: int | str, line: _Line) -> Request | None:
         """The first card request whose turn it may be: a new card, or a redraw of a card
@@ -496,6 +495,9 @@ class Outbound(BaseRateLimiter[None]):
     ) -> Result:
         """Pace what posts into a chat; retry what may be retried."""
 
+        async def attempt(urgent: bool = False) -> Result:
+            return await self._attempts(callback, args, kwargs, endpoint, urgent)
+
         chat_id = data.get("chat_id")
         if (
             endpoint in PACED
@@ -504,12 +506,9 @@ class Outbound(BaseRateLimiter[None]):
             and _TURN.get() != chat_id
         ):
             # A reply from a handler: ahead of the rest in its group, and in the overall
-            # budget ahead of private messages (a burst's confirmations, say).
-            async def reply() -> Result:
-                return await self._attempts(callback, args, kwargs, endpoint, urgent=True)
-
-            return await self.groups.reply(chat_id, reply)  # type: ignore[arg-type]
-        return await self._attempts(callback, args, kwargs, endpoint)
+            # budget ahead of private messages waiting (a burst's confirmations, say).
+            return await self.groups.reply(chat_id, lambda: attempt(urgent=True))  # type: ignore[arg-type]
+        return await attempt()
 
     async def _attempts(
         self,
