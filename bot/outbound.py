@@ -1,13 +1,16 @@
 """The one way out to Telegram: every Bot API call passes here, through PTB's rate-limiter hook.
 
-- **Pacing**: about 30 messages a second overall and one message per `group_interval` in
-  each group (Telegram takes about 20 a minute there, card edits included). Calls that
-  post nothing (a tap's answer, a leader check) are never held back.
-- **Each group has one line** (`GroupLine`): a reply to somebody's command goes first;
-  then deal cards and waiting texts take turns. A card is drawn when its turn comes, so
-  it shows the state of that moment, and a burst of requests for one card costs one edit
-  (at most one per `card_interval`). Texts that queued up meanwhile go out joined, as few
-  messages as Telegram's limit allows.
+- **Pacing**: about 30 messages a second overall, and in each group Telegram's budget of
+  20 messages a minute (one per `group_interval` on average, card edits included), counted
+  over a sliding window. Calls that post nothing (a tap's answer, a leader check) are
+  never held back.
+- **Each group has one line** (`GroupLine`): a reply to somebody's command goes first, at
+  once while the window has room; deal cards and waiting texts take turns, one per
+  `group_interval` and at most 15 of the window's 20, so that 5 a minute stay free for
+  replies however long a burst goes on. A card is
+  drawn when its turn comes, so it shows the state of that moment, and a burst of
+  requests for one card costs one edit (at most one per `card_interval`). Texts that
+  queued up meanwhile go out joined, as few messages as Telegram's limit allows.
 - **Retries**: a 429 is waited out. A request that never left (refused connection,
   connect time-out, no free connection) or that Telegram answered with a 5xx is tried
   again with growing pauses. A send whose answer never came is *not* repeated: it may
@@ -23,6 +26,7 @@ import logging
 import math
 import time
 import warnings
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,7 +34,6 @@ from typing import Any, TypeVar
 
 import aiohttp
 import aiohttp_socks
-from aiolimiter import AsyncLimiter
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
@@ -44,6 +47,12 @@ Result = bool | dict[str, Any] | list[dict[str, Any]]
 Request = Callable[[], Awaitable[Any]]
 
 SEPARATOR = "\n\n"
+
+# Telegram's budget in a group: this many messages (card edits included) in a window of
+# this many average intervals (20 a minute), and how many of them cards and announcements
+# leave to replies to people's commands.
+WINDOW_SENDS = 20
+REPLIES_RESERVED = 5
 
 # Calls that put a message into a chat or change one: Telegram's flood limits count them.
 SENDS = frozenset(
@@ -148,7 +157,8 @@ class _Line:
     cards: list[tuple[Request, asyncio.Future[Any]]] = field(default_factory=list)
     refreshes: dict[object, Request] = field(default_factory=dict)
     texts: list[str] = field(default_factory=list)
-    last: float = -math.inf
+    last: float = -math.inf  # when the last card or text started to go
+    sent: deque[float] = field(default_factory=deque)  # every send within the window
     card_last: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -157,8 +167,11 @@ class _Line:
 
 
 class GroupLines:
-    """One sender per group, one message per `interval`: replies first, then cards (drawn at
-    their turn, each card at most once per `card_interval`) and joined texts taking turns.
+    """One sender per group, within `window_sends` messages per `window_sends` × `interval`
+    seconds (Telegram's 20 a minute): replies first, at once while the window has room;
+    then cards (drawn at their turn, each card at most once per `card_interval`) and joined
+    texts taking turns, one per `interval` while they leave `reserved` of the window free
+    for replies.
 
     `send(chat_id, text)` posts a joined text; the cards' requests post or edit themselves.
     A card request that returns False sent nothing, and its turn is given back.
@@ -170,10 +183,16 @@ class GroupLines:
         *,
         interval: float,
         card_interval: float = 0.0,
+        window_sends: int = WINDOW_SENDS,
+        reserved: int = REPLIES_RESERVED,
     ) -> None:
+        assert 0 <= reserved < window_sends
         self._send = send
         self.interval = interval
         self.card_interval = card_interval
+        self.window = interval * window_sends
+        self.window_sends = window_sends
+        self.background_sends = window_sends - reserved
         self._lines: dict[int | str, _Line] = {}
         self._senders: dict[int | str, asyncio.Task[None]] = {}
         self._card_times: dict[tuple[int | str, object], float] = {}
@@ -228,31 +247,61 @@ class GroupLines:
         token = _TURN.set(chat_id)
         try:
             while line.waiting():
-                await self._pause.sleep(line.last + self.interval - time.monotonic())
                 line.wake.clear()
-                before = line.last
-                line.last = time.monotonic()
+                now = time.monotonic()
                 if line.replies:
+                    if await self._paced(self._room_in(line, self.window_sends, now)):
+                        continue
                     request, done = line.replies.pop(0)
                     await _settle(request, done)
+                    self._count(line)
                     continue
+                wait = max(
+                    line.last + self.interval - now,
+                    self._room_in(line, self.background_sends, now),
+                )
+                if await self._paced(wait, line.wake):
+                    continue  # a reply that came meanwhile goes first
                 card = None if line.card_last and line.texts else self._next_card(chat_id, line)
                 if card is not None:
                     if await card() is False:
-                        line.last = before  # nothing went: the turn is given back
-                        continue
+                        continue  # nothing went: the turn is given back
                     line.card_last = True
                 elif line.texts:
-                    await self._send_waiting(chat_id, line)
+                    if not await self._send_waiting(chat_id, line):
+                        continue  # only blank texts: nothing went
                     line.card_last = False
                 else:
-                    line.last = before
                     await self._pause.sleep(self._card_wait(chat_id, line), line.wake)
+                    continue
+                self._count(line)
+                line.last = now  # the pace runs from when a send starts, as it always did
         finally:
             _TURN.reset(token)
             del self._senders[chat_id]
             for _, done in line.replies + line.cards:
                 done.cancel()  # only if the sender itself was cancelled (shutdown)
+
+    async def _paced(self, wait: float, wake: asyncio.Event | None = None) -> bool:
+        """Wait `wait` seconds (or until `wake`) if the pace asks for it; whether it did.
+        A flush at shutdown waits for nothing."""
+        if wait <= 0 or self._pause.flushing.is_set():
+            return False
+        await self._pause.sleep(wait, wake)
+        return True
+
+    def _room_in(self, line: _Line, allowed: int, now: float) -> float:
+        """Seconds until fewer than `allowed` sends are left in the group's window."""
+        while line.sent and line.sent[0] <= now - self.window:
+            line.sent.popleft()
+        excess = len(line.sent) - allowed
+        return 0.0 if excess < 0 else line.sent[excess] + self.window - now
+
+    @staticmethod
+    def _count(line: _Line) -> None:
+        """Count a send in the window, as of when it was answered (Telegram counted it by
+        then, so the window never ends sooner here than there)."""
+        line.sent.append(time.monotonic())
 
     def _next_card(self, chat_id: int | str, line: _Line) -> Request | None:
         """The first card request whose turn it may be: a new card, or a redraw of a card
@@ -295,12 +344,13 @@ class GroupLines:
         )
         return max(0.0, min(times, default=0.0))
 
-    async def _send_waiting(self, chat_id: int | str, line: _Line) -> None:
-        """The first message of the waiting texts, joined; the rest wait for their turn."""
+    async def _send_waiting(self, chat_id: int | str, line: _Line) -> bool:
+        """The first message of the waiting texts, joined; the rest wait for their turn.
+        False if there was nothing to say (only blank texts)."""
         texts, line.texts = line.texts, []
         messages = pack(texts)
         if not messages:
-            return  # only blank texts: nothing to say
+            return False
         if len(texts) > 1:
             log.info("group %s: %s texts, %s messages", chat_id, len(texts), len(messages))
         line.texts = messages[1:] + line.texts
@@ -310,6 +360,7 @@ class GroupLines:
             log.warning("group message refused chat=%s: %s", chat_id, exc)
         except Exception:
             log.exception("group message lost chat=%s", chat_id)
+        return True
 
     def depths(self) -> tuple[int, int]:
         """(messages waiting in every group's line, card redraws waiting): for /metrics."""
@@ -345,6 +396,56 @@ async def _settle(request: Request, done: asyncio.Future[Any]) -> Any:
     return result
 
 
+class Budget:
+    """Telegram's overall budget, about `rate` messages a second: a leaky bucket that lets
+    a second's worth go at once, then one per 1/`rate` s. Urgent callers (replies to
+    people) are served before the others waiting, who are served in the order they came."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._level = 0.0
+        self._checked = time.monotonic()
+        self._waiting: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def acquire(self, urgent: bool = False) -> None:
+        """Take one message from the budget, waiting for it if need be."""
+        queue = self._waiting[0 if urgent else 1]
+        if not self._waiting[0] and (urgent or not queue) and self._take():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.append(waiter)
+        self._serve()
+        try:
+            await waiter
+        finally:
+            if not waiter.done():
+                queue.remove(waiter)
+
+    def _take(self) -> bool:
+        now = time.monotonic()
+        self._level = max(0.0, self._level - (now - self._checked) * self.rate)
+        self._checked = now
+        if self._level + 1 > max(self.rate, 1.0):
+            return False
+        self._level += 1
+        return True
+
+    def _serve(self) -> None:
+        """Let waiters go while the budget allows, urgent first; then wait for the next."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for queue in self._waiting:
+            while queue and (queue[0].done() or self._take()):
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+        if any(self._waiting):
+            delay = (self._level + 1 - max(self.rate, 1.0)) / self.rate
+            self._timer = asyncio.get_running_loop().call_later(max(delay, 0.001), self._serve)
+
+
 class Outbound(BaseRateLimiter[None]):
     """PTB's rate-limiter hook: the pace of every send and the retry policy of every call.
 
@@ -364,7 +465,7 @@ class Outbound(BaseRateLimiter[None]):
         first_pause: float = 0.5,
     ) -> None:
         self.flood_control = flood_control
-        self._overall = AsyncLimiter(messages_per_second, 1) if flood_control else None
+        self._overall = Budget(messages_per_second) if flood_control else None
         self.groups = GroupLines(
             self._post_text,
             interval=group_interval if flood_control else 0.0,
@@ -403,8 +504,8 @@ class Outbound(BaseRateLimiter[None]):
     ) -> Result:
         """Pace what posts into a chat; retry what may be retried."""
 
-        async def attempt() -> Result:
-            return await self._attempts(callback, args, kwargs, endpoint)
+        async def attempt(urgent: bool = False) -> Result:
+            return await self._attempts(callback, args, kwargs, endpoint, urgent)
 
         chat_id = data.get("chat_id")
         if (
@@ -413,8 +514,9 @@ class Outbound(BaseRateLimiter[None]):
             and is_group(chat_id)
             and _TURN.get() != chat_id
         ):
-            # A reply from a handler: it waits for the group's turn, ahead of the rest.
-            return await self.groups.reply(chat_id, attempt)  # type: ignore[arg-type]
+            # A reply from a handler: ahead of the rest in its group, and in the overall
+            # budget ahead of private messages waiting (a burst's confirmations, say).
+            return await self.groups.reply(chat_id, lambda: attempt(urgent=True))  # type: ignore[arg-type]
         if endpoint not in PACED or is_group(chat_id):
             return await attempt()
         self.private_sends += 1
@@ -429,13 +531,14 @@ class Outbound(BaseRateLimiter[None]):
         args: Any,
         kwargs: dict[str, Any],
         endpoint: str,
+        urgent: bool = False,
     ) -> Result:
         floods = 0
         failures = 0
         pause = self.first_pause
         while True:
             if self._overall is not None and endpoint in PACED:
-                await self._overall.acquire()
+                await self._overall.acquire(urgent)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:

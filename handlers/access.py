@@ -8,6 +8,9 @@
   sender leads. The handler is given the groups it covers.
 - `leaders_tap`: a button under a group's message that only that group's leaders may use.
   The handler is given the tap.
+- `deal_leaders_tap`: a button about one deal that only the leaders of the deal's group may
+  use, under a message in that group or in the leader's private chat. The handler is given
+  the tap and the deal.
 
 Each refuses with the same template wherever it is worn (`group_only`, `not_leader`,
 `tap_stale`, `tap_not_leader`), and checks in the order the refusals are promised: where
@@ -17,15 +20,16 @@ a command is, before who sent it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from telegram import CallbackQuery, Message, Update
+from telegram.constants import ChatType
 
 from bot.core import callbacks
 from bot.core.languages import language_for
-from bot.core.models import Group
+from bot.core.models import Deal, Group
 from handlers.common import Context, command_name, group_of, in_group, is_leader, reply
 
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
@@ -43,6 +47,19 @@ class GroupTap:
 
 
 TapHandler = Callable[[Update, Context, GroupTap], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class DealTap:
+    """A tap on a button about one deal, its data read and its deal found."""
+
+    query: CallbackQuery
+    message: Message
+    tap: callbacks.Tap
+    deal: Deal
+
+
+DealTapHandler = Callable[[Update, Context, DealTap], Coroutine[Any, Any, None]]
 
 
 def from_someone(handler: Handler) -> Handler:
@@ -127,6 +144,40 @@ def leaders_tap(readable: Callable[[callbacks.Tap], bool]) -> Callable[[TapHandl
                 await query.answer(groupbuy.texts.render("tap_not_leader", lang))
                 return
             await handler(update, context, GroupTap(query, message, tap))
+
+        return tapped
+
+    return decorate
+
+
+def deal_leaders_tap(
+    deal_of: Callable[[Context, callbacks.Tap], Awaitable[Deal | None]],
+) -> Callable[[DealTapHandler], Handler]:
+    """A button about one deal (`deal_of` finds it from the tap) that only the leaders of
+    the deal's group may use, in that group or in a private chat with the bot. A tap whose
+    data does not decode or names no deal, or made in another group, is answered
+    `tap_stale`; a tap by anyone else than a leader of the deal's group, `tap_not_leader`.
+    The handler is given the tap and the deal."""
+
+    def decorate(handler: DealTapHandler) -> Handler:
+        @functools.wraps(handler)
+        async def tapped(update: Update, context: Context) -> None:
+            query = update.callback_query
+            message = query.message if query else None
+            if query is None or not isinstance(message, Message):
+                return
+            groupbuy = context.service
+            lang = language_for(query.from_user.language_code)
+            tap = callbacks.decode(query.data)
+            deal = await deal_of(context, tap) if tap is not None else None
+            private = message.chat.type == ChatType.PRIVATE
+            if tap is None or deal is None or not (private or message.chat.id == deal.chat_id):
+                await query.answer(groupbuy.texts.render("tap_stale", lang))
+                return
+            if not await groupbuy.groups.is_leader(deal.chat_id, query.from_user.id):
+                await query.answer(groupbuy.texts.render("tap_not_leader", lang))
+                return
+            await handler(update, context, DealTap(query, message, tap, deal))
 
         return tapped
 

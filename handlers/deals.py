@@ -161,10 +161,18 @@ async def _tap(update: Update, context: Context, groupbuy: GroupBuy, query: Call
                 raise UserError("tap_stale")
             if deal.status != "open":
                 raise UserError("tap_closed")
-            payload = groupbuy.links.invite_request(deal.id)
-            await query.answer(url=f"https://t.me/{context.bot.username}?start={payload}")
-            return
-        deal_id, text = await _act(groupbuy, decoded, member, query.id, lang)
+            # A member who started the bot gets the link at once; the others are sent
+            # to the bot through a deep link first, which then gives it. Either way the
+            # member is kept, so that a friend who follows the link hears who invited them.
+            await groupbuy.groups.save(member)
+            link = groupbuy.referrals.invite_link(context.bot.username, deal.id, member.user_id)
+            if not await groupbuy.notify.send_private(member, "invite_link", deal=deal, link=link):
+                payload = groupbuy.links.invite_request(deal.id)
+                await query.answer(url=f"https://t.me/{context.bot.username}?start={payload}")
+                return
+            text = groupbuy.texts.render("tap_invite_sent", lang, deal=deal)
+        else:
+            deal_id, text = await _act(groupbuy, decoded, member, query.id, lang)
     except UserError as error:
         text = groupbuy.texts.render(error.template, lang, **error.context)
     try:

@@ -14,6 +14,7 @@ from bot.core.languages import language_for
 from bot.core.models import Deal, Group, OrderRow
 from bot.core.summary import GroupDay
 from bot.services.reports import Reports
+from handlers import marks
 from handlers.access import groups_asked, leaders_anywhere
 from handlers.common import (
     Context,
@@ -117,12 +118,12 @@ async def export_command(update: Update, context: Context) -> None:
 
 
 async def paid_command(update: Update, context: Context) -> None:
-    """/paid <order> | /paid <deal> <member> [undo]: mark orders paid (or undo it)."""
+    """/paid <order> | <deal> <member> | <member> [undo]: mark orders paid (or undo it)."""
     await _mark_command(update, context, "paid")
 
 
 async def collected_command(update: Update, context: Context) -> None:
-    """/collected <order> | /collected <deal> <member> [undo]: mark orders collected."""
+    """/collected <order> | <code> | <deal> <member> | <member> [undo]: mark collected."""
     await _mark_command(update, context, "collected")
 
 
@@ -138,8 +139,8 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
     rows: list[OrderRow] = []
     if len(args) == 1 and number(args[0]) is None and CODE.fullmatch(args[0].upper()):
         found = await leader_reports.order_by_code(args[0])
-        if found is None:
-            await reply(update, context, "code_not_found", code=args[0][:12])
+        if found is None:  # or a name of five letters and digits: Alice, bob42
+            await marks.mark_by_name(update, context, mark, args[0], undo, nobody="code_not_found")
             return
         rows = [found]
     elif len(args) == 1 and (order_id := number(args[0])) is not None:
@@ -157,6 +158,9 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
         if not rows:
             await reply(update, context, "member_orders_not_found", deal_id=deal_id, who=args[1])
             return
+    elif (typed := marks.name_typed(args)) is not None:
+        await marks.mark_by_name(update, context, mark, typed, undo)
+        return
     else:
         await reply(update, context, "mark_usage", command=mark)
         return

@@ -14,10 +14,20 @@ from telegram.ext import Application, CallbackQueryHandler
 
 import handlers
 from bot.core import callbacks
-from bot.core.callbacks import DEAL, FORGET, KINDS, MARKS, PAYMENTS, SETTINGS, Action, Buttons
+from bot.core.callbacks import (
+    DEAL,
+    FORGET,
+    KINDS,
+    MARKS,
+    NAMED_MARKS,
+    PAYMENTS,
+    SETTINGS,
+    Action,
+    Buttons,
+)
 from bot.core.links import Links
 from bot.http import PollingRequest, trim_update
-from handlers import deals, leaders, payments, privacy, settings
+from handlers import deals, leaders, marks, payments, privacy, settings
 from tests.conftest import ROOT
 
 
@@ -119,6 +129,7 @@ def test_each_kind_of_button_reaches_its_handler() -> None:
         SETTINGS: settings.setting_tap,
         PAYMENTS: payments.payment_tap,
         FORGET: privacy.forget_tap,
+        NAMED_MARKS: marks.named_mark_tap,
     }
     for action in Action:
         kind = kind_of(action)
@@ -129,7 +140,7 @@ def test_each_kind_of_button_reaches_its_handler() -> None:
 def test_taps_are_routed_by_the_kinds_not_by_retyped_patterns() -> None:
     taps = registered_taps()
     assert [h.pattern for h in taps[:-1]] == [
-        k.matches for k in (MARKS, SETTINGS, PAYMENTS, FORGET)
+        k.matches for k in (MARKS, SETTINGS, PAYMENTS, FORGET, NAMED_MARKS)
     ]
     assert taps[-1].pattern is None  # the catch-all, last
     source = ast.parse((ROOT / "handlers" / "__init__.py").read_text(encoding="utf-8"))

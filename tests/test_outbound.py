@@ -15,7 +15,7 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from bot.outbound import SEPARATOR, GroupLines, Outbound, pack
+from bot.outbound import SEPARATOR, Budget, GroupLines, Outbound, pack
 from bot.texts import MESSAGE_LIMIT
 
 GROUP, OTHER = -100, -200
@@ -201,7 +201,7 @@ async def test_blank_texts_are_not_sent() -> None:
     assert sent.texts() == ["real"]
 
 
-async def test_a_reply_goes_before_waiting_cards_and_texts() -> None:
+async def test_a_reply_goes_at_once_before_waiting_cards_and_texts() -> None:
     sent = Sent()
     lines = GroupLines(sent.send, interval=INTERVAL)
 
@@ -217,12 +217,54 @@ async def test_a_reply_goes_before_waiting_cards_and_texts() -> None:
     lines.post(GROUP, "round formed")
     waiting_card = asyncio.create_task(lines.turn(GROUP, card))
     await asyncio.sleep(0)
+    started = time.monotonic()
     assert await lines.reply(GROUP, answer) == "answered"
+    assert time.monotonic() - started < INTERVAL, "the window has room: the reply does not wait"
     await waiting_card
     await lines.drained()
 
     assert sent.texts() == ["first", "reply", "card", "round formed"]
-    assert all(gap >= INTERVAL * 0.9 for gap in sent.gaps())
+    times = {text: at for at, _, text in sent.log}
+    assert times["card"] - times["first"] >= INTERVAL * 0.9, "cards and texts stay spaced"
+    assert times["round formed"] - times["card"] >= INTERVAL * 0.9
+
+
+async def test_cards_leave_room_in_the_window_for_replies() -> None:
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=INTERVAL, card_interval=0)
+    drawn = 0
+
+    async def draw() -> bool:
+        nonlocal drawn
+        drawn += 1
+        await sent.send(GROUP, f"card {drawn}")
+        return True
+
+    async def answer(n: int) -> None:
+        await sent.send(GROUP, f"reply {n}")
+
+    waits = []
+    started = time.monotonic()
+    n = 0
+    while time.monotonic() - started < lines.window * 2.5:  # taps go on and on
+        lines.refresh(GROUP, "deal 1", draw)
+        if time.monotonic() - started > n * lines.window / 4:
+            asked = time.monotonic()
+            await lines.reply(GROUP, lambda n=n: answer(n))
+            waits.append(time.monotonic() - asked)
+            n += 1
+        await asyncio.sleep(INTERVAL / 5)
+    await lines.drained()
+
+    assert len(waits) >= 9
+    assert max(waits) < INTERVAL, "replies go at once, however busy the cards"
+    times = [at for at, _, _ in sent.log]
+    for at in times:  # no window of the group holds more than its 20 sends
+        assert sum(1 for t in times if at <= t < at + lines.window * 0.98) <= 20
+    card_times = [at for at, _, text in sent.log if text.startswith("card")]
+    assert all(b - a >= INTERVAL * 0.9 for a, b in itertools.pairwise(card_times))
+    for at in card_times:  # the cards leave five of every window's twenty to replies
+        assert sum(1 for t in card_times if at <= t < at + lines.window * 0.98) <= 15
 
 
 async def test_a_burst_of_redraws_of_one_card_is_one_edit_per_card_interval() -> None:
@@ -279,6 +321,29 @@ async def test_a_flush_draws_waiting_cards_at_once() -> None:
     await lines.flush()  # ...unless the bot is stopping
     assert sent.texts() == ["card", "card"]
     assert time.monotonic() - started < 1
+
+
+async def test_the_overall_budget_lets_a_reply_pass_the_messages_waiting() -> None:
+    budget = Budget(20)  # 20 at once, then one per 0.05 s
+    started = time.monotonic()
+    for _ in range(20):
+        await budget.acquire()
+    assert time.monotonic() - started < 0.05
+    served: list[str] = []
+
+    async def take(name: str, urgent: bool = False) -> None:
+        await budget.acquire(urgent)
+        served.append(name)
+
+    waiting = [asyncio.create_task(take(f"private {n}")) for n in range(3)]
+    await asyncio.sleep(0)
+    gone = asyncio.create_task(take("gone"))
+    await asyncio.sleep(0)
+    gone.cancel()  # a caller that stops waiting takes nothing from the budget
+    await asyncio.sleep(0)
+    await asyncio.gather(*waiting, take("reply", urgent=True))
+    assert served == ["reply", "private 0", "private 1", "private 2"]
+    assert time.monotonic() - started >= 4 * 0.05 * 0.9, "one per 1/rate s"
 
 
 # -- the Bot API hook: pacing and retries ------------------------------------------------
@@ -370,9 +435,9 @@ async def test_getupdates_is_left_to_ptbs_own_retries() -> None:
     assert len(calls.attempts) == 1
 
 
-async def test_group_replies_are_paced_and_tap_answers_never_wait() -> None:
-    out = outbound(group_interval=0.2)
-    replies = [Calls() for _ in range(3)]
+async def test_group_replies_go_at_once_within_the_window_and_tap_answers_never_wait() -> None:
+    out = outbound(group_interval=0.02)  # a window of 20 sends in 0.4 s
+    replies = [Calls() for _ in range(25)]
     answers = [Calls() for _ in range(20)]
     started = time.monotonic()
     await asyncio.gather(
@@ -380,6 +445,7 @@ async def test_group_replies_are_paced_and_tap_answers_never_wait() -> None:
         *(call(out, c, "answerCallbackQuery", 7) for c in answers),
     )
     sends = sorted(c.attempts[0] for c in replies)
-    assert all(b - a >= 0.2 * 0.9 for a, b in itertools.pairwise(sends)), "one per interval"
+    assert sends[19] - started < 0.1, "twenty at once: the window has room"
+    assert sends[20] - sends[0] >= 0.4 * 0.9, "the twenty-first waits for the window"
     assert max(c.attempts[0] for c in answers) - started < 0.1, "answers are not held back"
     assert await call(out, Calls(), "sendMessage", 7) is True  # private chats: no group pace

@@ -8,11 +8,19 @@ DEAL = "Mangoes\nprice: 12.50\nmin: 2\ndeadline: 1d"
 
 
 async def personal_link(world: World, person: Person, card: int) -> str:
-    """Tap Invite, follow the button's link to the bot, and read the personal link back."""
+    """Tap Invite and read the personal link: it comes privately to a member who started
+    the bot; one who never did follows the tap's deep link to the bot, which gives it."""
+    since = len(world.api.requests)
     query = world.api.tap(GROUP_ID, person.id, card, world.button(GROUP_ID, card, "Invite"))
     answer = await world.api.wait_answer(query)
-    payload = answer["url"].split("?start=")[1]
-    reply = await person.says_and_hears(f"/start {payload}", chat_id=person.id)
+    if "url" in answer:
+        payload = answer["url"].split("?start=")[1]
+        reply = await person.says_and_hears(f"/start {payload}", chat_id=person.id)
+    else:
+        sent = await world.api.wait_for(
+            "sendMessage", since=since, where=lambda r: r.params.get("chat_id") == person.id
+        )
+        reply = world.visible(sent.params)
     link = next(word for word in reply.split() if word.startswith("https://t.me/"))
     return link.split("?start=")[1]
 
@@ -140,3 +148,51 @@ async def test_settings_are_validated_and_leader_only(world: World) -> None:
     )
     shown = await world.leader.says_and_hears("/settings levels 2")
     assert "levels: 2" in shown
+
+
+async def tap_invite(world: World, person: Person, card: int) -> dict[str, object]:
+    """Tap Invite on the card; the tap's answer."""
+    query = world.api.tap(GROUP_ID, person.id, card, world.button(GROUP_ID, card, "Invite"))
+    return await world.api.wait_answer(query)
+
+
+async def test_a_member_who_started_the_bot_gets_the_invite_link_in_one_step(
+    world: World,
+) -> None:
+    card = await world.leader.posts(DEAL)
+    ann, bo = world.member("Ann"), world.member("Bo")
+
+    answer = await tap_invite(world, ann, card)
+
+    assert "url" not in answer, "no detour through the deep link"
+    assert answer["text"] == "I sent you your personal invite link privately."
+    sent = ann.private_texts()[-1]
+    assert sent.startswith("🔗 Your personal invite link for Mangoes:")
+    link = next(word for word in sent.split() if word.startswith("https://t.me/"))
+    assert "Ann invited you" in await opens(world, bo, link.split("?start=")[1])
+    assert await referrals(world) == [(bo.id, ann.id)]
+
+
+async def test_a_member_who_never_started_the_bot_goes_through_the_deep_link(
+    world: World,
+) -> None:
+    card = await world.leader.posts(DEAL)
+    shy = world.member("Shy", started=False)
+
+    answer = await tap_invite(world, shy, card)
+
+    assert str(answer["url"]).startswith("https://t.me/groupbuy_test_bot?start=")
+    assert not answer.get("text")
+    assert shy.private_texts() == [], "the bot could not write first"
+    reply = await shy.says_and_hears(f"/start {str(answer['url']).split('?start=')[1]}", shy.id)
+    assert "Your personal invite link for Mangoes" in reply
+
+
+async def test_the_invite_link_comes_in_one_step_in_chinese_too(world: World) -> None:
+    card = await world.leader.posts(DEAL)
+    lin = world.member("Lin", lang="zh")
+
+    answer = await tap_invite(world, lin, card)
+
+    assert answer["text"] == "你的专属邀请链接已私聊发给你。"
+    assert lin.private_texts()[-1].startswith("🔗 你在 Mangoes 的专属邀请链接：")

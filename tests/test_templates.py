@@ -34,6 +34,7 @@ from bot.core.models import (
     Group,
     LedgerEntry,
     Line,
+    MarkBatch,
     Member,
     Order,
     OrderRow,
@@ -42,6 +43,7 @@ from bot.core.models import (
     Round,
     RoundStatus,
     Standing,
+    UndoneBatch,
 )
 from bot.core.summary import DealDay, GroupDay, PickupEntry, PickupPlace
 from bot.texts import MESSAGE_LIMIT, PLAIN_PREFIXES, TEMPLATES, Texts, split_duration, utf16_len
@@ -330,6 +332,7 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
     cancelled = w.deal(status=DealStatus.CANCELLED, closed_at=NOW)
     option = w.options()[0]
     many = [Line(w.member(3000 + i, f"Member {i}"), 1 + i % 3) for i in range(12)]
+    many_members = [line.member for line in many]
     return {
         "button_collected": [{"row": row} for row in rows[:2]],
         "button_join_option": [{"option": option}],
@@ -426,6 +429,47 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
             }
         ],
         "mark_usage": [{"command": "paid"}, {"command": "collected"}],
+        "marked_member": [
+            {"mark": mark, "count": count} for mark in ("paid", "collected") for count in (1, 3)
+        ],
+        "unmarked_member": [
+            {"undone": UndoneBatch(deal, member, mark, cleared, 3)}
+            for mark in ("paid", "collected")
+            for cleared in (1, 3)
+        ],
+        "mark_which_deal": [
+            {"mark": "paid", "deals": 2, "more": 0},
+            {"mark": "collected", "deals": 25, "more": 5, "member": w.members[1]},
+        ],
+        "button_mark_deal": [
+            {"count": 2},
+            {"count": 1, "deal": w.deal(title=w.text("Mangoes " * 20))},
+        ],
+        "mark_name_not_found": [
+            {"who": w.text("Ann"), "command": command, "here": here}
+            for command in ("paid", "collected")
+            for here in (False, True)
+        ],
+        "mark_name_ambiguous": [
+            {"who": w.text("Ann"), "members": w.members, "command": "paid"},
+            {"who": w.text("Ann"), "members": many_members, "command": "collected"},
+        ],
+        "mark_nothing": [
+            {"mark": mark, "here": here} for mark in ("paid", "collected") for here in (False, True)
+        ],
+        "mark_name_undo": [{"command": "paid", "who": w.text("Ann")}],
+        "tap_marked_member": [
+            {"batch": MarkBatch(deal, member, mark, ids, 5, 7)}
+            for mark in ("paid", "collected")
+            for ids in ((17,), (17, 18, 19))
+        ],
+        "tap_mark_nothing": [{"mark": "paid"}, {"mark": "collected"}],
+        "tap_undone": [
+            {"undone": UndoneBatch(deal, member, mark, cleared, 3)}
+            for mark in ("paid", "collected")
+            for cleared in (1, 2)
+        ],
+        "tap_undo_nothing": [{"undone": UndoneBatch(deal, member, "paid", 0, 2)}],
         "marked": [
             {"mark": mark, "undo": undo, "changed": changed, "total": 3}
             for mark in ("paid", "collected")

@@ -27,6 +27,9 @@ class Action(StrEnum):
     PAY_NO = "pno"  # the leader rejects it
     REMIND = "remind"  # remind a group's unpaid members: target the negated chat id
     FORGET = "forget"  # /forgetme confirmed: target the member's own user id
+    MARK_DEAL_PAID = "mdp"  # /paid @name, several deals: target the deal, extra the member
+    MARK_DEAL_COLLECTED = "mdc"  # the same for /collected
+    UNDO_MARKS = "unmark"  # Undo under a /paid @name reply: its first and last mark entry
 
 
 class Buttons:
@@ -71,7 +74,9 @@ MARKS = Buttons(Action.PAID, Action.COLLECTED)  # a summary's mark panel
 SETTINGS = Buttons(Action.SETTING)  # the quick choices under /settings
 PAYMENTS = Buttons(Action.I_PAID, Action.PAY_OK, Action.PAY_NO, Action.REMIND)  # chasing
 FORGET = Buttons(Action.FORGET)  # the confirmation under /forgetme
-KINDS = (DEAL, MARKS, SETTINGS, PAYMENTS, FORGET)
+# Under a reply to /paid or /collected naming a member: a deal to mark, or Undo.
+NAMED_MARKS = Buttons(Action.MARK_DEAL_PAID, Action.MARK_DEAL_COLLECTED, Action.UNDO_MARKS)
+KINDS = (DEAL, MARKS, SETTINGS, PAYMENTS, FORGET, NAMED_MARKS)
 
 DEAL_ACTIONS = DEAL.actions
 

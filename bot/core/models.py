@@ -167,6 +167,31 @@ class OrderRow:
 
 
 @dataclass(frozen=True)
+class MarkBatch:
+    """A mark set on a member's orders in one deal at once (/paid @name): the orders it
+    changed and the first and last of its order_marks entries, which its Undo names."""
+
+    deal: Deal
+    member: Member
+    mark: str
+    order_ids: tuple[int, ...]
+    first_entry: int
+    last_entry: int
+
+
+@dataclass(frozen=True)
+class UndoneBatch:
+    """What undoing a MarkBatch did: `cleared` of its `total` marks removed (the others
+    were undone before, or set again since)."""
+
+    deal: Deal
+    member: Member
+    mark: str
+    cleared: int
+    total: int
+
+
+@dataclass(frozen=True)
 class Line:
     """A member's order as a card or a notice lists it."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
@@ -10,7 +11,7 @@ from telegram.error import Forbidden
 
 from bot.core import callbacks, summary
 from bot.core.languages import language_for
-from bot.core.models import Deal, Group, Member, OrderRow
+from bot.core.models import Deal, Group, MarkBatch, Member, OrderRow, UndoneBatch
 from bot.core.summary import GroupDay
 from bot.services.deals import GroupBuy
 
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 # A deal's mark panel gets one row of buttons per order; past this many orders the
 # keyboard would be unwieldy (and near Telegram's limits), so /paid and /collected serve.
 MARK_BUTTONS_MAX = 30
+# /paid @name for a member with unmarked orders in several deals: a button per deal, up to
+# this many; the others are counted in the text (the leader names the deal: /paid 12 @ann).
+DEAL_BUTTONS_MAX = 20
 
 
 class Reports:
@@ -163,6 +167,129 @@ class Reports:
         for order_id in changed:
             log.info("order %s %s=%s by=%s", order_id, mark, value, by_user)
         return len(changed)
+
+    # -- marks by name ----------------------------------------------------------------
+
+    async def members_named(self, chat_ids: Collection[int], typed: str) -> list[Member]:
+        """Whom a leader means: `@name` is whoever holds that username now; a name without
+        @ is each member who ordered in these groups' deals and whose username, first name
+        or full name it is (case-insensitively)."""
+        if typed.startswith("@"):
+            found = await self.gb.groups.find_member(typed)
+            return [] if found is None else [found]
+        wanted = typed.casefold()
+        return [
+            member
+            for member in await self.gb.store.orders.members_with_orders(chat_ids)
+            if wanted
+            in (
+                (member.username or "").casefold(),
+                member.first_name.casefold(),
+                f"{member.first_name} {member.last_name}".strip().casefold(),
+            )
+        ]
+
+    async def unmarked_by_deal(
+        self, chat_ids: Collection[int], member: Member, mark: str
+    ) -> list[tuple[Deal, int]]:
+        """Each deal of these groups where the member has confirmed orders lacking the mark,
+        with how many, oldest deal first."""
+        rows = await self.gb.store.orders.unmarked_orders_of_member(chat_ids, member.user_id, mark)
+        deals: dict[int, tuple[Deal, int]] = {}
+        for row in rows:
+            deal, count = deals.get(row.deal.id, (row.deal, 0))
+            deals[row.deal.id] = (deal, count + 1)
+        return list(deals.values())
+
+    async def mark_member(
+        self, deal: Deal, member: Member, mark: str, by_user: int
+    ) -> MarkBatch | None:
+        """Mark the member's confirmed orders in the deal that lack the mark; None if none
+        did (marked meanwhile, or a tap delivered twice)."""
+        done = await self.gb.store.orders.mark_member_in_deal(
+            deal.id, member.user_id, mark, by_user, self.gb.clock.timestamp()
+        )
+        if done is None:
+            return None
+        order_ids, first, last = done
+        log.info(
+            "orders %s %s=True by=%s (member %s, deal %s)",
+            order_ids,
+            mark,
+            by_user,
+            member.user_id,
+            deal.id,
+        )
+        return MarkBatch(deal, member, mark, tuple(order_ids), first, last)
+
+    async def batch_deal(self, first_entry: int) -> Deal | None:
+        """The deal whose orders an Undo button's marks are on, or None."""
+        batch = await self.gb.store.orders.mark_batch(first_entry)
+        return None if batch is None else await self.gb.store.deals.get_deal(batch[0])
+
+    async def undo_batch(self, first: int, last: int, by_user: int) -> UndoneBatch | None:
+        """Clear exactly the marks a /paid @name reply set (those not cleared or set again
+        since); None if the button names no such marks."""
+        store = self.gb.store
+        batch = await store.orders.mark_batch(first)
+        if batch is None:
+            return None
+        deal_id, user_id, mark = batch
+        deal = await store.deals.get_deal(deal_id)
+        member = await store.groups.get_member(user_id)
+        if deal is None or member is None:
+            return None
+        cleared, total = await store.orders.undo_mark_batch(
+            first, last, by_user, self.gb.clock.timestamp()
+        )
+        log.info("marks %s..%s undone by=%s: %s of %s", first, last, by_user, cleared, total)
+        return UndoneBatch(deal, member, mark, cleared, total)
+
+    def marked_reply(self, batch: MarkBatch, lang: str) -> tuple[str, InlineKeyboardMarkup]:
+        """What a /paid @name reply says it marked, with its Undo button."""
+        texts = self.gb.texts
+        text = texts.render(
+            "marked_member",
+            lang,
+            member=batch.member,
+            deal=batch.deal,
+            mark=batch.mark,
+            count=len(batch.order_ids),
+        )
+        data = callbacks.NAMED_MARKS.data(
+            callbacks.Action.UNDO_MARKS, batch.first_entry, batch.last_entry
+        )
+        undo = InlineKeyboardButton(texts.label("undo", lang), callback_data=data)
+        return text, InlineKeyboardMarkup([[undo]])
+
+    def deal_choice(
+        self, member: Member, deals: list[tuple[Deal, int]], mark: str, lang: str
+    ) -> tuple[str, InlineKeyboardMarkup]:
+        """The question which deal to mark, a button per deal ("#12 Mangoes (2)")."""
+        texts = self.gb.texts
+        action = (
+            callbacks.Action.MARK_DEAL_PAID
+            if mark == "paid"
+            else callbacks.Action.MARK_DEAL_COLLECTED
+        )
+        keyboard = [
+            [
+                InlineKeyboardButton(
+                    texts.render("button_mark_deal", lang, deal=deal, count=count),
+                    callback_data=callbacks.NAMED_MARKS.data(action, deal.id, member.user_id),
+                )
+            ]
+            for deal, count in deals[:DEAL_BUTTONS_MAX]
+        ]
+        text = texts.render(
+            "mark_which_deal",
+            lang,
+            member=member,
+            mark=mark,
+            deals=len(deals),
+            more=len(deals[DEAL_BUTTONS_MAX:]),
+        )
+        return text, InlineKeyboardMarkup(keyboard)
 
     # -- exports ----------------------------------------------------------------------
 

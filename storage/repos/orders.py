@@ -3,9 +3,14 @@ their members, and reminded of."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from bot.core.errors import UserError
-from bot.core.models import OrderRow
-from storage.repos.base import _USERNAME_HOLDER, Repository
+from bot.core.models import Member, OrderRow
+from storage.engines import Tx
+from storage.repos.base import _USERNAME_HOLDER, Repository, _member
+
+MARKS = ("paid", "collected")
 
 
 class OrdersRepo(Repository):
@@ -61,26 +66,135 @@ class OrdersRepo(Repository):
 
         The order keeps the current state; order_marks keeps who did what when.
         """
-        assert mark in ("paid", "collected")
         changed: list[int] = []
         async with self._transaction() as db:
             for order_id in order_ids:
-                unmarked = "IS NULL" if value else "IS NOT NULL"  # only a real change counts
-                touched = await db.change(
-                    f"UPDATE orders SET {mark}_at = ?, {mark}_by = ?"
-                    f" WHERE id = ? AND status = 'confirmed' AND {mark}_at {unmarked}",
-                    now if value else None,
-                    by_user if value else None,
-                    order_id,
-                )
-                if touched:
-                    await db.execute(
-                        "INSERT INTO order_marks (order_id, mark, value, by_user, at)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (order_id, mark, int(value), by_user, now),
-                    )
+                if await self._set_mark(db, order_id, mark, value, by_user, now) is not None:
                     changed.append(order_id)
         return changed
+
+    @staticmethod
+    async def _set_mark(
+        db: Tx, order_id: int, mark: str, value: bool, by_user: int, now: int
+    ) -> int | None:
+        """Set or clear a confirmed order's mark if that changes it; the order_marks entry
+        that records it, or None if nothing changed."""
+        assert mark in MARKS
+        unmarked = "IS NULL" if value else "IS NOT NULL"  # only a real change counts
+        touched = await db.change(
+            f"UPDATE orders SET {mark}_at = ?, {mark}_by = ?"
+            f" WHERE id = ? AND status = 'confirmed' AND {mark}_at {unmarked}",
+            now if value else None,
+            by_user if value else None,
+            order_id,
+        )
+        if not touched:
+            return None
+        return await db.insert(
+            "INSERT INTO order_marks (order_id, mark, value, by_user, at) VALUES (?, ?, ?, ?, ?)",
+            (order_id, mark, int(value), by_user, now),
+        )
+
+    # -- marking a member's orders by name --------------------------------------------
+
+    async def members_with_orders(self, chat_ids: Collection[int]) -> list[Member]:
+        """Everyone who has ordered in these groups' deals, whatever became of the order."""
+        if not chat_ids:
+            return []
+        rows = await self._r.all(
+            "SELECT * FROM members WHERE user_id IN (SELECT o.user_id FROM orders o"
+            f" JOIN deals d ON d.id = o.deal_id WHERE d.chat_id IN ({_marks(chat_ids)}))"
+            " ORDER BY user_id",
+            *chat_ids,
+        )
+        return [_member(row) for row in rows]
+
+    async def unmarked_orders_of_member(
+        self, chat_ids: Collection[int], user_id: int, mark: str
+    ) -> list[OrderRow]:
+        """A member's confirmed orders lacking the mark in these groups' deals, deal by deal."""
+        assert mark in MARKS
+        if not chat_ids:
+            return []
+        return await self._order_rows(
+            f"d.chat_id IN ({_marks(chat_ids)}) AND o.user_id = ? AND o.status = 'confirmed'"
+            f" AND o.{mark}_at IS NULL ORDER BY d.id, o.id",
+            *chat_ids,
+            user_id,
+        )
+
+    async def mark_member_in_deal(
+        self, deal_id: int, user_id: int, mark: str, by_user: int, now: int
+    ) -> tuple[list[int], int, int] | None:
+        """Mark every confirmed order of the member in the deal that lacks the mark, in one
+        transaction: (the orders marked, the first and the last order_marks entry), or None
+        if there was none to mark."""
+        assert mark in MARKS
+        changed: list[int] = []
+        entries: list[int] = []
+        async with self._transaction() as db:
+            rows = await db.all(
+                "SELECT id FROM orders WHERE deal_id = ? AND user_id = ?"
+                f" AND status = 'confirmed' AND {mark}_at IS NULL ORDER BY id",
+                deal_id,
+                user_id,
+            )
+            for row in rows:
+                entry = await self._set_mark(db, row["id"], mark, True, by_user, now)
+                if entry is not None:
+                    changed.append(row["id"])
+                    entries.append(entry)
+        return (changed, entries[0], entries[-1]) if changed else None
+
+    async def mark_batch(self, first_entry: int) -> tuple[int, int, str] | None:
+        """(deal id, member's user id, mark) of the batch whose first entry this is."""
+        row = await self._r.one(
+            "SELECT o.deal_id, o.user_id, e.mark FROM order_marks e"
+            " JOIN orders o ON o.id = e.order_id WHERE e.id = ? AND e.value = 1",
+            first_entry,
+        )
+        return None if row is None else (row["deal_id"], row["user_id"], row["mark"])
+
+    async def undo_mark_batch(
+        self, first_entry: int, last_entry: int, by_user: int, now: int
+    ) -> tuple[int, int]:
+        """Clear what a batch set, in one transaction: (marks cleared, marks it set).
+
+        The batch is the entries from first to last that set the first's mark on the same
+        member's orders in the same deal, by the same leader at the same moment (another
+        transaction's entries between them, on PostgreSQL, differ in one of these). Each
+        mark is cleared only while that entry is still its latest: a mark undone already,
+        or set again since, stays as it is, so a second Undo changes nothing.
+        """
+        cleared = 0
+        async with self._transaction() as db:
+            head = await db.one(
+                "SELECT e.mark, e.by_user, e.at, o.deal_id, o.user_id FROM order_marks e"
+                " JOIN orders o ON o.id = e.order_id WHERE e.id = ? AND e.value = 1",
+                first_entry,
+            )
+            if head is None:
+                return 0, 0
+            entries = await db.all(
+                "SELECT e.order_id, (e.id = (SELECT max(later.id) FROM order_marks later"
+                "  WHERE later.order_id = e.order_id AND later.mark = e.mark)) AS latest"
+                " FROM order_marks e JOIN orders o ON o.id = e.order_id"
+                " WHERE e.id BETWEEN ? AND ? AND e.value = 1 AND e.mark = ? AND e.by_user = ?"
+                " AND e.at = ? AND o.deal_id = ? AND o.user_id = ? ORDER BY e.id",
+                first_entry,
+                last_entry,
+                head["mark"],
+                head["by_user"],
+                head["at"],
+                head["deal_id"],
+                head["user_id"],
+            )
+            for entry in entries:
+                if entry["latest"] and await self._set_mark(
+                    db, entry["order_id"], head["mark"], False, by_user, now
+                ):
+                    cleared += 1
+        return cleared, len(entries)
 
     async def claim_paid(self, order_id: int, user_id: int, now: int) -> OrderRow:
         """The member says they paid a confirmed order; UserError if that cannot be."""
@@ -127,3 +241,8 @@ class OrdersRepo(Repository):
                     now,
                 )
             )
+
+
+def _marks(values: Collection[object]) -> str:
+    """As many placeholders as values, for an IN list."""
+    return ", ".join("?" * len(values))
