@@ -89,6 +89,11 @@ async def test_the_store_refuses_a_join_before_the_start_inside_its_transaction(
     assert 29 * 60 <= refused.value.context["left"] <= 30 * 60
     assert await world.rows("SELECT id FROM orders") == []
     assert await world.rows("SELECT taken FROM deals") == [(0,)]
+    # Nor does a forged "Notify me" put anybody in line for a unit before the start.
+    card = int(world.api.bot_messages(GROUP_ID)[-1]["message_id"])
+    wait = callbacks.DEAL.data(callbacks.Action.WAIT, 1)
+    assert (await world.member("Bo").taps_data(card, wait)).startswith("Not open yet")
+    assert await world.rows("SELECT id FROM waitlist") == []
 
 
 async def test_a_chinese_timed_sale_at_a_clock_time(world: World) -> None:
