@@ -355,6 +355,7 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
                 "deals": [
                     {"deal": deal, "link": "https://t.me/c/1234567890/55"},
                     {"deal": tipping, "link": None},
+                    {"deal": preview, "link": None},
                 ]
             },
             {"deals": []},

@@ -146,6 +146,8 @@ async def test_deals_lists_a_timed_sale_with_its_start(world: World) -> None:
     await world.leader.posts(FLASH)
     listed = await world.leader.says_and_hears("/deals past")
     assert "#1 Flash mangoes — opens " in listed
+    listed = await world.leader.says_and_hears("/deals")
+    assert "Flash mangoes — ¥9.90, #1, opens " in listed
 
 
 async def test_a_timed_sale_whose_start_passed_while_the_bot_was_down_opens_at_start(
