@@ -150,6 +150,12 @@ async def test_deals_lists_a_timed_sale_with_its_start(world: World) -> None:
     assert "Flash mangoes — ¥9.90, #1, opens " in listed
 
 
+def card_stored(db: Path) -> bool:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT card_message_id FROM deals").fetchone()
+    return row is not None and row[0] is not None
+
+
 async def test_a_timed_sale_whose_start_passed_while_the_bot_was_down_opens_at_start(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
@@ -166,12 +172,13 @@ async def test_a_timed_sale_whose_start_passed_while_the_bot_was_down_opens_at_s
         assert [text for text, _ in api.buttons(GROUP_ID, card_id)] == ["🔗 Invite"]
         answer = await api.wait_answer(api.tap(GROUP_ID, 2001, card_id, forged_join(1)))
         assert answer["text"].startswith("Not open yet: it opens in 30 min")
+        await api.wait_until(lambda: card_stored(db), timeout=10)  # the card is kept current
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
 
     with started_bot(api, db, log, clock_offset=31 * 60):
         await api.wait_until(
-            lambda: any("Join" in text for text, _ in api.buttons(GROUP_ID, card_id)), timeout=20
+            lambda: any("Join" in text for text, _ in api.buttons(GROUP_ID, card_id)), timeout=30
         )
         await api.wait_until(
             lambda: any("is open now" in (m.get("text") or "") for m in api.bot_messages(GROUP_ID)),
