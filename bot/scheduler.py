@@ -1,4 +1,5 @@
-"""Timers for deadlines and reminders; the store is the truth, the timers only a wake-up call."""
+"""Timers for deadlines, reminders and timed sales' openings; the store is the truth, the
+timers only a wake-up call."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ DealAction = Callable[[int], Awaitable[None]]
 
 
 class Deadlines:
-    """One APScheduler job per open deal's deadline (and one for its reminder).
+    """One APScheduler job per open deal's deadline (and one for its reminder, and one for
+    a timed sale's opening).
 
     At start, and whenever the clock is moved, every open deal is read back from the
-    store: overdue ones are closed at once, the rest re-armed. Jobs are created with
+    store: overdue ones are closed at once, timed sales whose start has passed are opened
+    at once, the rest re-armed. Jobs are created with
     ``misfire_grace_time=None`` because APScheduler otherwise drops a job that fires
     more than a second late, and a deadline must never be skipped. A periodic sweep does
     the same for deals other workers posted, so with several workers on one database
@@ -39,6 +42,7 @@ class Deadlines:
         *,
         on_due: DealAction,
         on_remind: DealAction,
+        on_open: DealAction,
         remind_before: int,
         tick_seconds: float = 30,
     ) -> None:
@@ -46,6 +50,7 @@ class Deadlines:
         self.store = store
         self.on_due = on_due
         self.on_remind = on_remind
+        self.on_open = on_open
         self.remind_before = remind_before
         self.tick_seconds = tick_seconds
         self.scheduler = AsyncIOScheduler(timezone=UTC)
@@ -85,6 +90,7 @@ class Deadlines:
         for deal in await self.store.deals.all_open_deals():
             if deal.deadline > now:
                 self.arm(deal)
+                await self._open_if_due(deal, now)
                 continue
             log.info("deadline passed deal=%s; closing now", deal.id)
             try:
@@ -113,8 +119,20 @@ class Deadlines:
                     await self.on_due(deal.id)
                 except Exception:
                     log.exception("closing overdue deal failed deal=%s", deal.id)
-            elif self.scheduler.get_job(f"deadline:{deal.id}") is None:
-                self.arm(deal)
+            else:
+                if self.scheduler.get_job(f"deadline:{deal.id}") is None:
+                    self.arm(deal)
+                await self._open_if_due(deal, now)
+
+    async def _open_if_due(self, deal: Deal, now: int) -> None:
+        """A timed sale whose start has passed but whose opening nobody announced (the bot
+        was down, or another worker armed it and died): open it now. Opening is idempotent."""
+        if deal.starts_at is None or deal.opened_at is not None or deal.starts_at > now:
+            return
+        try:
+            await self.on_open(deal.id)
+        except Exception:
+            log.exception("opening a timed sale failed deal=%s", deal.id)
 
     async def settled(self) -> None:
         """Wait for a resync started by a clock move (tests use this)."""
@@ -122,17 +140,22 @@ class Deadlines:
             await self._resync_task
 
     def arm(self, deal: Deal) -> None:
-        """Set (or reset) the deal's deadline and reminder timers."""
+        """Set (or reset) the deal's deadline and reminder timers, and a timed sale's
+        opening (one whose start has passed is opened by the resync and the sweep)."""
         self._add(f"deadline:{deal.id}", deal.deadline, self.on_due, deal.id)
+        now = self.clock.timestamp()
+        if deal.starts_at is not None and deal.opened_at is None and deal.starts_at > now:
+            self._add(f"open:{deal.id}", deal.starts_at, self.on_open, deal.id)
+        # Counted from the start: no reminder before a timed sale opens.
         remind = rounds.reminder_at(
-            created_at=deal.created_at, deadline=deal.deadline, before=self.remind_before
+            created_at=deal.opens_from, deadline=deal.deadline, before=self.remind_before
         )
-        if remind is not None and self.clock.timestamp() < deal.deadline:
+        if remind is not None and now < deal.deadline:
             self._add(f"reminder:{deal.id}", remind, self.on_remind, deal.id)
 
     def disarm(self, deal_id: int) -> None:
         """Drop the deal's timers (it closed early)."""
-        for job_id in (f"deadline:{deal_id}", f"reminder:{deal_id}"):
+        for job_id in (f"deadline:{deal_id}", f"reminder:{deal_id}", f"open:{deal_id}"):
             if self.scheduler.get_job(job_id) is not None:
                 self.scheduler.remove_job(job_id)
 

@@ -76,6 +76,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             command("help", start.help_command),
             command("deal", deals.post_deal),
             MessageHandler(deal_caption, deals.post_deal),
+            command("repost", deals.repost_deal),
             command("deals", deals.list_deals),
             command("close", deals.close_deal),
             command("cancel", deals.cancel_deal),

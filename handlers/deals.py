@@ -1,4 +1,4 @@
-"""Deals: /deal, /deals, /close, /cancel, and the Join / Leave / Invite buttons."""
+"""Deals: /deal, /repost, /deals, /close, /cancel, and the Join / Leave / Invite buttons."""
 
 from __future__ import annotations
 
@@ -41,10 +41,46 @@ async def post_deal(update: Update, context: Context, group: Group) -> None:
         await reply(update, context, error.template, **error.context)
 
 
+@from_someone
+@leaders_only
+async def repost_deal(update: Update, context: Context, group: Group) -> None:
+    """/repost <deal> [deadline] [stock] [key=value …]: a leader posts a copy of a past deal
+    (of this group, or of another group they lead) as a new deal here."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    body = command_body(message, context.bot.username)
+    if body is None:
+        return
+    words = body.strip().split(maxsplit=1)
+    deal_id = number(words[0]) if words else None
+    if deal_id is None:
+        await reply(update, context, "repost_usage")
+        return
+    overrides = words[1] if len(words) > 1 else ""
+    try:
+        await context.service.repost(group, member_of(user), deal_id, overrides)
+    except UserError as error:
+        await reply(update, context, error.template, **error.context, repost=deal_id)
+
+
+_PAST = ("past", "历史", "往期")
+
+
 @group_only
 async def list_deals(update: Update, context: Context) -> None:
-    """/deals: the group's open deals, each linking to its card."""
+    """/deals: the group's open deals, each linking to its card; /deals past: its last
+    deals, open or ended, to pick one to post again."""
     group = await group_of(update, context)
+    args = context.args or []
+    if args:
+        if len(args) == 1 and args[0].lower() in _PAST:
+            past = await context.service.past_deals(group.chat_id)
+            await reply(update, context, "deals_past", deals=past, tz=group.tz)
+        else:
+            await reply(update, context, "deals_usage")
+        return
     deals = await context.service.open_deals(group.chat_id)
     items = [{"deal": deal, "link": _link_to_card(context, deal)} for deal in deals]
     await reply(update, context, "deals_list", deals=items, tz=group.tz)

@@ -82,7 +82,17 @@ PROBLEM_STORIES: list[tuple[str, str, str]] = [
     (form("options: " + "; ".join(f"o{n} 1" for n in range(9))), "options", "too_many"),
     (form("options: box 1; Box 2"), "options", "duplicate_option"),
     (form("pickup: " + "; ".join(f"p{n}" for n in range(9))), "pickup", "too_many"),
+    (form("start: soon"), "start", "bad_start"),
+    (form("start: 2026-11-20 19:00"), "start", "in_past"),
+    (form("start: 91d"), "start", "too_far"),
+    (
+        form_without("deadline", "deadline: 2026-11-20 21:00", "start: 2h"),
+        "start",
+        "after_deadline",
+    ),
 ]
+# Problems only /repost can have (tests/test_repost_form.py tells their stories).
+REPOST_ONLY = {("price", "other_currency"), ("options", "other_currency")}
 
 
 def test_options_carry_their_own_price_and_stock_and_price_may_be_left_out() -> None:
@@ -110,7 +120,7 @@ def test_every_problem_names_its_field(body: str, field: str, problem: str) -> N
 
 
 def test_every_problem_code_has_a_story() -> None:
-    told = {(field, problem) for _, field, problem in PROBLEM_STORIES}
+    told = {(field, problem) for _, field, problem in PROBLEM_STORIES} | REPOST_ONLY
     for field, problems in PROBLEMS.items():
         assert {(field, problem) for problem in problems} <= told
     assert {problem for _, problem in told} >= set(KEY_PROBLEMS)
@@ -431,6 +441,79 @@ def test_a_repeated_wall_clock_time_means_its_first_occurrence() -> None:
 def test_deadlines_that_cannot_be(typed: str, problem: str) -> None:
     context = reply_to(form_without("deadline", f"deadline: {typed}"))
     assert (context["field"], context["problem"], context["value"]) == ("deadline", problem, typed)
+
+
+# --- a sale that opens later (start) --------------------------------------------------------
+
+
+def test_without_a_start_the_deal_opens_at_once() -> None:
+    assert leader_posts(form()).start is None
+
+
+@pytest.mark.parametrize(
+    ("lines", "start", "deadline"),
+    [
+        # 20:30 today in Shanghai; a duration deadline counts from the start.
+        (("start: 20:30", "deadline: 2h"), (12, 30), (14, 30)),
+        (("start=30m", "deadline=2h"), (12, 30), (14, 30)),
+        (("开始：21:00", "截止：2小时"), (13, 0), (15, 0)),
+        (("开抢: 21:00", "截止: 23:00"), (13, 0), (15, 0)),
+        (("start: 2026-11-20 22:00", "deadline: 2026-11-21 10:00"), (14, 0), (26, 0)),
+    ],
+)
+def test_a_start_is_read_like_a_deadline_and_a_duration_deadline_counts_from_it(
+    lines: tuple[str, str], start: tuple[int, int], deadline: tuple[int, int]
+) -> None:
+    deal = leader_posts("\n".join(["Flash mangoes", "price: 9.90", "min: 5", *lines]))
+    day = datetime(2026, 11, 20, tzinfo=UTC)
+    assert deal.start == day + timedelta(hours=start[0], minutes=start[1])
+    assert deal.deadline == day + timedelta(hours=deadline[0], minutes=deadline[1])
+
+
+def test_a_clock_time_deadline_is_the_next_one_after_the_start() -> None:
+    # 19:00 has passed today (it is 20:00): the sale opens tomorrow at 19:00, and
+    # "21:00" is the evening of that day, not tonight.
+    deal = leader_posts("Mangoes\nprice: 5\nmin: 2\nstart: 19:00\ndeadline: 21:00")
+    assert deal.start == datetime(2026, 11, 21, 11, 0, tzinfo=UTC)
+    assert deal.deadline == datetime(2026, 11, 21, 13, 0, tzinfo=UTC)
+
+
+def test_a_one_line_form_takes_a_start() -> None:
+    deal = leader_posts("Mangoes price=5 min=2 start=30m deadline=1h")
+    assert deal.start == NOW + timedelta(minutes=30)
+    assert deal.deadline == NOW + timedelta(minutes=90)
+
+
+@pytest.mark.parametrize(
+    ("lines", "field", "problem", "value"),
+    [
+        (("start: 2026-11-20 19:59", "deadline: 2h"), "start", "in_past", "2026-11-20 19:59"),
+        (("start: 0m", "deadline: 2h"), "start", "in_past", "0m"),
+        (("start: 3h", "deadline: 2026-11-20 22:00"), "start", "after_deadline", "3h"),
+        (
+            ("start: 2026-11-20 22:00", "deadline: 2026-11-20 22:00"),
+            "start",
+            "after_deadline",
+            "2026-11-20 22:00",
+        ),
+        (("start: 25:00", "deadline: 2h"), "start", "bad_start", "25:00"),
+        (("start: 89d", "deadline: 2d"), "deadline", "too_far", "2d"),
+        (("start: 1h",), "deadline", "missing", None),
+    ],
+)
+def test_starts_that_cannot_be_name_the_field(
+    lines: tuple[str, ...], field: str, problem: str, value: str | None
+) -> None:
+    context = reply_to("\n".join(["Mangoes", "price: 5", "min: 2", *lines]))
+    assert (context["field"], context["problem"], context["value"]) == (field, problem, value)
+
+
+def test_a_start_error_renders_naming_the_start() -> None:
+    context = reply_to(form("start: 2026-11-20 19:00"))
+    for env in environments():
+        text = env.get_template("deal_form_error.j2").render(**context)
+        assert "<b>start</b>: “2026-11-20 19:00” is not in the future." in text
+        assert "before the deadline" in text
 
 
 def test_too_far_says_how_far_is_allowed() -> None:

@@ -224,7 +224,21 @@ async def test_rounds_closed_before_migration_9_know_how_many_joined(
                     "INSERT INTO members (user_id, first_name, updated_at) VALUES (?, ?, ?)",
                     (1000 + n, f"M{n}", NOW),
                 )
-        deal_id = await new_deal(store, min_members=2)
+        async with store.engine.transaction() as db:
+            # A deal as the schema of version 8 holds it (today's create_deal writes
+            # columns added since).
+            await db.execute(
+                "INSERT INTO deals (chat_id, leader_id, title, price, currency, min_members,"
+                " deadline, mode, created_at) VALUES (-100, 1001, 'Mangoes', 1250, 'CNY', 2,"
+                " ?, 'rounds', ?)",
+                (NOW + 3600, NOW),
+            )
+            found = await db.one("SELECT MAX(id) AS id FROM deals")
+            assert found is not None
+            deal_id = found["id"]
+            await db.execute(
+                "INSERT INTO rounds (deal_id, number, opened_at) VALUES (?, 1, ?)", (deal_id, NOW)
+            )
         async with store.engine.transaction() as db:
             # Round 1 formed with M1 and M2 (M3 had left); round 2 failed with M1 and M4
             # in it when it closed (M5 had left), at NOW + 20.

@@ -294,6 +294,7 @@ def _form_errors(text: Callable[[str], str]) -> list[dict[str, Any]]:
         ("limit", "out_of_range"): dict(zip(("min", "max"), forms.LIMIT_RANGE, strict=True)),
         ("stock", "below_min"): {"min": 10},
         ("deadline", "too_far"): {"max_days": forms.MAX_DAYS},
+        ("start", "too_far"): {"max_days": forms.MAX_DAYS},
         ("options", "too_many"): {"max": forms.MAX_OPTIONS},
         ("pickup", "too_many"): {"max": forms.MAX_PICKUPS},
     }
@@ -306,6 +307,8 @@ def _form_errors(text: Callable[[str], str]) -> list[dict[str, Any]]:
         "below_min": "5",
         "bad_mode": "fast",
         "bad_deadline": "next week",
+        "bad_start": "next week",
+        "after_deadline": "23:00",
         "in_past": "2020-01-01 10:00",
         "too_far": "200d",
         "bad_option": "5kg box",
@@ -329,6 +332,7 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
     deal, member, rows = w.deal(), w.members[0], w.rows()
     tipping = w.deal(mode="tipping", stock=None, member_limit=None, description=None, note=None)
     closed = w.deal(status=DealStatus.CLOSED, closed_at=NOW)
+    preview = w.deal(starts_at=NOW + 25 * 60, taken=0)
     cancelled = w.deal(status=DealStatus.CANCELLED, closed_at=NOW)
     option = w.options()[0]
     many = [Line(w.member(3000 + i, f"Member {i}"), 1 + i % 3) for i in range(12)]
@@ -370,6 +374,16 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
                 "hidden": 0,
             },
             {"view": w.view(open_round=None, lines=[]), "lines": [], "hidden": 0},
+            {
+                "view": w.view(preview, lines=[], rounds_formed=0),
+                "lines": [],
+                "hidden": 0,
+            },
+            {
+                "view": w.view(w.deal(starts_at=NOW + 3 * 86400 + HOUR), rounds_formed=0),
+                "lines": [],
+                "hidden": 0,
+            },
             {"view": w.view(closed, open_round=None, rounds_formed=2), "lines": [], "hidden": 0},
             {"view": w.view(closed, open_round=None, rounds_formed=0), "lines": [], "hidden": 0},
             {"view": w.view(cancelled, open_round=None), "lines": [], "hidden": 0},
@@ -381,14 +395,22 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
         ],
         "deal_card_short": [
             {"view": w.view()},
+            {"view": w.view(preview, lines=[])},
             {"view": w.view(tipping)},
             {"view": w.view(closed, open_round=None, rounds_formed=3)},
             {"view": w.view(cancelled, open_round=None)},
             *({"view": view} for view in w.closed_views()),
         ],
-        "deal_form_error": _form_errors(w.text),
+        "deal_form_error": _form_errors(w.text)
+        + [{**context, "repost": 12} for context in _form_errors(w.text)[:3]],
         "deal_not_found": [{"deal_id": 404}],
         "deal_not_open": [{"deal": closed}, {"deal": cancelled}],
+        "deal_open_now": [{"deal": preview}],
+        "deals_past": [
+            {"deals": [preview, deal, tipping, closed, cancelled]},
+            {"deals": [w.deal(id=n, title=w.text("T" * 120)) for n in range(20)]},
+            {"deals": []},
+        ],
         "deal_unknown_pickup": [
             {"name": w.text("South gate"), "known": [p.name for p in w.pickups()]},
             {"name": w.text("South gate"), "known": []},
@@ -403,6 +425,7 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
                 "deals": [
                     {"deal": deal, "link": "https://t.me/c/1234567890/55"},
                     {"deal": tipping, "link": None},
+                    {"deal": preview, "link": None},
                 ]
             },
             {"deals": []},
@@ -593,6 +616,11 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
             {"deal": tipping, "quantity": 1, "round_number": 1, "members": 12, "option": None},
         ],
         "tap_left": [{"released": 1}, {"released": 2}],
+        "tap_not_started": [
+            {"starts_at": NOW + seconds, "left": seconds}
+            for seconds in (1, 25 * 60, 2 * HOUR + 30, 3 * 86400)
+        ],
+        "repost_not_found": [{"deal_id": 404}],
         "tap_limit": [{"limit": 2}],
         "slow_down": [{"in_group": True}, {"in_group": False}],
         "tap_marked": [

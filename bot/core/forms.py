@@ -48,6 +48,7 @@ class DealForm:
     description: str | None = None
     options: tuple[OptionForm, ...] = ()
     pickups: tuple[str, ...] = ()  # names of the group's pickup points; () means all
+    start: datetime | None = None  # timezone-aware, in UTC; None: open at once
 
 
 class FormError(UserError):
@@ -67,19 +68,21 @@ class FormError(UserError):
 
 
 # The problems each field can have: the contract with templates/*/deal_form_error.j2.
+# "other_currency" comes only from /repost (bot.core.repost) into a group of another currency.
 # Any key may also be "unknown_field" (field is then the key as typed), "duplicate" or "no_value".
 PROBLEMS: dict[str, tuple[str, ...]] = {
     "form": ("empty", "too_long"),
     "title": ("missing", "too_long"),
-    "price": ("missing", "not_money", "not_positive", "too_large"),
+    "price": ("missing", "not_money", "not_positive", "too_large", "other_currency"),
     "min": ("missing", "not_integer", "out_of_range"),
     "deadline": ("missing", "bad_deadline", "in_past", "too_far"),
+    "start": ("bad_start", "in_past", "too_far", "after_deadline"),
     "stock": ("not_integer", "out_of_range", "below_min"),
     "limit": ("not_integer", "out_of_range"),
     "mode": ("bad_mode",),
     "note": ("too_long",),
     "description": ("too_long",),
-    "options": ("bad_option", "too_many", "duplicate_option"),
+    "options": ("bad_option", "too_many", "duplicate_option", "other_currency"),
     "pickup": ("too_many",),
 }
 KEY_PROBLEMS = ("unknown_field", "duplicate", "no_value")
@@ -113,6 +116,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "price": ("价格", "单价"),
     "min": ("成团", "成团人数", "人数"),
     "deadline": ("截止", "截止时间"),
+    "start": ("开始", "开始时间", "开抢"),
     "stock": ("库存",),
     "limit": ("限购",),
     "mode": ("模式",),
@@ -196,29 +200,73 @@ def _parse(body: str, now: datetime, tz: ZoneInfo, digits: int) -> DealForm:
 
     if not title:
         raise FormError("title", "missing")
-    options = _options(values["options"], digits) if "options" in values else ()
-    for key in ("price", "min", "deadline"):
-        if key not in values and not (key == "price" and options):
-            raise FormError(key, "missing")
+    return _form(title, values, "\n".join(description) or None, now, tz, digits)
+
+
+def _form(
+    title: str,
+    values: dict[str, str],
+    description: str | None,
+    now: datetime,
+    tz: ZoneInfo,
+    digits: int,
+    base: DealForm | None = None,
+    period: timedelta | None = None,
+) -> DealForm:
+    """The deal the typed `values` make, each checked; a field not typed comes from `base`
+    (a deal posted again), whose deadline is then `period` after the start (or now)."""
+    if "options" in values:
+        options = _options(values["options"], digits)
+    else:
+        options = base.options if base else ()
+    if base is None:
+        for key in ("price", "min", "deadline"):
+            if key not in values and not (key == "price" and options):
+                raise FormError(key, "missing")
     if len(title) > MAX_TITLE:
         raise FormError("title", "too_long", title, max=MAX_TITLE)
     if "price" in values:
         price = _price(values["price"], digits)
-    else:
+    elif options:
         price = min(option.price for option in options)
-    min_members = _count("min", values["min"], MIN_RANGE, suffixes="人位")
-    deadline = _deadline(values["deadline"], now, tz)
+    else:
+        assert base is not None
+        price = base.price
+    if "min" in values:
+        min_members = _count("min", values["min"], MIN_RANGE, suffixes="人位")
+    else:
+        assert base is not None
+        min_members = base.min_members
+    start = _when("start", values["start"], now, tz, now) if "start" in values else None
+    if "deadline" in values:
+        deadline = _when("deadline", values["deadline"], now, tz, start or now)
+    else:
+        assert base is not None and period is not None
+        deadline = (start or now).replace(microsecond=0) + period
+        if deadline - now > timedelta(days=MAX_DAYS):
+            hours, seconds = divmod(int(period.total_seconds()), 3600)
+            typed = f"{hours // 24}d{hours % 24}h{seconds // 60}m"
+            raise FormError("deadline", "too_far", typed, max_days=MAX_DAYS)
+    if start is not None and start >= deadline:
+        raise FormError("start", "after_deadline", values["start"])
     stock = _optional_count("stock", values.get("stock"), STOCK_RANGE)
+    if "stock" not in values and base is not None:
+        stock = base.stock
     if stock is not None and stock < min_members:
-        raise FormError("stock", "below_min", values["stock"], min=min_members)
+        raise FormError("stock", "below_min", values.get("stock", str(stock)), min=min_members)
     limit = _optional_count("limit", values.get("limit"), LIMIT_RANGE)
-    mode = _mode(values.get("mode"))
-    note = values.get("note")
+    if "limit" not in values and base is not None:
+        limit = base.limit
+    mode = _mode(values.get("mode")) if "mode" in values or base is None else base.mode
+    note = values["note"] if "note" in values else (base.note if base else None)
     if note is not None and len(note) > MAX_NOTE:
         raise FormError("note", "too_long", note, max=MAX_NOTE)
-    joined = "\n".join(description) or None
-    if joined is not None and len(joined) > MAX_DESCRIPTION:
-        raise FormError("description", "too_long", joined, max=MAX_DESCRIPTION)
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise FormError("description", "too_long", description, max=MAX_DESCRIPTION)
+    if "pickup" in values or base is None:
+        pickups = _pickups(values.get("pickup"))
+    else:
+        pickups = base.pickups
     return DealForm(
         title=title,
         price=price,
@@ -228,9 +276,10 @@ def _parse(body: str, now: datetime, tz: ZoneInfo, digits: int) -> DealForm:
         limit=limit,
         mode=mode,
         note=note,
-        description=joined,
+        description=description,
         options=options,
-        pickups=_pickups(values.get("pickup")),
+        pickups=pickups,
+        start=start,
     )
 
 
@@ -388,8 +437,10 @@ _DURATION = re.compile(
 )
 
 
-def _deadline(value: str, now: datetime, tz: ZoneInfo) -> datetime:
-    """The deadline `value` means, read in the group's time zone, as UTC."""
+def _when(key: str, value: str, now: datetime, tz: ZoneInfo, after: datetime) -> datetime:
+    """The moment `value` means, read in the group's time zone, as UTC: a duration counts
+    from `after` (now, or the start for a deadline), a wall-clock time is the next one
+    after it."""
     text = " ".join(value.translate(_FULL_WIDTH).casefold().split())
     if (match := _DURATION.fullmatch(text)) and any(match.groups()):
         minutes = (
@@ -399,54 +450,54 @@ def _deadline(value: str, now: datetime, tz: ZoneInfo) -> datetime:
         )
         # Compared before any date arithmetic, which would overflow on "999999999d".
         if minutes > MAX_DAYS * 1440:
-            raise FormError("deadline", "too_far", value, max_days=MAX_DAYS)
-        deadline = (now + timedelta(minutes=minutes)).replace(microsecond=0)
+            raise FormError(key, "too_far", value, max_days=MAX_DAYS)
+        moment = (after + timedelta(minutes=minutes)).replace(microsecond=0)
     else:
-        deadline = _moment(text, value, now, tz)
-    if deadline <= now:
-        raise FormError("deadline", "in_past", value)
-    if deadline - now > timedelta(days=MAX_DAYS):
-        raise FormError("deadline", "too_far", value, max_days=MAX_DAYS)
-    return deadline
+        moment = _moment(key, text, value, after, tz)
+    if moment <= now:
+        raise FormError(key, "in_past", value)
+    if moment - now > timedelta(days=MAX_DAYS):
+        raise FormError(key, "too_far", value, max_days=MAX_DAYS)
+    return moment
 
 
-def _moment(text: str, value: str, now: datetime, tz: ZoneInfo) -> datetime:
+def _moment(key: str, text: str, value: str, now: datetime, tz: ZoneInfo) -> datetime:
     """A wall-clock date and time (or a time alone) in `tz`: the next one that fits, in UTC."""
     local_today = now.astimezone(tz).date()
     match = _DATE_TIME.fullmatch(text) or _CHINESE_DATE_TIME.fullmatch(text)
     if match is not None:
-        at = _clock_time(match, value)
+        at = _clock_time(key, match, value)
         if match["year"]:
-            days = [_day(int(match["year"]), match, value)]
+            days = [_day(key, int(match["year"]), match, value)]
         else:
             # "11-25 20:00" is this year's, or next year's once this year's has passed.
-            days = [_day(local_today.year + n, match, None) for n in (0, 1)]
+            days = [_day(key, local_today.year + n, match, None) for n in (0, 1)]
     elif (match := _TIME.fullmatch(text)) is not None:
-        at = _clock_time(match, value)
+        at = _clock_time(key, match, value)
         days = [local_today, local_today + timedelta(days=1)]
     else:
-        raise FormError("deadline", "bad_deadline", value)
+        raise FormError(key, f"bad_{key}", value)
     moments = [_to_utc(day, at, tz, now) for day in days if day is not None]
     if not moments:
-        raise FormError("deadline", "bad_deadline", value)
+        raise FormError(key, f"bad_{key}", value)
     return next((moment for moment in moments if moment > now), moments[-1])
 
 
-def _clock_time(match: re.Match[str], value: str) -> time:
+def _clock_time(key: str, match: re.Match[str], value: str) -> time:
     try:
         return time(int(match["hour"]), int(match["minute"]))
     except ValueError:
-        raise FormError("deadline", "bad_deadline", value) from None
+        raise FormError(key, f"bad_{key}", value) from None
 
 
-def _day(year: int, match: re.Match[str], value: str | None) -> date | None:
+def _day(key: str, year: int, match: re.Match[str], value: str | None) -> date | None:
     """The date, or None when there is none (Feb 29 in a common year); FormError if `value`."""
     try:
         return date(year, int(match["month"]), int(match["day"]))
     except ValueError:
         if value is None:
             return None
-        raise FormError("deadline", "bad_deadline", value) from None
+        raise FormError(key, f"bad_{key}", value) from None
 
 
 def _to_utc(day: date, at: time, tz: ZoneInfo, now: datetime) -> datetime:

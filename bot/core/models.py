@@ -97,11 +97,22 @@ class Deal:
     card_message_id: int | None
     created_at: int
     closed_at: int | None
+    starts_at: int | None = None  # a timed sale opens then; None: open from the start
+    opened_at: int | None = None  # when a timed sale's opening was announced
 
     @property
     def stock_left(self) -> int | None:
         """Units still free, or None when the deal has no stock cap."""
         return None if self.stock is None else self.stock - self.taken
+
+    def opens_later(self, now: int) -> bool:
+        """A timed sale before its start: the card is a preview and taps are refused."""
+        return self.starts_at is not None and now < self.starts_at
+
+    @property
+    def opens_from(self) -> int:
+        """When the deal takes orders: its start, else when it was posted."""
+        return self.created_at if self.starts_at is None else max(self.created_at, self.starts_at)
 
 
 @dataclass(frozen=True)

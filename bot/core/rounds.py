@@ -52,15 +52,23 @@ def check_join(
     limit: int | None,
     stock: int | None,
     taken: int,
+    starts_at: int | None = None,
 ) -> None:
     """Raise the reason a member may not take one more unit, or return if they may."""
     sold_out = stock is not None and taken >= stock
     if status is not DealStatus.OPEN or now >= deadline:
         raise UserError(ended_answer(status, stock, taken))
+    if starts_at is not None and now < starts_at:
+        raise not_started(starts_at, now)
     if limit is not None and held >= limit:
         raise UserError("tap_limit", limit=limit)
     if sold_out:
         raise UserError("tap_sold_out")
+
+
+def not_started(starts_at: int, now: int) -> UserError:
+    """The answer to a tap on a timed sale before its start: the time left till it opens."""
+    return UserError("tap_not_started", starts_at=starts_at, left=max(0, starts_at - now))
 
 
 def ended_answer(status: DealStatus, stock: int | None, taken: int) -> str:
@@ -111,8 +119,9 @@ def opens_next_round(
 def reminder_at(*, created_at: int, deadline: int, before: int) -> int | None:
     """When to remind the group that members are missing, or None for no reminder.
 
-    A deal posted inside the reminder window gets none: a warning right after the post
-    would only be noise.
+    A deal posted (or, for a timed sale, opening: pass its start as `created_at`) inside
+    the reminder window gets none: a warning right after the post would only be noise,
+    and before the start nobody could act on it.
     """
     moment = deadline - before
     if before <= 0 or moment <= created_at:

@@ -95,7 +95,8 @@ class DealCards:
         return text, self._buttons(view, chat_id)
 
     def _buttons(self, view: DealView, chat_id: int | None) -> InlineKeyboardMarkup | None:
-        """Join (one per option), or "Notify me" where sold out; Leave; Invite.
+        """Join (one per option), or "Notify me" where sold out; Leave; Invite. A timed
+        sale before its start shows Invite alone.
 
         Outside the deal's group the buttons carry the key of that chat and deal: a tap
         there counts only on a card the bot itself showed (see `tap_allowed`)."""
@@ -113,6 +114,10 @@ class DealCards:
                 label, callback_data=callbacks.DEAL.data(action, target, key)
             )
 
+        invite = button(self.texts.label("invite", lang), Action.INVITE, deal.id)
+        if deal.opens_later(self.clock.timestamp()):
+            # A timed sale's preview: no Join (nor Leave) until the scheduler opens it.
+            return InlineKeyboardMarkup([[invite]])
         deal_sold_out = deal.stock_left is not None and deal.stock_left <= 0
         rows: list[list[InlineKeyboardButton]] = []
         for option in view.options:
@@ -123,7 +128,6 @@ class DealCards:
                 label = self.texts.render("button_join_option", lang, option=option, deal=deal)
                 rows.append([button(label, Action.JOIN_OPTION, option.id)])
         leave = button(self.texts.label("leave", lang), Action.LEAVE, deal.id)
-        invite = button(self.texts.label("invite", lang), Action.INVITE, deal.id)
         if view.options:
             rows.append([leave, invite])
         elif deal_sold_out:

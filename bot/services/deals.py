@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection, Coroutine
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,7 +28,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core import callbacks, currency, rounds
 from bot.core.errors import UserError
-from bot.core.forms import parse_deal_form
+from bot.core.forms import DealForm, Mode, OptionForm, parse_deal_form
 from bot.core.languages import DEFAULT_LANGUAGE, LANGUAGES, language_for
 from bot.core.links import Links
 from bot.core.models import (
@@ -43,6 +44,7 @@ from bot.core.models import (
     Member,
     OrderRow,
 )
+from bot.core.repost import parse_repost
 from bot.metrics import Metrics
 from bot.outbound import GroupLines
 from bot.scheduler import Deadlines
@@ -57,6 +59,8 @@ from bot.texts import Texts, split_duration
 from storage.store import Store
 
 log = logging.getLogger(__name__)
+
+PAST_DEALS = 20  # the deals /deals past lists
 
 
 class GroupBuy:
@@ -88,6 +92,7 @@ class GroupBuy:
             store,
             on_due=self.close_due,
             on_remind=self.remind,
+            on_open=self.open_due,
             remind_before=settings.deals.reminder_before_minutes * 60,
             tick_seconds=settings.deals.sweep_seconds,
         )
@@ -179,6 +184,55 @@ class GroupBuy:
             tz=ZoneInfo(group.tz),
             money_digits=currency.digits(group.currency),
         )
+        return await self._post(group, leader, form, photo_file_id)
+
+    async def repost(self, group: Group, leader: Member, deal_id: int, overrides: str) -> Deal:
+        """Post a copy of a past deal in this group: what the leader typed after its number
+        (`[deadline] [stock]`, `key=value`) replaces the old values. The deal must be this
+        group's, or one of a group the leader also leads; else it is not found.
+
+        Raises FormError for a bad override, as /deal does; nothing is stored then.
+        """
+        deal = await self.store.deals.get_deal(deal_id)
+        if deal is None or (
+            deal.chat_id != group.chat_id
+            and not await self.groups.is_leader(deal.chat_id, leader.user_id)
+        ):
+            raise UserError("repost_not_found", deal_id=deal_id)
+        options, pickups = await self.store.deals.deal_makings(deal.id)
+        base = DealForm(
+            title=deal.title,
+            price=deal.price,
+            min_members=deal.min_members,
+            deadline=datetime.fromtimestamp(deal.deadline, UTC),
+            stock=deal.stock,
+            limit=deal.member_limit,
+            mode=Mode(deal.mode),
+            note=deal.note,
+            description=deal.description,
+            options=tuple(OptionForm(o.name, o.price, o.stock) for o in options),
+            # The points are the group's: another group's copy uses all of its own.
+            pickups=tuple(pickups) if deal.chat_id == group.chat_id else (),
+        )
+        form = parse_repost(
+            overrides,
+            base,
+            period=timedelta(seconds=deal.deadline - deal.opens_from),
+            now=self.clock.now(),
+            tz=ZoneInfo(group.tz),
+            money_digits=currency.digits(group.currency),
+            repriced=deal.currency != group.currency,
+        )
+        return await self._post(group, leader, form, deal.photo_file_id)
+
+    async def past_deals(self, chat_id: int) -> list[Deal]:
+        """The group's last deals, open or ended, newest first (/deals past)."""
+        return await self.store.deals.past_deals(chat_id, PAST_DEALS)
+
+    async def _post(
+        self, group: Group, leader: Member, form: DealForm, photo_file_id: str | None
+    ) -> Deal:
+        """Store a checked deal, post its card and arm its timers."""
         deal = await self.store.deals.create_deal(
             chat_id=group.chat_id,
             leader=leader,
@@ -273,7 +327,13 @@ class GroupBuy:
             # waiting for the write lock, which another process (a backup) may hold.
             # Once read open, a deal is not read again for each tap: if it ends, the write
             # says so (and this process notes it in _ended).
-            answer = self._ended_answer(await self.store.deals.get_deal(deal_id))
+            deal = await self.store.deals.get_deal(deal_id)
+            answer = self._ended_answer(deal)
+            now = self.clock.timestamp()
+            if answer is None and deal is not None and deal.starts_at and deal.opens_later(now):
+                # A timed sale before its start: refused beside the writer, too (the write
+                # would refuse it all the same).
+                raise rounds.not_started(deal.starts_at, now)
             if answer is None:
                 self._open_seen.add(deal_id)
         if answer is not None:
@@ -397,6 +457,18 @@ class GroupBuy:
         self._spawn(self.pins.unpin(cancelled.deal))
         self._spawn(self.notify.cancelled(cancelled))
         return cancelled
+
+    async def open_due(self, deal_id: int) -> None:
+        """A timed sale's start came: its card gets the Join button and the group hears it
+        is open, once (whichever worker or timer gets here first)."""
+        if not await self.store.deals.mark_opened(deal_id, self.clock.timestamp()):
+            return
+        deal = await self.store.deals.get_deal(deal_id)
+        if deal is None:
+            return
+        log.info("timed sale opened deal=%s", deal_id)
+        self.cards.refresh(deal)
+        await self.notify.opened(deal)
 
     async def remind(self, deal_id: int) -> None:
         """Shortly before the deadline, tell the group how many more members are needed."""

@@ -53,6 +53,11 @@ class Notifier:
         group = await self.group_of(deal)
         await self.send_group(group, "deal_tipped", deal=deal, tz=group.tz)
 
+    async def opened(self, deal: Deal) -> None:
+        """A timed sale opened: one message in its group."""
+        group = await self.group_of(deal)
+        await self.send_group(group, "deal_open_now", deal=deal, tz=group.tz)
+
     async def closed(self, closed: ClosedRound) -> None:
         """Card, one group message, and a private word to each member of the round."""
         self.cards.refresh(closed.deal)

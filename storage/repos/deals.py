@@ -51,7 +51,7 @@ class DealsRepo(Repository):
             deal_id = await db.insert(
                 "INSERT INTO deals (chat_id, leader_id, title, description, photo_file_id,"
                 " price, currency, min_members, deadline, stock, member_limit, note, mode,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, starts_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chat_id,
                     leader.user_id,
@@ -67,6 +67,7 @@ class DealsRepo(Repository):
                     form.note,
                     str(form.mode),
                     now,
+                    None if form.start is None else int(form.start.timestamp()),
                 ),
             )
             for position, option in enumerate(form.options, start=1):
@@ -142,6 +143,20 @@ class DealsRepo(Repository):
                 )
             )
 
+    async def mark_opened(self, deal_id: int, now: int) -> bool:
+        """Record that a timed sale opened; False if it is not due, not open, or another
+        worker (or an earlier run) announced it already: each opening is announced once."""
+        async with self._transaction() as db:
+            return bool(
+                await db.change(
+                    "UPDATE deals SET opened_at = ? WHERE id = ? AND status = 'open'"
+                    " AND opened_at IS NULL AND starts_at IS NOT NULL AND starts_at <= ?",
+                    now,
+                    deal_id,
+                    now,
+                )
+            )
+
     # -- reading deals ----------------------------------------------------------------
 
     async def get_deal(self, deal_id: int) -> Deal | None:
@@ -166,6 +181,26 @@ class DealsRepo(Repository):
         """Every open deal in every group: what the scheduler must keep armed."""
         rows = await self._r.all("SELECT * FROM deals WHERE status = 'open' ORDER BY deadline, id")
         return [_deal(row) for row in rows]
+
+    async def past_deals(self, chat_id: int, count: int) -> list[Deal]:
+        """The group's latest deals, open or ended, newest first."""
+        rows = await self._r.all(
+            "SELECT * FROM deals WHERE chat_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            chat_id,
+            count,
+        )
+        return [_deal(row) for row in rows]
+
+    async def deal_makings(self, deal_id: int) -> tuple[list[DealOption], list[str]]:
+        """What a deal was made of beyond its row: its options (as they stand) and the
+        names of the pickup points it named (none: it used all of its group's)."""
+        db = self._r
+        rows = await db.all(
+            "SELECT p.name FROM deal_pickups dp JOIN pickup_points p ON p.id = dp.pickup_id"
+            " WHERE dp.deal_id = ? ORDER BY p.id",
+            deal_id,
+        )
+        return await self._options(db, deal_id), [row["name"] for row in rows]
 
     async def deal_view(self, deal_id: int) -> DealView | None:
         """Everything the deal card shows."""

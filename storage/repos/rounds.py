@@ -122,6 +122,7 @@ class RoundsRepo(Repository):
                 limit=deal.member_limit,
                 stock=None if holding else deal.stock,
                 taken=deal.taken,
+                starts_at=deal.starts_at,
             )
             assert open_round is not None and facts is not None
             if not holding:

@@ -3,6 +3,7 @@ unit for the first in line a while, restocks, and the end of the line when a dea
 
 from __future__ import annotations
 
+from bot.core import rounds
 from bot.core.errors import UserError
 from bot.core.models import DealStatus, Offer
 from storage.engines import Tx
@@ -26,6 +27,8 @@ class WaitlistRepo(Repository):
             deal = await self._find_deal(db, deal_id)
             if deal is None or deal.status is not DealStatus.OPEN:
                 raise UserError("tap_closed")
+            if deal.starts_at is not None and deal.opens_later(now):
+                raise rounds.not_started(deal.starts_at, now)  # nothing to wait for yet
             # A deal with options frees units per option: a deal-wide place in line
             # would be offered a unit that no Join can take.
             options = {option.id for option in await self._options(db, deal_id)}
