@@ -43,6 +43,7 @@ class Deadlines:
         on_due: DealAction,
         on_remind: DealAction,
         on_open: DealAction,
+        on_opened: Callable[[Deal], None],
         remind_before: int,
         tick_seconds: float = 30,
     ) -> None:
@@ -51,6 +52,9 @@ class Deadlines:
         self.on_due = on_due
         self.on_remind = on_remind
         self.on_open = on_open
+        # Redraws the card of a timed sale already opened: its opening was recorded, but
+        # the card that shows Join may not have been drawn (a crash, a failed edit).
+        self.on_opened = on_opened
         self.remind_before = remind_before
         self.tick_seconds = tick_seconds
         self.scheduler = AsyncIOScheduler(timezone=UTC)
@@ -85,11 +89,14 @@ class Deadlines:
         self._resync_task = asyncio.get_running_loop().create_task(self.resync())
 
     async def resync(self) -> None:
-        """Close overdue deals now and arm timers for the others."""
+        """Close overdue deals now, arm timers for the others, and redraw the cards of
+        timed sales already opened."""
         now = self.clock.timestamp()
         for deal in await self.store.deals.all_open_deals():
             if deal.deadline > now:
                 self.arm(deal)
+                if deal.starts_at is not None and deal.opened_at is not None:
+                    self.on_opened(deal)
                 await self._open_if_due(deal, now)
                 continue
             log.info("deadline passed deal=%s; closing now", deal.id)

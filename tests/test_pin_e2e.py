@@ -3,6 +3,8 @@ without the right to pin tells the group's leaders once."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import GROUP_ID, World
 
 DEAL = "Cherries\nprice: 5\nmin: 2\ndeadline: 2h"
@@ -148,3 +150,20 @@ async def test_the_pin_setting_moves_with_the_group_to_its_supergroup(world: Wor
     assert "pin: on" in await world.leader.says_and_hears("/settings", chat_id=new)
     await world.pass_time(2 * 3600 + 5)
     assert world.api.pinned[new] == []
+
+
+async def test_a_deal_that_ends_while_its_pin_is_on_the_way_is_unpinned(world: World) -> None:
+    """Two taps sell the deal out while Telegram is still pinning its card: the unpin that
+    found nothing pinned then is made once the pin lands."""
+    await world.leader.says_and_hears("/settings pin on")
+    world.api.delay(0.5, ["pinChatMessage"])
+    card = await world.leader.posts("Lychee\nprice: 8\nmin: 2\ndeadline: 1h\nstock: 2")
+    await world.member("Ann").taps("Join", card)
+    await world.member("Bo").taps("Join", card)  # sold out before the pin came back
+    for _ in range(100):  # the pin's answer is held half a second; bounded wait for it
+        if world.api.calls("unpinChatMessage"):
+            break
+        await asyncio.sleep(0.05)
+    await world.settle()
+    assert await world.rows("SELECT status, pinned FROM deals") == [("closed", 0)]
+    assert not world.api.pinned.get(GROUP_ID)

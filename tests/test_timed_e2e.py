@@ -193,3 +193,21 @@ async def test_a_timed_sale_whose_start_passed_while_the_bot_was_down_opens_at_s
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT opened_at IS NOT NULL FROM deals").fetchone() == (1,)
         assert conn.execute("SELECT user_id FROM orders").fetchall() == [(2001,)]
+
+
+async def test_an_opened_sale_whose_card_edit_failed_gets_join_at_the_next_resync(
+    world: World,
+) -> None:
+    """The opening is recorded but Telegram refused the card's edit: the card keeps only
+    Invite until the timers are read back from the store (a restart, or here the clock
+    moved), which redraws the cards of sales already opened."""
+    card = await world.leader.posts(FLASH)
+    world.api.fail(50, 400, ["editMessageText", "editMessageCaption"])
+    await world.pass_time(30 * 60 + 5)
+    await world.settle()
+    world.api.fail(0)
+    assert (await world.rows("SELECT opened_at IS NOT NULL FROM deals")) == [(1,)]
+    assert not any("Join" in label for label in world.labels(card))
+    await world.pass_time(60)
+    await world.settle()
+    assert any("Join" in label for label in world.labels(card))

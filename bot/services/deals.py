@@ -93,6 +93,7 @@ class GroupBuy:
             on_due=self.close_due,
             on_remind=self.remind,
             on_open=self.open_due,
+            on_opened=lambda deal: self.cards.refresh(deal),
             remind_before=settings.deals.reminder_before_minutes * 60,
             tick_seconds=settings.deals.sweep_seconds,
         )

@@ -9,7 +9,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.core.languages import language_for
-from bot.core.models import Deal, Group
+from bot.core.models import Deal, DealStatus, Group
 from bot.services.groups import Groups
 from bot.services.notify import Notifier
 from bot.texts import Texts
@@ -54,6 +54,11 @@ class CardPins:
             return
         await self.store.deals.set_pinned(deal.id)
         log.info("card pinned chat=%s deal=%s", deal.chat_id, deal.id)
+        # The deal may have ended while the pin was on its way (a sell-out in the first
+        # second): its unpin found nothing pinned then, so it is done now.
+        now = await self.store.deals.get_deal(deal.id)
+        if now is not None and now.status is not DealStatus.OPEN:
+            await self.unpin(now)
 
     async def unpin(self, deal: Deal) -> None:
         """The deal ended: unpin its card if the bot pinned it (once, whoever asks)."""
