@@ -13,10 +13,17 @@ from telegram.warnings import PTBUserWarning
 log = logging.getLogger(__name__)
 
 UNREADABLE = (TypeError, ValueError, KeyError, AttributeError)
+ANSWER_LIMIT = 200  # characters Telegram shows in a button's answer; a longer one is refused
+
+
+def within_answer_limit(text: str) -> str:
+    """A button's answer cut to what Telegram takes (a long member name can outgrow it)."""
+    return text if len(text) <= ANSWER_LIMIT else text[: ANSWER_LIMIT - 1] + "…"
 
 
 class TolerantBot(ExtBot[None]):
-    """An ExtBot whose polling survives an update it cannot parse.
+    """An ExtBot whose polling survives an update it cannot parse, and whose button
+    answers always fit Telegram's 200 characters.
 
     PTB parses a getUpdates batch as a whole: one update it cannot read (a field from a
     newer Bot API, say) fails the batch, and since the offset never moves past it, the
@@ -50,3 +57,12 @@ class TolerantBot(ExtBot[None]):
             if update is not None:
                 updates.append(update)
         return tuple(updates)
+
+    async def answer_callback_query(self, *args: Any, **kwargs: Any) -> bool:
+        """Answer a button, the text cut to Telegram's limit: a refused answer would leave
+        the member with a spinning button and no word."""
+        if isinstance(kwargs.get("text"), str):
+            kwargs["text"] = within_answer_limit(kwargs["text"])
+        elif len(args) > 1 and isinstance(args[1], str):
+            args = (args[0], within_answer_limit(args[1]), *args[2:])
+        return await super().answer_callback_query(*args, **kwargs)

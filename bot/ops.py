@@ -42,6 +42,8 @@ async def listen(runner: web.AppRunner, host: str, port: int, setting: str) -> N
 
 STORE_TIMEOUT = 2.0  # seconds the store may take to answer /readyz's query
 TICK_GRACE = 30.0  # seconds a sweep may run late before the timers count as stopped
+PROBE_EVERY = 10.0  # seconds between /readyz's own calls to the Bot API when it seems down
+PROBE_TIMEOUT = 5.0
 
 
 class Ops:
@@ -53,6 +55,8 @@ class Ops:
         self.settings = self.service.settings.ops
         self._expose = make_aiohttp_handler(self.metrics.registry)
         self._runner: web.AppRunner | None = None
+        self._bot = app.bot
+        self._probed = -PROBE_EVERY
 
     def mount(self, server: web.Application) -> None:
         """Add the endpoints to an aiohttp application (the webhook's, or our own)."""
@@ -107,12 +111,27 @@ class Ops:
             return f"the store did not answer within {STORE_TIMEOUT:.0f} s"
         except Exception as exc:
             return f"the store does not answer: {type(exc).__name__}"
-        if (api := self.metrics.api_trouble()) is not None:
-            return api
+        if self.metrics.api_trouble() is not None:
+            # A quiet webhook bot makes no calls that would show the Bot API is back: ask.
+            await self._probe()
+            if (api := self.metrics.api_trouble()) is not None:
+                return api
         late = time.monotonic() - deadlines.last_tick
         if late > 2 * deadlines.tick_seconds + TICK_GRACE:
             return f"the timers last swept {late:.0f} s ago"
         return None
+
+    async def _probe(self) -> None:
+        """Call getMe (at most every PROBE_EVERY seconds): the transport records how the
+        Bot API answered, which is what readiness reads."""
+        now = time.monotonic()
+        if now - self._probed < PROBE_EVERY:
+            return
+        self._probed = now
+        try:
+            await asyncio.wait_for(self._bot.get_me(), PROBE_TIMEOUT)
+        except Exception as exc:  # recorded by the transport; /readyz says why
+            log.debug("readiness probe failed: %r", exc)
 
     async def scrape(self, request: web.Request) -> web.StreamResponse:
         """The metrics, with the open deals counted now."""

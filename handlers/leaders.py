@@ -13,7 +13,6 @@ from bot.core.forms import parse_options
 from bot.core.languages import language_for
 from bot.core.models import Deal, Group, OrderRow
 from bot.core.summary import GroupDay
-from bot.services.reports import Reports
 from handlers import marks
 from handlers.access import groups_asked, leaders_anywhere
 from handlers.common import (
@@ -27,12 +26,6 @@ from handlers.common import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def reports(context: Context) -> Reports:
-    """The Reports service the application was built with."""
-    found: Reports = context.reports
-    return found
 
 
 async def _one_argument_for_leaders(

@@ -1396,6 +1396,8 @@ class FakeBotAPI:
         query = self._queries.get(query_id)
         if query is None:
             raise ApiError(400, QUERY_INVALID)
+        if len(str(params.get("text") or "")) > 200:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")  # Telegram shows 200 at most
         answer = {k: v for k, v in params.items() if k != "callback_query_id"}
         answer.setdefault("text", None)
         answer.setdefault("show_alert", False)

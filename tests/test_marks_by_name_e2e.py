@@ -214,3 +214,21 @@ async def test_marking_by_name_speaks_chinese_in_a_chinese_group(world: World) -
     edited = await shows(world, reply, "↩️")
     assert edited == "↩️ Ann：已撤销。团购 #1 Mangoes 中的 1 笔订单不再标记为“已付款”。"
     assert await marked(world) == []
+
+
+async def test_a_long_name_in_a_button_answer_is_cut_to_what_telegram_takes(
+    world: World,
+) -> None:
+    """Telegram names run to 64 + 64 characters: the answer that names the member is cut
+    to Telegram's 200 characters rather than refused (the fake API refuses longer)."""
+    long = someone(world, 7001, "A" * 64, "B" * 64, "longname")
+    bo, cy = world.member("Bo"), world.member("Cy")
+    await formed(world, "Mangoes", long, bo)
+    await formed(world, "Lychee", long, cy)
+    _, reply = await command(world, world.leader, "/paid @longname")
+    lychee = world.button(GROUP_ID, reply, "#2 Lychee")
+    answer = await world.leader.taps_data(reply, lychee)
+    assert answer.startswith("Marked paid: 1 order of AAAA") and len(answer) <= 200
+    assert await marked(world) == [3]
+    again = await world.leader.taps_data(reply, lychee)
+    assert again.startswith("Nothing to mark") and len(again) == 200 and again.endswith("…")

@@ -208,6 +208,30 @@ async def test_readyz_fails_while_the_bot_api_is_unreachable_and_healthz_does_no
         assert (await get(f"{origin}/healthz")) == (200, "application/json", '{"status": "ok"}')
 
 
+async def test_a_quiet_webhook_bot_asks_the_bot_api_itself_before_saying_not_ready(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """In webhook mode nothing polls: after one failed call and a quiet minute, /readyz
+    calls getMe itself rather than staying 503 until traffic comes."""
+    port = free_port()
+    webhook = {
+        "enabled": True,
+        "url": f"http://127.0.0.1:{port}/hook",
+        "listen": "127.0.0.1",
+        "port": port,
+        "path": "hook",
+        "secret_token": "s3cret-token",
+    }
+    async with ops_world(api, tmp_path, webhook=webhook) as (world, origin):
+        metrics = world.service.metrics
+        metrics.failed(f"{api.base_url}/sendMessage", "timeout")  # a send timed out once
+        world.clock.advance(61)  # and nothing was called for a minute
+        probes = len(api.calls("getMe"))
+        assert await get(f"{origin}/readyz") == (200, "application/json", '{"status": "ready"}')
+        assert len(api.calls("getMe")) == probes + 1
+        assert metrics.api_failing is None
+
+
 async def test_readyz_names_a_stuck_store_and_stopped_timers(
     api: FakeBotAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
