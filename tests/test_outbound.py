@@ -15,7 +15,8 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from bot.outbound import SEPARATOR, Budget, GroupLines, Outbound, pack
+from bot.grouplines import SEPARATOR, GroupLines, pack
+from bot.outbound import Budget, Outbound
 from bot.texts import MESSAGE_LIMIT
 
 GROUP, OTHER = -100, -200

@@ -12,7 +12,7 @@ from bot.clock import Clock
 from bot.core import callbacks
 from bot.core.links import Links
 from bot.core.models import Deal, DealStatus, DealView
-from bot.outbound import GroupLines
+from bot.grouplines import GroupLines
 from bot.texts import CAPTION_LIMIT, MESSAGE_LIMIT, Texts, utf16_len
 from storage.store import Store
 

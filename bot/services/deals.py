@@ -45,8 +45,8 @@ from bot.core.models import (
     OrderRow,
 )
 from bot.core.repost import parse_repost
+from bot.grouplines import GroupLines
 from bot.metrics import Metrics
-from bot.outbound import GroupLines
 from bot.scheduler import Deadlines
 from bot.services.cards import DealCards
 from bot.services.groups import Groups

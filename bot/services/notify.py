@@ -14,7 +14,7 @@ from bot.clock import Clock
 from bot.core import callbacks
 from bot.core.languages import language_for
 from bot.core.models import CancelledDeal, ClosedRound, Deal, Group, Line, Member, RoundStatus
-from bot.outbound import GroupLines
+from bot.grouplines import GroupLines
 from bot.priority import TapsFirst
 from bot.services.cards import DealCards
 from bot.texts import Texts, split_message
