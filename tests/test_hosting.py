@@ -247,6 +247,7 @@ async def test_a_named_leader_may_post_and_a_removed_one_may_not(world: World) -
         "/settings leaders add @ann"
     )
     await ann.says_and_hears("/deals")  # now the bot has seen her
+    await world.settle()  # and stored her: that write goes in the background
     assert "is now a leader" in await world.leader.says_and_hears("/settings leaders add @ann")
     card = await ann.posts("Figs\nprice: 2\nmin: 2\ndeadline: 2h")
     assert card > 0
