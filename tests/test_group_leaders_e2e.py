@@ -19,6 +19,7 @@ async def named_leader(world: World, name: str) -> Person:
     """A member the group's creator names a leader with /settings leaders add."""
     person = world.member(name)
     await person.says_and_hears("/deals")  # the bot has seen them
+    await world.settle()  # and stored them: that write goes in the background
     done = await world.leader.says_and_hears(f"/settings leaders add @{name.lower()}")
     assert "is now a leader" in done
     return person
