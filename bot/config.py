@@ -175,6 +175,27 @@ class OpsSettings(BaseModel):
     port: int = Field(default=0, ge=0, le=65535)
 
 
+class PaymentsSettings(BaseModel):
+    """Telegram Payments: the provider connected to the bot in @BotFather."""
+
+    # The token @BotFather gives for the connected provider (Payments); None: no invoices,
+    # only "I've paid". Secret: it lets anyone charge cards in the bot's name.
+    provider_token: SecretStr | None = None
+
+    @field_validator("provider_token")
+    @classmethod
+    def _provider_token_format(cls, token: SecretStr | None) -> SecretStr | None:
+        # The messages never quote the token.
+        if token is None or not token.get_secret_value().strip():
+            return None
+        if not re.fullmatch(r"\d{1,20}:[A-Za-z0-9_:-]{1,200}", token.get_secret_value().strip()):
+            raise ValueError(
+                "does not look like a payment provider token from @BotFather"
+                " (digits, a colon, then e.g. TEST:… or LIVE:…)"
+            )
+        return SecretStr(token.get_secret_value().strip())
+
+
 class Settings(BaseSettings):
     """Every setting of the bot; see config.example.toml for what each means."""
 
@@ -193,6 +214,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     clock_offset: float = 0.0
     ops: OpsSettings = OpsSettings()
+    payments: PaymentsSettings = PaymentsSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -1,6 +1,7 @@
 """Secrets never reach an output: every log record of the process, and every line the
-console command prints, has the token, the proxy and database passwords and the webhook
-secret masked, whatever a library put in its text (PTB logs its URL, token included)."""
+console command prints, has the token, the proxy and database passwords, the webhook
+secret and the payment provider token masked, whatever a library put in its text (PTB
+logs its URL, token included)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ def hide_secrets_of(settings: Settings) -> None:
     hide(_password(telegram.proxy.get_secret_value()), _password(settings.storage.url))
     if telegram.webhook.secret_token is not None:
         hide(telegram.webhook.secret_token.get_secret_value())
+    if settings.payments.provider_token is not None:
+        provider = settings.payments.provider_token.get_secret_value()
+        # "284685063:TEST:abc": the part after the provider's id is the secret.
+        hide(provider, provider.partition(":")[2])
     if not _installed:
         _installed.append(True)
         _install_record_factory()

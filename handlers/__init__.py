@@ -12,6 +12,7 @@ from telegram.ext import (
     ChatMemberHandler,
     CommandHandler,
     MessageHandler,
+    PreCheckoutQueryHandler,
     TypeHandler,
     filters,
 )
@@ -72,6 +73,8 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(privacy.forget_tap, pattern=callbacks.FORGET.matches),
             CallbackQueryHandler(marks.named_mark_tap, pattern=callbacks.NAMED_MARKS.matches),
             CallbackQueryHandler(deals.tap),
+            PreCheckoutQueryHandler(payments.pre_checkout),
+            MessageHandler(filters.SUCCESSFUL_PAYMENT, payments.successful_payment),
             command("start", start.start),
             command("help", start.help_command),
             command("deal", deals.post_deal),

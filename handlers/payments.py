@@ -1,4 +1,5 @@
-"""Payment chasing: "I've paid" from members, the leader's answer, /unpaid and reminders."""
+"""Payment chasing: "I've paid" from members, the leader's answer, /unpaid and reminders;
+Telegram Payments' pre-checkout and successful payment."""
 
 from __future__ import annotations
 
@@ -87,3 +88,38 @@ async def unpaid_command(update: Update, context: Context, groups: list[Group]) 
             delivered = False
             break
     await told_privately(update, context, delivered)
+
+
+async def pre_checkout(update: Update, context: Context) -> None:
+    """Pre-checkout: OK only for an order still confirmed, unpaid, at its amount. Answered
+    at once (Telegram waits 10 s); the answer is not paced behind the outbound queue."""
+    query = update.pre_checkout_query
+    if query is None:
+        return
+    groupbuy = context.service
+    refusal = await groupbuy.payments.check_out(
+        query.invoice_payload, query.currency, query.total_amount, query.from_user.id
+    )
+    if refusal is None:
+        await query.answer(ok=True)
+        return
+    lang = language_for(query.from_user.language_code)
+    log.info("pre-checkout refused user=%s: %s", query.from_user.id, refusal)
+    await query.answer(ok=False, error_message=groupbuy.texts.render(refusal, lang)[:255])
+
+
+async def successful_payment(update: Update, context: Context) -> None:
+    """A member paid an invoice: the order is marked paid once, and they are thanked."""
+    message = update.message
+    if message is None or message.successful_payment is None or message.from_user is None:
+        return
+    paid = message.successful_payment
+    groupbuy = context.service
+    row = await groupbuy.payments.invoice_paid(
+        paid.invoice_payload,
+        paid.telegram_payment_charge_id,
+        paid.provider_payment_charge_id,
+        message.from_user.id,
+    )
+    if row is not None:
+        await groupbuy.notify.send_private(row.member, "payment_invoice_paid", row=row)

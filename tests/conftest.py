@@ -28,6 +28,8 @@ from storage.store import Store
 from tests.fakeapi import FakeBotAPI
 
 TOKEN = "123456:TEST-TOKEN"
+# The payment provider's token (Telegram Payments): as secret as the bot's.
+PROVIDER_TOKEN = "284685063:TEST:provider-secret-42"
 GROUP_ID = -1001234567890
 
 _user_ids = itertools.count(2001)
@@ -239,7 +241,8 @@ class World:
 
 @pytest.fixture(autouse=True)
 def no_token_in_the_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Every test: whatever the bot logged (tracebacks included) never shows the token."""
+    """Every test: whatever the bot logged (tracebacks included) never shows the token,
+    nor the payment provider's."""
     yield
     records = caplog.get_records("setup") + caplog.get_records("call")
     traced = logging.Formatter()
@@ -249,6 +252,7 @@ def no_token_in_the_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         for record in records
     )
     assert TOKEN not in logged and TOKEN.partition(":")[2] not in logged, "the token leaked"
+    assert PROVIDER_TOKEN.partition(":")[2] not in logged, "the provider token leaked"
 
 
 STORE_CHAT = -100  # the group the `store` fixture knows
@@ -285,14 +289,22 @@ async def running_world(
     tmp_path: Path,
     store: str,
     limits: dict[str, Any] | None = None,
+    payments: dict[str, Any] | None = None,
     **telegram: Any,
 ) -> AsyncIterator[World]:
     """The bot on the given store, started, with a group and its leader; `telegram`
-    overrides telegram settings (a proxy, say), `limits` the budgets."""
+    overrides telegram settings (a proxy, say), `limits` the budgets, `payments` the
+    Telegram Payments settings."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     clock = Clock()
     settings = settings_for(
-        api, tmp_path / "bot.db", store, schema, telegram=telegram, limits=limits or {}
+        api,
+        tmp_path / "bot.db",
+        store,
+        schema,
+        telegram=telegram,
+        limits=limits or {},
+        payments=payments or {},
     )
     runtime = Runtime(build_application(settings, clock))
     await runtime.start()

@@ -112,6 +112,12 @@ _TEXT_FIELDS = frozenset(
         "document",
         "secret_token",
         "language_code",
+        "payload",
+        "provider_token",
+        "currency",
+        "error_message",
+        "pre_checkout_query_id",
+        "photo_url",
     }
 )
 
@@ -133,7 +139,7 @@ _ADMIN_RIGHTS: JSON = {
 }
 
 # Keys of a message state that are for tests only and never go over the wire.
-_INTERNAL_KEYS = frozenset({"html", "deleted"})
+_INTERNAL_KEYS = frozenset({"html", "deleted", "invoice_sent"})
 
 _COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![A-Za-z0-9_@])")
 
@@ -466,6 +472,8 @@ class FakeBotAPI:
 
         self.requests: list[Recorded] = []
         self.answers: dict[str, list[JSON]] = {}
+        # Pre-checkout queries by id: every answerPreCheckoutQuery the bot made to each.
+        self.checkouts: dict[str, list[JSON]] = {}
         self.pushed: list[JSON] = []
         self.uploads: dict[str, Upload] = {}
 
@@ -522,6 +530,8 @@ class FakeBotAPI:
                 "editMessageReplyMarkup": self._edit_message_reply_markup,
                 "deleteMessage": self._delete_message,
                 "answerCallbackQuery": self._answer_callback_query,
+                "sendInvoice": self._send_invoice,
+                "answerPreCheckoutQuery": self._answer_pre_checkout_query,
                 "getChat": self._get_chat,
                 "getChatMember": self._get_chat_member,
                 "getChatAdministrators": self._get_chat_administrators,
@@ -815,6 +825,114 @@ class FakeBotAPI:
             }
         )
         return query_id
+
+    # -- Telegram Payments ------------------------------------------------------------
+
+    def invoices(self, chat_id: int) -> list[JSON]:
+        """The invoices the bot sent to a chat: each message's invoice, with the payload,
+        prices and provider token the bot sent (which Telegram keeps to itself)."""
+        return [m["invoice_sent"] for m in self.bot_messages(chat_id) if "invoice_sent" in m]
+
+    def pre_checkout(self, user_id: int, payload: str, currency: str, total_amount: int) -> str:
+        """The member confirms an invoice's payment form: a pre_checkout_query update."""
+        query_id = str(next(self._query_ids))
+        self.checkouts[query_id] = []
+        self.push_update(
+            {
+                "pre_checkout_query": {
+                    "id": query_id,
+                    "from": self.users[user_id],
+                    "currency": currency,
+                    "total_amount": total_amount,
+                    "invoice_payload": payload,
+                }
+            }
+        )
+        return query_id
+
+    def successful_payment(
+        self, user_id: int, payload: str, currency: str, total_amount: int, charge: str
+    ) -> JSON:
+        """Telegram's service message after the payment went through."""
+        chat = self._ensure_chat(user_id, user_id)
+        message = self._new_message(chat, self.users[user_id])
+        message["successful_payment"] = {
+            "currency": currency,
+            "total_amount": total_amount,
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": f"tg-{charge}",
+            "provider_payment_charge_id": f"prov-{charge}",
+        }
+        self.push_update({"message": _public(message)})
+        return copy.deepcopy(message)
+
+    def _send_invoice(self, params: JSON) -> JSON:
+        """sendInvoice, checked the way Telegram checks it (private chats here)."""
+        chat = self._writable_chat(params.get("chat_id"))
+        title, description = params.get("title"), params.get("description")
+        payload, currency = params.get("payload"), params.get("currency")
+        prices = params.get("prices")
+        if not isinstance(title, str) or not 1 <= len(title) <= 32:
+            raise ApiError(400, "Bad Request: INVOICE_TITLE_EMPTY or too long")
+        if not isinstance(description, str) or not 1 <= len(description) <= 255:
+            raise ApiError(400, "Bad Request: INVOICE_DESCRIPTION_EMPTY or too long")
+        if not isinstance(payload, str) or not 1 <= len(payload.encode()) <= 128:
+            raise ApiError(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
+        if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+            raise ApiError(400, "Bad Request: CURRENCY_INVALID")
+        if not isinstance(params.get("provider_token"), str) or not params["provider_token"]:
+            raise ApiError(400, "Bad Request: PAYMENT_PROVIDER_INVALID")
+        if (
+            not isinstance(prices, list)
+            or not prices
+            or not all(
+                isinstance(p, dict)
+                and isinstance(p.get("label"), str)
+                and isinstance(p.get("amount"), int)
+                and not isinstance(p.get("amount"), bool)
+                for p in prices
+            )
+        ):
+            raise ApiError(400, "Bad Request: can't parse prices JSON object")
+        total = sum(p["amount"] for p in prices)
+        if total <= 0:
+            raise ApiError(400, "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
+        photo_url = params.get("photo_url")
+        if photo_url is not None and not str(photo_url).startswith(("https://", "http://")):
+            raise ApiError(400, "Bad Request: wrong photo_url: not an HTTP URL")
+        message = self._new_message(chat, self.bot_user)
+        message["invoice"] = {
+            "title": title,
+            "description": description,
+            "currency": currency,
+            "total_amount": total,
+            "start_parameter": params.get("start_parameter", ""),
+        }
+        # What Telegram keeps to itself, for the tests.
+        message["invoice_sent"] = {
+            **message["invoice"],
+            "payload": payload,
+            "prices": prices,
+            "provider_token": params["provider_token"],
+            "photo_url": photo_url,
+        }
+        return self._finish_send(message, self._inline_markup(params), None)
+
+    def _answer_pre_checkout_query(self, params: JSON) -> bool:
+        """answerPreCheckoutQuery: ok, or not ok with an error_message for the member."""
+        query_id = str(params.get("pre_checkout_query_id", ""))
+        if query_id not in self.checkouts:
+            raise ApiError(400, QUERY_INVALID)
+        ok = params.get("ok")
+        if not isinstance(ok, bool):
+            raise ApiError(400, "Bad Request: ok must be a boolean")
+        if not ok and not params.get("error_message"):
+            raise ApiError(400, "Bad Request: error_message is required when ok is false")
+        answered = bool(self.checkouts[query_id])
+        self.checkouts[query_id].append({"ok": ok, "error_message": params.get("error_message")})
+        if answered:
+            raise ApiError(400, QUERY_INVALID)
+        return True
 
     def _command_entities(self, text: str) -> list[JSON]:
         """A bot_command entity for a command at the start of text, as Telegram adds."""

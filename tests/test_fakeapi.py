@@ -505,3 +505,40 @@ async def test_many_concurrent_taps_are_each_answered_in_order(api: FakeBotAPI) 
     # benchmark prints the fake API's CPU next to the bot's.
     more = [api.tap(GROUP, 5000, 1, f"v1:join:{i}") for i in range(1000)]
     assert len(set(more)) == 1000, "every tap is a query of its own"
+
+
+async def test_invoices_and_pre_checkout_follow_telegram(
+    api: FakeBotAPI, bot: telegram.Bot
+) -> None:
+    user = api.user(3001, "Ann")
+    api.started_users.add(3001)
+    prices = [telegram.LabeledPrice("Box × 1", 1250)]
+    args = {"title": "Box", "description": "d", "currency": "CNY", "prices": prices}
+    sent = await bot.send_invoice(3001, payload="o1_x", provider_token="1:TEST:p", **args)
+    assert sent.invoice is not None and sent.invoice.total_amount == 1250
+    kept = api.invoices(3001)[0]
+    assert kept["payload"] == "o1_x" and kept["prices"] == [{"label": "Box × 1", "amount": 1250}]
+    with pytest.raises(BadRequest, match=r"(?i)invoice_payload_invalid"):
+        await bot.send_invoice(3001, payload="x" * 129, provider_token="1:TEST:p", **args)
+    with pytest.raises(BadRequest, match=r"(?i)photo_url"):
+        await bot.send_invoice(
+            3001, payload="o1_x", provider_token="1:TEST:p", photo_url="AgAC-file-id", **args
+        )
+    with pytest.raises(BadRequest, match=r"(?i)payment_provider_invalid"):
+        await bot.send_invoice(3001, payload="o1_x", provider_token="", **args)
+
+    query = api.pre_checkout(user["id"], "o1_x", "CNY", 1250)
+    update = (await bot.get_updates())[-1]
+    assert update.pre_checkout_query is not None
+    assert update.pre_checkout_query.id == query
+    with pytest.raises(BadRequest, match=r"(?i)error_message"):
+        await bot.answer_pre_checkout_query(query, ok=False)
+    assert await bot.answer_pre_checkout_query(query, ok=True)
+    with pytest.raises(BadRequest):
+        await bot.answer_pre_checkout_query(query, ok=True)  # once per query
+    assert api.checkouts[query][1] == {"ok": True, "error_message": None}
+
+    api.successful_payment(3001, "o1_x", "CNY", 1250, "c1")
+    update = (await bot.get_updates(offset=update.update_id + 1))[-1]
+    assert update.message is not None and update.message.successful_payment is not None
+    assert update.message.successful_payment.telegram_payment_charge_id == "tg-c1"

@@ -57,6 +57,19 @@ class Links:
         """A member's personal invite payload: ``r<deal>_<user>_<signature>``, under 64 chars."""
         return f"r{deal_id}_{user_id}_{self._sign(deal_id, user_id)}"
 
+    def invoice(self, order_id: int) -> str:
+        """Signed invoice payload naming an order: ``o<order>_<signature>`` (≤ 128 bytes)."""
+        return f"o{order_id}_{self._sign_deal('o', order_id)}"
+
+    def invoice_order(self, payload: str | None) -> int | None:
+        """The order an invoice payload names, or None if it is not one we signed."""
+        if not payload or len(payload) > 128 or not payload.isascii() or payload[0] != "o":
+            return None
+        order, _, signature = payload[1:].partition("_")
+        if _is_id(order) and hmac.compare_digest(signature, self._sign_deal("o", int(order))):
+            return int(order)
+        return None
+
     def parse(self, payload: str | None) -> Payload | None:
         """Read a payload; None for anything unknown, malformed or forged."""
         if not payload or len(payload) > 64 or not payload.isascii():

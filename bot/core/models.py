@@ -53,6 +53,7 @@ class Group:
     privacy: str = "names"  # cards show names, or only "counts"
     pin: bool = False  # deal cards are pinned while their deal is open
     pin_warned: bool = False  # the leaders were told the bot may not pin (since pin on)
+    pay: str = "off"  # "invoice": confirmed orders come with a Telegram Payments invoice
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,9 @@ class Order:
     pickup_id: int | None = None
     code: str | None = None
     paid_claimed_at: int | None = None
+    # Set once when the member paid the order's invoice (Telegram Payments).
+    telegram_payment_charge_id: str | None = None
+    provider_payment_charge_id: str | None = None
 
     @property
     def amount(self) -> int:

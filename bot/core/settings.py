@@ -23,6 +23,7 @@ KEYS = (
     "pin",
     "pickup",
     "leaders",
+    "pay",
 )
 # The common changes, offered as buttons under /settings: (key, value) by row.
 QUICK: tuple[tuple[tuple[str, str], ...], ...] = (
@@ -50,6 +51,10 @@ _ALIASES = {
     "取货点": "pickup",
     "自提点": "pickup",
     "团长": "leaders",
+    "付款": "pay",
+    "支付": "pay",
+    "payment": "pay",
+    "payments": "pay",
 }
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _SWITCH = {"on": True, "off": False, "开": True, "关": False, "开启": True, "关闭": False}
@@ -108,6 +113,17 @@ def parse_setting(key: str, value: str, group: Group) -> dict[str, Any]:
             raise UserError("settings_bad_value", key=key, value=value[:40])
         # Turned on (again), the leaders are told anew if the bot may not pin.
         return {"pin": 1, "pin_warned": 0} if _SWITCH[value.lower()] else {"pin": 0}
+    if key == "pay":
+        pay = {
+            "invoice": "invoice",
+            "off": "off",
+            "发票": "invoice",
+            "账单": "invoice",
+            "关": "off",
+        }
+        if value.lower() not in pay:
+            raise UserError("settings_bad_value", key=key, value=value[:40])
+        return {"pay": pay[value.lower()]}
     raise UserError("settings_bad_key", key=key[:40])
 
 

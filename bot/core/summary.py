@@ -246,6 +246,8 @@ EXPORT_COLUMNS = (
     "ordered_at",
     "pickup_point",
     "code",
+    "telegram_payment_charge_id",
+    "provider_payment_charge_id",
 )
 
 
@@ -312,6 +314,8 @@ def export_csv(
                 when(order.created_at),
                 as_text_cell(row.pickup or ""),
                 as_text_cell(order.code or ""),
+                as_text_cell(order.telegram_payment_charge_id or ""),
+                as_text_cell(order.provider_payment_charge_id or ""),
             )
         )
     return out.getvalue().encode("utf-8-sig")

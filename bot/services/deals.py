@@ -115,6 +115,7 @@ class GroupBuy:
         self.notify = Notifier(
             store=store, texts=texts, clock=clock, bot=bot, lines=lines, cards=self.cards
         )
+        self.notify.invoices = self.payments.send_invoice
         self.pins = CardPins(
             store=store, texts=texts, bot=bot, groups=self.groups, notify=self.notify
         )

@@ -11,6 +11,7 @@ from telegram.error import TelegramError
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.core.errors import UserError
 from bot.core.models import Group, Member, PickupPoint
 from storage.store import Store
 
@@ -54,6 +55,8 @@ class Groups:
 
     async def change(self, chat_id: int, **settings: Any) -> Group:
         """Change settings already checked (bot.core.settings); a UserError if refused."""
+        if settings.get("pay") == "invoice" and self.settings.payments.provider_token is None:
+            raise UserError("settings_pay_no_provider")
         return await self.store.groups.update_group(chat_id, **settings)
 
     async def set_pickup_points(self, chat_id: int, names: list[str]) -> list[PickupPoint]:

@@ -4,7 +4,7 @@ and the announcements a round or a deal makes when it ends."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -45,6 +45,8 @@ class Notifier:
         self.lines = lines
         self.cards = cards
         self.taps = TapsFirst()
+        # Sends a confirmed order's invoice (Payments.send_invoice), for groups with pay on.
+        self.invoices: Callable[[int, str], Awaitable[bool]] | None = None
 
     # -- announcements ----------------------------------------------------------------
 
@@ -106,13 +108,20 @@ class Notifier:
             yield line
 
     async def confirm_orders(self, deal: Deal, lines: Sequence[Line]) -> None:
-        """Each confirmed order privately: its code, where to collect it, "I've paid"."""
+        """Each confirmed order privately: its code, where to collect it, and "I've paid"
+        or, where the group takes Telegram Payments, an invoice instead."""
+        group = await self.group_of(deal)
+        invoices = self.invoices if group.pay == "invoice" else None
         async for line in self.giving_way(lines):
             lang = language_for(line.member.language_code)
             text = self.texts.render(
                 "order_confirmed", lang, deal=deal, line=line, quantity=line.quantity
             )
             markup = None
+            if line.order_id is not None and invoices is not None:
+                await self.send_private_markup(line.member.user_id, text, None)
+                await invoices(line.order_id, lang)
+                continue
             if line.order_id is not None:
                 markup = InlineKeyboardMarkup(
                     [

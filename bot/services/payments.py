@@ -7,12 +7,13 @@ import logging
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice
+from telegram.error import Forbidden, TelegramError
 
 from bot.core import callbacks
 from bot.core.errors import UserError
 from bot.core.languages import language_for
-from bot.core.models import ANONYMOUS_SENDERS, Member, OrderRow
+from bot.core.models import ANONYMOUS_SENDERS, DealStatus, Member, OrderRow, OrderStatus
 
 if TYPE_CHECKING:
     from bot.services.deals import GroupBuy
@@ -75,6 +76,67 @@ class Payments:
         await self.gb.notify.send_private(
             row.member, "payment_confirmed" if accept else "payment_rejected", row=row
         )
+        return row
+
+    # -- Telegram Payments ------------------------------------------------------------
+
+    async def send_invoice(self, order_id: int, lang: str) -> bool:
+        """The confirmed order's invoice, privately (sendInvoice); False if not sent."""
+        token = self.gb.settings.payments.provider_token
+        row = await self.gb.store.orders.get_order(order_id)
+        if token is None or row is None:
+            return False
+        deal, order = row.deal, row.order
+        label = f"{row.option or deal.title} × {order.quantity}"
+        description = self.gb.texts.render("tap_invoice_description", lang, row=row)
+        try:
+            await self.gb.bot.send_invoice(
+                chat_id=row.member.user_id,
+                title=deal.title[:32],
+                description=description[:255],
+                payload=self.gb.links.invoice(order.id),
+                provider_token=token.get_secret_value(),
+                currency=deal.currency,
+                # Minor units as Telegram counts them: the store's (bot.core.currency).
+                prices=[LabeledPrice(label[:64], order.amount)],
+            )
+        except Forbidden:
+            log.debug("member %s has not started the bot; no invoice", row.member.user_id)
+            return False
+        except TelegramError as exc:
+            log.warning("invoice failed order=%s: %s", order.id, exc)
+            return False
+        return True
+
+    async def check_out(self, payload: str, currency: str, total: int, user_id: int) -> str | None:
+        """Pre-checkout: None if the order may be paid now, else the refusal's template."""
+        order_id = self.gb.links.invoice_order(payload)
+        row = None if order_id is None else await self.gb.store.orders.get_order(order_id)
+        if row is None or row.member.user_id != user_id:
+            return "tap_checkout_unknown"
+        if row.order.paid:
+            return "tap_checkout_paid"
+        if row.order.status is not OrderStatus.CONFIRMED or row.deal.status is DealStatus.CANCELLED:
+            return "tap_checkout_cancelled"
+        if currency != row.deal.currency or total != row.order.amount:
+            return "tap_checkout_amount"
+        return None
+
+    async def invoice_paid(
+        self, payload: str, telegram_charge: str, provider_charge: str, user_id: int
+    ) -> OrderRow | None:
+        """successful_payment: mark the order paid once; the order if this was the first."""
+        order_id = self.gb.links.invoice_order(payload)
+        if order_id is None:
+            log.warning("payment with an unknown payload from user=%s", user_id)
+            return None
+        if not await self.gb.store.orders.record_invoice_payment(
+            order_id, telegram_charge, provider_charge, self.gb.clock.timestamp()
+        ):
+            log.info("payment for order=%s recorded already", order_id)
+            return None
+        row = await self.gb.store.orders.get_order(order_id)
+        log.info("order=%s paid by invoice", order_id)
         return row
 
     async def unpaid(self, chat_id: int) -> list[OrderRow]:

@@ -103,6 +103,7 @@ class GroupsRepo(Repository):
             "privacy",
             "pin",
             "pin_warned",
+            "pay",
         }
         assert settings and set(settings) <= allowed, settings
         assignments = ", ".join(f"{column} = ?" for column in settings)

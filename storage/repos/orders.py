@@ -226,6 +226,25 @@ class OrdersRepo(Repository):
             await self.mark_orders([order_id], "paid", True, by_user, now)
         return True
 
+    async def record_invoice_payment(
+        self, order_id: int, telegram_charge: str, provider_charge: str, now: int
+    ) -> bool:
+        """An invoice of the order was paid: keep the charge ids and mark the order paid
+        (by its member), once in one transaction; False if it was recorded already."""
+        async with self._transaction() as db:
+            row = await db.one("SELECT user_id FROM orders WHERE id = ?", order_id)
+            if row is None or not await db.change(
+                "UPDATE orders SET telegram_payment_charge_id = ?, provider_payment_charge_id = ?"
+                " WHERE id = ? AND telegram_payment_charge_id IS NULL",
+                telegram_charge,
+                provider_charge,
+                order_id,
+            ):
+                return False
+            await db.change("UPDATE orders SET paid_claimed_at = NULL WHERE id = ?", order_id)
+            await self._set_mark(db, order_id, "paid", True, row["user_id"], now)
+        return True
+
     # -- payment reminders ------------------------------------------------------------
 
     async def record_payment_reminder(self, chat_id: int, user_id: int, day: str, now: int) -> bool:
