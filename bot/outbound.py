@@ -4,13 +4,13 @@
   20 messages a minute (one per `group_interval` on average, card edits included), counted
   over a sliding window. Calls that post nothing (a tap's answer, a leader check) are
   never held back.
-- **Each group has one line** (`GroupLines`, in `bot/grouplines.py`): a reply to somebody's command goes first, at
-  once while the window has room; deal cards and waiting texts take turns, one per
-  `group_interval` and at most 15 of the window's 20, so that 5 a minute stay free for
-  replies however long a burst goes on. A card is
-  drawn when its turn comes, so it shows the state of that moment, and a burst of
-  requests for one card costs one edit (at most one per `card_interval`). Texts that
-  queued up meanwhile go out joined, as few messages as Telegram's limit allows.
+- **Each group has one line** (`GroupLines`, in `bot/grouplines.py`): a reply to
+  somebody's command goes first, at once while the window has room; deal cards and
+  waiting texts take turns, one per `group_interval` and at most 15 of the window's 20,
+  so that 5 a minute stay free for replies however long a burst goes on. A card is drawn
+  when its turn comes, so it shows the state of that moment, and a burst of requests for
+  one card costs one edit (at most one per `card_interval`). Texts that queued up
+  meanwhile go out joined, as few messages as Telegram's limit allows.
 - **Retries**: a 429 is waited out. A request that never left (refused connection,
   connect time-out, no free connection) or that Telegram answered with a 5xx is tried
   again with growing pauses. A send whose answer never came is *not* repeated: it may
