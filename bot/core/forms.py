@@ -187,14 +187,7 @@ def _parse(body: str, now: datetime, tz: ZoneInfo, digits: int) -> DealForm:
         if text:
             description.append(text)
         for typed_key, value in line_pairs:
-            key = _ALIASES.get(unicodedata.normalize("NFKC", typed_key).casefold())
-            if key is None:
-                raise FormError(typed_key, "unknown_field", value)
-            if key in values:
-                raise FormError(key, "duplicate", value)
-            if not value:
-                raise FormError(key, "no_value", value)
-            values[key] = value
+            key = take_pair(values, typed_key, value)
             if key == "description":
                 description.append(value)
 
@@ -348,6 +341,21 @@ def _clean(body: str) -> str:
 def _visible(text: str) -> bool:
     """Whether `text` shows anything: a line of zero-width spaces is no title."""
     return any(char.isprintable() and not char.isspace() for char in text)
+
+
+def take_pair(values: dict[str, str], typed_key: str, value: str) -> str:
+    """Add one `key: value` of a form to `values` under its field's name (any language's
+    key, full-width or not); the field. A FormError names an unknown, repeated or empty
+    field."""
+    key = _ALIASES.get(unicodedata.normalize("NFKC", typed_key).casefold())
+    if key is None:
+        raise FormError(typed_key, "unknown_field", value)
+    if key in values:
+        raise FormError(key, "duplicate", value)
+    if not value:
+        raise FormError(key, "no_value", value)
+    values[key] = value
+    return key
 
 
 def _split_pairs(text: str) -> tuple[str, list[tuple[str, str]]]:

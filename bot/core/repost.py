@@ -8,12 +8,10 @@ or a FormError out.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.core.forms import (
-    _ALIASES,
     _FULL_WIDTH,
     MAX_FORM,
     DealForm,
@@ -23,6 +21,7 @@ from bot.core.forms import (
     _read_line,
     _split_pairs,
     _visible,
+    take_pair,
 )
 
 
@@ -56,14 +55,7 @@ def parse_repost(
             pairs += line_pairs
         values = _positional(head.split())
         for typed_key, value in pairs:
-            key = _ALIASES.get(unicodedata.normalize("NFKC", typed_key).casefold())
-            if key is None:
-                raise FormError(typed_key, "unknown_field", value)
-            if key in values:
-                raise FormError(key, "duplicate", value)
-            if not value:
-                raise FormError(key, "no_value", value)
-            values[key] = value
+            take_pair(values, typed_key, value)
         if repriced and "options" not in values and (base.options or "price" not in values):
             raise FormError("options" if base.options else "price", "other_currency")
         description = values.get("description", base.description)
