@@ -1,19 +1,37 @@
-"""Every user-facing text: jinja2 templates under templates/<lang>/, with shared filters."""
+"""Every user-facing text: one jinja2 layout per message under templates/, its words from
+the Babel catalogs under locales/ (``{% trans %}``, ``{% pluralize %}``, ``_()``).
+
+The catalogs are read at start (``.po`` compiled in memory), so an installed checkout needs
+no build step. Money, numbers and times are written the reader's locale's way by Babel.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from babel import Locale
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal
+from babel.support import NullTranslations, Translations
 
 from bot.core import currency as currencies
-from bot.core.languages import DEFAULT_LANGUAGE, LANGUAGES
+from bot.core.languages import DEFAULT_LANGUAGE, LANGUAGES, LOCALES, language_for
 from bot.core.models import Member
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+CATALOGS = ROOT / "locales"
+DOMAIN = "messages"
 PLAIN_PREFIXES = ("tap_", "button_")
 
 # Telegram's limits, counted in UTF-16 code units as Telegram counts them.
@@ -21,24 +39,84 @@ MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 
 
+def N_(message: str) -> str:
+    """Mark a string for the catalogs where it is translated later (extracted by Babel)."""
+    return message
+
+
+# How times are written, as CLDR patterns each catalog may change (Russian: dd.MM.yyyy).
+TIME_STYLES = {
+    "datetime": N_("yyyy-MM-dd HH:mm"),
+    "date": N_("yyyy-MM-dd"),
+    "time": N_("HH:mm"),
+    "day_time": N_("MM-dd HH:mm"),
+}
+
+
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it."""
     return len(text.encode("utf-16-le")) // 2
 
 
-def money(minor: int, currency: str) -> str:
-    """12.50 as "¥12.50", or "12.50 XYZ" for a currency without a well-known sign."""
+def money(minor: int, currency: str, locale: str | Locale = "en") -> str:
+    """Minor units as the reader's locale writes money: "¥1,234.50", "1 234,50 ₽".
+
+    The sign is the group's currency's usual one (¥ for CNY in any language, as leaders
+    write it); the locale decides separators, and where the sign and the minus go. A
+    currency without a well-known sign is written with its code: "12.50 XYZ".
+    """
     places = currencies.digits(currency)
-    sign = "-" if minor < 0 else ""
-    units, cents = divmod(abs(minor), 10**places) if places else (abs(minor), 0)
-    amount = f"{units:,}" + (f".{cents:0{places}d}" if places else "")
+    amount = Decimal(minor).scaleb(-places)
+    locale = Locale.parse(locale)
+    number = "#,##0" + ("." + "0" * places if places else "")
     mark = currencies.symbol(currency)
-    return f"{sign}{mark}{amount}" if mark else f"{sign}{amount} {currency.upper()}"
+    if not mark:
+        return f"{format_decimal(amount, number, locale=locale)} {currency.upper()}"
+    pattern = locale.currency_formats["standard"].pattern.split(";")[0]
+    pattern = re.sub(r"#[#,]*0(\.0+)?", number, pattern).replace("¤", f"'{mark}'")
+    return format_currency(amount, currency, format=pattern, locale=locale, currency_digits=False)
 
 
-def local_time(timestamp: int, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC time shown in the group's time zone."""
-    return datetime.fromtimestamp(timestamp, UTC).astimezone(ZoneInfo(tz)).strftime(fmt)
+def local_time(
+    timestamp: int,
+    tz: str,
+    style: str = "datetime",
+    locale: str | Locale = "en",
+    translations: NullTranslations | None = None,
+) -> str:
+    """A stored UTC time shown in the group's time zone, in a style of TIME_STYLES."""
+    moment = datetime.fromtimestamp(timestamp, UTC).astimezone(ZoneInfo(tz))
+    if style.startswith("%"):  # TRANSITION: layouts not yet on the catalogs
+        return moment.strftime(style)
+    pattern = TIME_STYLES[style]
+    if translations is not None:
+        pattern = translations.gettext(pattern)
+    return format_datetime(moment, pattern, tzinfo=moment.tzinfo, locale=Locale.parse(locale))
+
+
+@cache
+def translations(lang: str, root: Path = CATALOGS) -> NullTranslations:
+    """The language's catalog, compiled in memory; English is the source and needs none."""
+    folder = root / LOCALES[lang] / "LC_MESSAGES"
+    # TRANSITION: the catalog is being written in parts (part-*.po), merged at the end.
+    paths = sorted(folder.glob("*.po"))
+    if lang == DEFAULT_LANGUAGE or not paths:
+        return NullTranslations()
+    catalog = None
+    for path in paths:
+        with path.open("rb") as source:
+            part = read_po(source, locale=LOCALES[lang], domain=DOMAIN)
+        if catalog is None:
+            catalog = part
+        else:
+            for message in part:
+                if message.id and message.id not in catalog:
+                    catalog[message.id] = message
+    assert catalog is not None
+    compiled = BytesIO()
+    write_mo(compiled, catalog)  # fuzzy entries are left out: they show English
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
 
 
 def progress(count: int, goal: int, cells: int = 10) -> str:
@@ -55,12 +133,30 @@ def split_duration(seconds: int) -> dict[str, int]:
 
 
 class Texts:
-    """Renders templates by name and language, falling back to English."""
+    """Renders messages by name in a language: one layout, the language's catalog."""
 
-    def __init__(self, root: Path = TEMPLATES) -> None:
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(root),
-            autoescape=True,  # every message goes out as HTML; user text is escaped
+    def __init__(self, root: Path = TEMPLATES, catalogs: Path = CATALOGS) -> None:
+        self.root = root
+        self.catalogs = catalogs
+        # One environment per language and escaping: gettext is installed per environment.
+        self._envs = {
+            (lang, plain): self._environment(lang, plain)
+            for lang in LANGUAGES
+            for plain in (False, True)
+        }
+        self.env = self._envs[(DEFAULT_LANGUAGE, False)]
+        self._fixed: dict[tuple[str, str], str] = {}
+
+    def _environment(self, lang: str, plain: bool) -> jinja2.Environment:
+        env = jinja2.Environment(
+            # TRANSITION: layouts not yet on the catalogs still live under en/ and zh/.
+            loader=jinja2.FileSystemLoader(
+                [self.root, self.root / ("zh" if lang.startswith("zh") else "en"), self.root / "en"]
+            ),
+            # Every message goes out as HTML, user text escaped; button answers (tap_*)
+            # and labels (button_*) are plain text: Telegram shows them without parse mode.
+            autoescape=not plain,
+            extensions=["jinja2.ext.i18n"],
             trim_blocks=True,
             lstrip_blocks=True,
             undefined=jinja2.StrictUndefined,
@@ -68,24 +164,23 @@ class Texts:
             # Templates ship with the code: no file-time check on every render.
             auto_reload=False,
         )
-        self.env.filters["money"] = money
-        self.env.filters["local_time"] = local_time
-        self.env.filters["progress"] = progress
-        self.env.filters["duration"] = split_duration
-        self.env.filters["name"] = self._name_filter
-        # Button answers (tap_*) and button labels (button_*) are plain text: Telegram
-        # shows them without parse mode.
-        self.plain_env = self.env.overlay(autoescape=False)
-        self.root = root
-        self._fixed: dict[tuple[str, str], str] = {}
+        catalog = translations(lang, self.catalogs)
+        env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+        locale = Locale.parse(LOCALES[lang])
+        env.filters["money"] = lambda minor, currency: money(minor, currency, locale)
+        env.filters["local_time"] = lambda timestamp, tz, style="datetime": local_time(
+            timestamp, tz, style, locale, catalog
+        )
+        env.filters["number"] = lambda value: format_decimal(value, locale=locale)
+        env.filters["progress"] = progress
+        env.filters["duration"] = split_duration
+        env.filters["name"] = self._name_filter
+        return env
 
     def _template(self, name: str, lang: str) -> jinja2.Template:
-        env = self.plain_env if name.startswith(PLAIN_PREFIXES) else self.env
-        lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-        try:
-            return env.get_template(f"{lang}/{name}.j2")
-        except jinja2.TemplateNotFound:
-            return env.get_template(f"{DEFAULT_LANGUAGE}/{name}.j2")
+        lang = lang if lang in LANGUAGES else language_for(lang)
+        env = self._envs[(lang, name.startswith(PLAIN_PREFIXES))]
+        return env.get_template(f"{name}.j2")
 
     def render(self, template: str, lang: str = DEFAULT_LANGUAGE, /, **context: Any) -> str:
         """The message `template` in `lang`, as Telegram HTML, trimmed."""
@@ -97,7 +192,7 @@ class Texts:
         return text
 
     def label(self, name: str, lang: str = DEFAULT_LANGUAGE) -> str:
-        """A short label (a button's text) from the language's labels template."""
+        """A short label (a button's text) from the labels template."""
         return str(getattr(self._template("labels", lang).module, name))
 
     def member_name(self, member: Member, lang: str = DEFAULT_LANGUAGE) -> str:
