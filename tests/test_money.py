@@ -24,6 +24,9 @@ from bot.core.money import format_money, parse_money
         ("12元", 1200),
         ("8.8 块", 880),
         ("007", 700),
+        ("12,50", 1250),  # the decimal comma, as Russian writes it
+        ("12,5 ₽", 1250),
+        ("HK$12", 1200),
     ],
 )
 def test_a_leader_may_type_the_price_the_way_they_write_it(text: str, minor: int) -> None:
@@ -32,7 +35,21 @@ def test_a_leader_may_type_the_price_the_way_they_write_it(text: str, minor: int
 
 @pytest.mark.parametrize(
     "text",
-    ["", " ", "12,50", "1,000", "-5", "12.", ".5", "12.505", "1e3", "twelve", "12 USD", "¥", "1 2"],
+    [
+        "",
+        " ",
+        "1,000",
+        "1,2345",
+        "-5",
+        "12.",
+        ".5",
+        "12.505",
+        "1e3",
+        "twelve",
+        "12 USD",
+        "¥",
+        "1 2",
+    ],
 )
 def test_anything_else_is_not_money(text: str) -> None:
     with pytest.raises(ValueError):

@@ -112,18 +112,19 @@ FORM_LIMITS = {
     "pickups": MAX_PICKUPS,
 }
 
+# Each field's key in English (the field's name), 简体, 繁體 and Русский.
 _KEYS: dict[str, tuple[str, ...]] = {
-    "price": ("价格", "单价"),
-    "min": ("成团", "成团人数", "人数"),
-    "deadline": ("截止", "截止时间"),
-    "start": ("开始", "开始时间", "开抢"),
-    "stock": ("库存",),
-    "limit": ("限购",),
-    "mode": ("模式",),
-    "note": ("备注", "取货"),
-    "description": ("desc", "描述", "说明"),
-    "options": ("option", "规格", "选项"),
-    "pickup": ("pickups", "取货点", "自提点"),
+    "price": ("价格", "单价", "價格", "單價", "цена"),
+    "min": ("成团", "成团人数", "人数", "成團", "成團人數", "人數", "минимум", "мин"),
+    "deadline": ("截止", "截止时间", "截止時間", "срок", "до"),
+    "start": ("开始", "开始时间", "开抢", "開始", "開始時間", "開搶", "старт", "начало"),
+    "stock": ("库存", "庫存", "остаток", "запас"),
+    "limit": ("限购", "限購", "лимит"),
+    "mode": ("模式", "режим"),
+    "note": ("备注", "取货", "備註", "取貨", "примечание", "заметка"),
+    "description": ("desc", "描述", "说明", "說明", "описание"),
+    "options": ("option", "规格", "选项", "規格", "選項", "варианты", "вариант"),
+    "pickup": ("pickups", "取货点", "自提点", "取貨點", "自取點", "自提點", "выдача"),
 }
 _ALIASES = {alias: key for key, aliases in _KEYS.items() for alias in (key, *aliases)}
 
@@ -131,11 +132,17 @@ _MODES = {
     "rounds": Mode.ROUNDS,
     "round": Mode.ROUNDS,
     "拼团": Mode.ROUNDS,
+    "拼團": Mode.ROUNDS,
+    "раунды": Mode.ROUNDS,
+    "раунд": Mode.ROUNDS,
     "tipping": Mode.TIPPING,
     "tipping point": Mode.TIPPING,
     "tipping-point": Mode.TIPPING,
     "tipping_point": Mode.TIPPING,
     "接龙": Mode.TIPPING,
+    "接龍": Mode.TIPPING,
+    "порог": Mode.TIPPING,
+    "до порога": Mode.TIPPING,
 }
 
 # A word that may name a field: a letter first, at most 15 characters (longer is prose).
@@ -437,11 +444,16 @@ _CHINESE_DATE_TIME = re.compile(
     r"(?:(?P<year>[0-9]{4}) ?年 ?)?(?P<month>[0-9]{1,2}) ?月 ?(?P<day>[0-9]{1,2}) ?[日号]"
     r" ?(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})"
 )
+# Russian writes the day first, with dots: 25.11 20:00, 25.11.2026 20:00.
+_DOTTED_DATE_TIME = re.compile(
+    r"(?P<day>[0-9]{1,2})\.(?P<month>[0-9]{1,2})(?:\.(?P<year>[0-9]{4}))?"
+    r"(?: |t)(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})"
+)
 _TIME = re.compile(r"(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})")
 _DURATION = re.compile(
-    r"(?:(?P<days>[0-9]+) ?(?:days?|d|天) ?)?"
-    r"(?:(?P<hours>[0-9]+) ?(?:hours?|hrs?|h|个小时|小时|时) ?)?"
-    r"(?:(?P<minutes>[0-9]+) ?(?:minutes?|mins?|m|分钟|分))?"
+    r"(?:(?P<days>[0-9]+) ?(?:days?|d|天|дней|дня|день|дн|д) ?)?"
+    r"(?:(?P<hours>[0-9]+) ?(?:hours?|hrs?|h|个小时|小时|個小時|小時|时|時|часов|часа|час|ч) ?)?"
+    r"(?:(?P<minutes>[0-9]+) ?(?:minutes?|mins?|m|分钟|分鐘|分|минуты|минут|мин|м))?"
 )
 
 
@@ -473,6 +485,10 @@ def _moment(key: str, text: str, value: str, now: datetime, tz: ZoneInfo) -> dat
     """A wall-clock date and time (or a time alone) in `tz`: the next one that fits, in UTC."""
     local_today = now.astimezone(tz).date()
     match = _DATE_TIME.fullmatch(text) or _CHINESE_DATE_TIME.fullmatch(text)
+    if (dotted := _DOTTED_DATE_TIME.fullmatch(text)) and (
+        match is None or _month_first_fails(match)
+    ):
+        match = dotted
     if match is not None:
         at = _clock_time(key, match, value)
         if match["year"]:
@@ -489,6 +505,11 @@ def _moment(key: str, text: str, value: str, now: datetime, tz: ZoneInfo) -> dat
     if not moments:
         raise FormError(key, f"bad_{key}", value)
     return next((moment for moment in moments if moment > now), moments[-1])
+
+
+def _month_first_fails(match: re.Match[str]) -> bool:
+    """Whether a date read month first cannot be one (25.11: the 25th month)."""
+    return not 1 <= int(match["month"]) <= 12 or not 1 <= int(match["day"]) <= 31
 
 
 def _clock_time(key: str, match: re.Match[str], value: str) -> time:

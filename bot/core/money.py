@@ -7,8 +7,11 @@ import re
 # Leaders type on phones with Chinese keyboards: full-width digits, dot and signs are common.
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９．￥＄", "0123456789.¥$")
 
+# A decimal point or, as Russian writes it, a decimal comma ("12,50").
 _AMOUNT = re.compile(
-    r"(?P<prefix>[¥$€£])?\s*(?P<units>[0-9]+)(?:\.(?P<fraction>[0-9]+))?\s*(?P<suffix>[元块])?"
+    r"(?P<prefix>HK\$|NT\$|[¥$€£₽])?\s*(?P<units>[0-9]+)(?:\.(?P<fraction>[0-9]+)|,(?P<comma>[0-9]{1,2}))?"
+    r"\s*(?P<suffix>[元块塊圓₽]|руб\.?|р\.?)?",
+    re.IGNORECASE,
 )
 
 
@@ -20,13 +23,14 @@ def scale(digits: int) -> int:
 
 
 def parse_money(text: str, digits: int = 2) -> int:
-    """`text` (``12.50``, ``¥12.5``, ``１２元``) in minor units; ValueError if it is no amount."""
+    """`text` (``12.50``, ``¥12.5``, ``１２元``, ``12,5 ₽``) in minor units; ValueError if it
+    is no amount."""
     unit = scale(digits)
     match = _AMOUNT.fullmatch(text.translate(_FULL_WIDTH).strip())
     if match is None:
         raise ValueError(f"not an amount of money: {text!r}")
     units: str = match["units"]
-    fraction: str = match["fraction"] or ""
+    fraction: str = match["fraction"] or match["comma"] or ""
     if len(fraction) > digits:
         raise ValueError(f"more than {digits} decimal places: {text!r}")
     return int(units) * unit + int(fraction.ljust(digits, "0") or "0")

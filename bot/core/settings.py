@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.core import currency, referrals, summary
 from bot.core.errors import UserError
 from bot.core.forms import MAX_PICKUPS
-from bot.core.languages import LANGUAGES
+from bot.core.languages import parse_language
 from bot.core.models import Group
 
 KEYS = (
@@ -27,7 +27,7 @@ KEYS = (
 )
 # The common changes, offered as buttons under /settings: (key, value) by row.
 QUICK: tuple[tuple[tuple[str, str], ...], ...] = (
-    (("lang", "en"), ("lang", "zh")),
+    (("lang", "en"), ("lang", "zh-Hans"), ("lang", "zh-Hant"), ("lang", "ru")),
     (("summary", "21:00"), ("summary", "off")),
     (("levels", "1"), ("levels", "2"), ("levels", "3")),
 )
@@ -35,6 +35,8 @@ QUICK_FLAT = tuple(choice for row in QUICK for choice in row)
 _ALIASES = {
     "language": "lang",
     "语言": "lang",
+    "語言": "lang",
+    "язык": "lang",
     "timezone": "tz",
     "时区": "tz",
     "货币": "currency",
@@ -71,11 +73,8 @@ def parse_setting(key: str, value: str, group: Group) -> dict[str, Any]:
     """The group columns to change for `/settings key value`; UserError says what is allowed."""
     value = value.strip()
     if key == "lang":
-        lang = value.lower()
-        lang = {"english": "en", "英文": "en", "中文": "zh", "chinese": "zh", "cn": "zh"}.get(
-            lang, lang
-        )
-        if lang not in LANGUAGES:
+        lang = parse_language(value)
+        if lang is None:
             raise UserError("settings_bad_value", key=key, value=value[:40])
         return {"lang": lang}
     if key == "tz":
