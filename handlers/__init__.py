@@ -21,6 +21,7 @@ from bot.core import callbacks
 from handlers import (
     deals,
     errors,
+    language,
     leaders,
     limits,
     marks,
@@ -97,6 +98,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             command("payout", referrals.payout_command),
             command("settings", settings.settings_command),
             command("forgetme", privacy.forgetme_command),
+            command("lang", language.lang_command),
             ChatMemberHandler(referrals.member_update, ChatMemberHandler.CHAT_MEMBER),
             MessageHandler(filters.StatusUpdate.NEW_CHAT_MEMBERS, referrals.members_added),
             MessageHandler(filters.StatusUpdate.MIGRATE, updates.migrated),

@@ -28,9 +28,8 @@ from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatType
 
 from bot.core import callbacks
-from bot.core.languages import language_for
 from bot.core.models import Deal, Group
-from handlers.common import Context, command_name, group_of, in_group, is_leader, reply
+from handlers.common import Context, command_name, group_of, in_group, is_leader, reply, speaks
 
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 GroupHandler = Callable[[Update, Context, Group], Coroutine[Any, Any, None]]
@@ -135,7 +134,7 @@ def leaders_tap(readable: Callable[[callbacks.Tap], bool]) -> Callable[[TapHandl
             if query is None or not isinstance(message, Message):
                 return
             groupbuy = context.service
-            lang = language_for(query.from_user.language_code)
+            lang = await speaks(context, query.from_user)
             tap = callbacks.decode(query.data)
             if tap is None or not readable(tap) or not in_group(message.chat):
                 await query.answer(groupbuy.texts.render("tap_stale", lang))
@@ -167,7 +166,7 @@ def deal_leaders_tap(
             if query is None or not isinstance(message, Message):
                 return
             groupbuy = context.service
-            lang = language_for(query.from_user.language_code)
+            lang = await speaks(context, query.from_user)
             tap = callbacks.decode(query.data)
             deal = await deal_of(context, tap) if tap is not None else None
             private = message.chat.type == ChatType.PRIVATE

@@ -9,7 +9,7 @@ from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, 
 from telegram.constants import ChatType
 
 from bot.context import BotContext
-from bot.core.languages import language_for
+from bot.core.languages import DEFAULT_LANGUAGE
 from bot.core.models import Group, Member
 from bot.texts import split_message
 
@@ -58,6 +58,14 @@ def command_name(message: Message, bot_username: str | None) -> str | None:
     return None if match is None else match.group(0).split("@")[0].lower()
 
 
+async def speaks(context: Context, user: User | None, fallback: str = DEFAULT_LANGUAGE) -> str:
+    """The language to write to `user` in privately or on a button answer: their own
+    (/lang), else their Telegram's, else `fallback`."""
+    if user is None:
+        return fallback
+    return await context.service.languages.of(member_of(user), fallback)
+
+
 async def language(update: Update, context: Context) -> str:
     """The group's language in a group; the user's own in a private chat."""
     chat = update.effective_chat
@@ -67,7 +75,7 @@ async def language(update: Update, context: Context) -> str:
         if group is not None:
             return group.lang
     user = update.effective_user
-    return language_for(user.language_code if user else None)
+    return await speaks(context, user)
 
 
 async def reply(update: Update, context: Context, template: str, /, **values: Any) -> None:
@@ -134,7 +142,7 @@ async def ask_to_start(update: Update, context: Context, payload: str | None = N
     if message is None:
         return
     groupbuy = context.service
-    lang = language_for(update.effective_user.language_code if update.effective_user else None)
+    lang = await speaks(context, update.effective_user)
     button = InlineKeyboardButton(
         groupbuy.texts.label("open_chat", lang),
         url=f"https://t.me/{context.bot.username}" + (f"?start={payload}" if payload else ""),

@@ -10,12 +10,11 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.core import callbacks
 from bot.core.errors import UserError
-from bot.core.languages import language_for
 from bot.core.models import Deal, Group, Member
 from bot.core.rounds import CloseChoice
 from bot.services.deals import GroupBuy
 from handlers.access import from_someone, group_only, leaders_only, leads
-from handlers.common import Context, command_body, group_of, member_of, number, reply
+from handlers.common import Context, command_body, group_of, member_of, number, reply, speaks
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +177,7 @@ async def tap(update: Update, context: Context) -> None:
 
 
 async def _tap(update: Update, context: Context, groupbuy: GroupBuy, query: CallbackQuery) -> None:
-    lang = language_for(query.from_user.language_code)
+    lang = await speaks(context, query.from_user)
     decoded = callbacks.decode(query.data)
     if decoded is None or decoded.action not in callbacks.DEAL_ACTIONS:
         await query.answer(groupbuy.texts.render("tap_stale", lang))

@@ -10,7 +10,6 @@ from telegram import Message, Update, User
 from bot.core import callbacks, currency, summary
 from bot.core.errors import UserError
 from bot.core.forms import parse_options
-from bot.core.languages import language_for
 from bot.core.models import Deal, Group, OrderRow
 from bot.core.summary import GroupDay
 from handlers import marks
@@ -22,6 +21,7 @@ from handlers.common import (
     member_of,
     number,
     reply,
+    speaks,
     told_privately,
 )
 
@@ -105,7 +105,7 @@ async def export_command(update: Update, context: Context) -> None:
             return
         rows = [row for group_day in days for row in group_day.all_rows]
         name = f"orders-{days[0].day}.csv"
-    lang = language_for(user.language_code)
+    lang = await speaks(context, user)
     delivered = await leader_reports.send_export(user.id, rows, groups[0].tz, name, lang)
     await told_privately(update, context, delivered)
 
@@ -179,7 +179,7 @@ async def mark_tap(update: Update, context: Context) -> None:
     if query is None:
         return
     groupbuy = context.service
-    lang = language_for(query.from_user.language_code)
+    lang = await speaks(context, query.from_user)
     tap = callbacks.decode(query.data)
     row = await context.reports.order(tap.target) if tap else None
     if tap is None or row is None:

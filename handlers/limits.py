@@ -8,9 +8,8 @@ import logging
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
-from bot.core.languages import language_for
 from bot.limits import Verdict
-from handlers.common import Context, command_body, in_group, member_of
+from handlers.common import Context, command_body, in_group, member_of, speaks
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ async def enforce(update: Update, context: Context) -> None:
         if verdict is Verdict.TELL:
             log.info("taps from user=%s over budget; answered without the store", user.id)
         # Every tap is answered (or the button spins), but this one never reaches the store.
-        await query.answer(groupbuy.texts.render("tap_slow_down", language_for(user.language_code)))
+        await query.answer(groupbuy.texts.render("tap_slow_down", await speaks(context, user)))
         raise ApplicationHandlerStop
     message = update.message  # an edited command is ignored by the handlers anyway
     if message is None or command_body(message, context.bot.username) is None:

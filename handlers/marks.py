@@ -11,10 +11,9 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 
 from bot.core import callbacks
-from bot.core.languages import language_for
 from bot.core.models import Deal
 from handlers.access import DealTap, deal_leaders_tap, groups_asked
-from handlers.common import Context, in_group, language, reply
+from handlers.common import Context, in_group, language, reply, speaks
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ async def named_mark_tap(update: Update, context: Context, tapped: DealTap) -> N
     query, tap, deal = tapped.query, tapped.tap, tapped.deal
     groupbuy = context.service
     reports = context.reports
-    lang = language_for(query.from_user.language_code)
+    lang = await speaks(context, query.from_user)
     shown = lang
     if tapped.message.chat.type != ChatType.PRIVATE:
         group = await groupbuy.groups.known(deal.chat_id)

@@ -10,10 +10,9 @@ from telegram.error import BadRequest, Forbidden
 
 from bot.core import callbacks
 from bot.core.errors import UserError
-from bot.core.languages import language_for
 from bot.core.models import Group
 from handlers.access import from_someone, leaders_anywhere
-from handlers.common import Context, member_of, told_privately
+from handlers.common import Context, member_of, speaks, told_privately
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,7 @@ async def payment_tap(update: Update, context: Context) -> None:
     if query is None:
         return
     groupbuy = context.service
-    lang = language_for(query.from_user.language_code)
+    lang = await speaks(context, query.from_user)
     tap = callbacks.decode(query.data)
     Action = callbacks.Action
     try:
@@ -70,7 +69,7 @@ async def unpaid_command(update: Update, context: Context, groups: list[Group]) 
     if user is None:
         return
     groupbuy = context.service
-    lang = language_for(user.language_code)
+    lang = await speaks(context, user)
     delivered = True
     for group in groups:
         rows = await groupbuy.payments.unpaid(group.chat_id)
@@ -103,7 +102,7 @@ async def pre_checkout(update: Update, context: Context) -> None:
     if refusal is None:
         await query.answer(ok=True)
         return
-    lang = language_for(query.from_user.language_code)
+    lang = await speaks(context, query.from_user)
     log.info("pre-checkout refused user=%s: %s", query.from_user.id, refusal)
     await query.answer(ok=False, error_message=groupbuy.texts.render(refusal, lang)[:255])
 

@@ -7,8 +7,7 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.core import callbacks
-from bot.core.languages import language_for
-from handlers.common import Context, in_group, reply
+from handlers.common import Context, in_group, reply, speaks
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,7 @@ async def forgetme_command(update: Update, context: Context) -> None:
         await reply(update, context, "forgetme_private")
         return
     texts = context.service.texts
-    lang = language_for(user.language_code)
+    lang = await speaks(context, user)
     button = InlineKeyboardButton(
         texts.label("forget_me", lang),
         callback_data=callbacks.FORGET.data(callbacks.Action.FORGET, user.id),
@@ -40,7 +39,7 @@ async def forget_tap(update: Update, context: Context) -> None:
         return
     tap = callbacks.decode(query.data)
     texts = context.service.texts
-    lang = language_for(query.from_user.language_code)
+    lang = await speaks(context, query.from_user)
     if tap is None or tap.target != query.from_user.id:
         await query.answer(texts.render("tap_stale", lang))
         return

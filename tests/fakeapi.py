@@ -467,7 +467,8 @@ class FakeBotAPI:
         self.admin_rights: dict[tuple[int, int], JSON] = {}
         # Each chat's pinned messages, the most recently pinned last.
         self.pinned: dict[int, list[int]] = {}
-        self.commands: list[JSON] = []
+        # Command menus by (scope as JSON, language code or ""), as setMyCommands left them.
+        self.menus: dict[tuple[str, str], list[JSON]] = {}
         self.webhook_url = ""
 
         self.requests: list[Recorded] = []
@@ -1359,20 +1360,40 @@ class FakeBotAPI:
             "pending_update_count": len(self._queue),
         }
 
+    @staticmethod
+    def _menu_key(params: JSON) -> tuple[str, str]:
+        """A menu's scope and language; Telegram takes a two-letter ISO 639-1 code only."""
+        code = params.get("language_code") or ""
+        if code and not re.fullmatch(r"[a-z]{2}", str(code)):
+            raise ApiError(400, "Bad Request: invalid language code specified")
+        scope = params.get("scope") or {"type": "default"}
+        return json.dumps(scope, sort_keys=True), str(code)
+
     def _set_my_commands(self, params: JSON) -> bool:
-        """setMyCommands: remember the command list."""
+        """setMyCommands: remember the command list for its scope and language."""
         commands = params.get("commands")
-        self.commands = commands if isinstance(commands, list) else []
+        if not isinstance(commands, list) or len(commands) > 100:
+            raise ApiError(400, "Bad Request: commands must be a list of at most 100")
+        for command in commands:
+            about = str(command.get("description", ""))
+            if not 1 <= len(about) <= 256:
+                raise ApiError(400, "Bad Request: command description must be 1-256 characters")
+        self.menus[self._menu_key(params)] = commands
         return True
 
     def _delete_my_commands(self, params: JSON) -> bool:
-        """deleteMyCommands: forget the command list."""
-        self.commands = []
+        """deleteMyCommands: forget the command list of a scope and language."""
+        self.menus.pop(self._menu_key(params), None)
         return True
 
     def _get_my_commands(self, params: JSON) -> list[JSON]:
-        """getMyCommands: the command list last set."""
-        return list(self.commands)
+        """getMyCommands: the command list last set for the scope and language."""
+        return list(self.menus.get(self._menu_key(params), []))
+
+    def menu(self, scope: JSON, language_code: str = "") -> list[str]:
+        """The command names a scope shows in a language (for tests)."""
+        key = (json.dumps(scope, sort_keys=True), language_code)
+        return [str(command["command"]) for command in self.menus.get(key, [])]
 
     def _send_message(self, params: JSON) -> JSON:
         """sendMessage."""

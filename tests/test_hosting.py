@@ -213,7 +213,9 @@ async def test_webhook_mode_takes_updates_with_the_right_secret_only(
 async def test_command_menus_are_set_per_scope_and_language(world: World) -> None:
     calls = world.api.calls("setMyCommands")
     scopes = {(json.dumps(c.params.get("scope")), c.params.get("language_code")) for c in calls}
-    assert len(scopes) == 6, scopes
+    # Three scopes, each for everyone (English), Simplified Chinese (zh) and Russian (ru).
+    assert len(scopes) == 9, scopes
+    assert {code for _, code in scopes} == {None, "zh", "ru"}
     leader_menu = next(
         c
         for c in calls
@@ -272,7 +274,10 @@ async def test_settings_buttons_change_the_language(world: World) -> None:
     answer = await world.leader.taps_data(message_id, str(chinese))
     assert "lang: zh" in answer
     group = await world.service.store.groups.get_group(GROUP_ID)
-    assert group is not None and group.lang == "zh"
+    assert group is not None and group.lang == "zh-Hans"  # "zh" before the four languages
+    await world.settle()
+    menu = world.api.menus[(json.dumps({"type": "chat", "chat_id": GROUP_ID}, sort_keys=True), "")]
+    assert any(c["command"] == "deals" and "团购" in c["description"] for c in menu), menu
 
 
 async def test_a_webhook_worker_reads_a_tap_as_polling_does(tmp_path: Path) -> None:

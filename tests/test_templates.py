@@ -631,6 +631,13 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
         ],
         "tap_pickup": [{"name": w.text("Clubhouse")}],
         "tap_reminded": [{"sent": 1, "skipped": 0}, {"sent": 3, "skipped": 2}],
+        "lang_usage": [
+            {"current": "en", "chosen": None},
+            {"current": "zh-Hant", "chosen": "zh-Hant"},
+            {"current": "ru", "chosen": "ru"},
+        ],
+        "lang_done": [{"chosen": lang} for lang in LANGUAGES],
+        "lang_bad": [{"value": w.text("Klingon")}],
         "tap_setting": [{"key": "lang", "value": "zh"}, {"key": "summary", "value": "off"}],
         "top": [
             {

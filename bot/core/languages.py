@@ -11,6 +11,11 @@ DEFAULT_LANGUAGE = "en"
 # Each language's Babel locale: its catalog's folder and its number and date formats.
 LOCALES = {"en": "en", "zh-Hans": "zh_Hans", "zh-Hant": "zh_Hant", "ru": "ru"}
 
+# The code each language's command menus are set for: Telegram takes a two-letter code
+# (or none, for everyone else), so 繁體 readers get theirs per chat (/lang, the group's
+# language) instead.
+MENU_CODES: dict[str, str | None] = {"en": None, "zh-Hans": "zh", "ru": "ru"}
+
 # What people type for a language (/settings lang, /lang), lowercased, beside the codes.
 _NAMES = {
     "english": "en",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.core.languages import DEFAULT_LANGUAGE, language_for
+
 # Telegram's stand-ins for a person: an administrator posting as the group
 # (GroupAnonymousBot) and a post on behalf of a channel (Channel_Bot). A deal one of them
 # posted has no person to ask, so the group's leaders are asked instead.
@@ -65,8 +67,16 @@ class Member:
     last_name: str = ""
     username: str | None = None
     language_code: str | None = None
+    # Chosen with /lang, over Telegram's language_code; not part of who the member is
+    # (a member seen in an update carries none, and is still the same member).
+    lang: str | None = field(default=None, compare=False)
     # Set by /forgetme: the names above are blank and templates show "Forgotten member #N".
     forgotten_number: int | None = None
+
+    def speaks(self, fallback: str = DEFAULT_LANGUAGE) -> str:
+        """The member's language: chosen with /lang, else Telegram's, else `fallback` (the
+        group's language where there is a group)."""
+        return self.lang or language_for(self.language_code, fallback)
 
     @property
     def name(self) -> str:

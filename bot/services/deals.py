@@ -15,10 +15,6 @@ from zoneinfo import ZoneInfo
 
 from telegram import (
     Bot,
-    BotCommand,
-    BotCommandScopeAllChatAdministrators,
-    BotCommandScopeAllGroupChats,
-    BotCommandScopeAllPrivateChats,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
 )
@@ -29,7 +25,6 @@ from bot.config import Settings
 from bot.core import callbacks, currency, rounds
 from bot.core.errors import UserError
 from bot.core.forms import DealForm, Mode, OptionForm, parse_deal_form
-from bot.core.languages import DEFAULT_LANGUAGE, LANGUAGES, language_for
 from bot.core.links import Links
 from bot.core.models import (
     CancelledDeal,
@@ -50,6 +45,8 @@ from bot.metrics import Metrics
 from bot.scheduler import Deadlines
 from bot.services.cards import DealCards
 from bot.services.groups import Groups
+from bot.services.languages import Languages
+from bot.services.menus import Menus
 from bot.services.notify import Notifier
 from bot.services.payments import Payments
 from bot.services.pins import CardPins
@@ -108,12 +105,25 @@ class GroupBuy:
         self.cards = DealCards(
             store=store, texts=texts, clock=clock, bot=bot, links=self.links, lines=lines
         )
+        self.menus = Menus(bot=bot, texts=texts)
         self.groups = Groups(
-            settings=settings, store=store, clock=clock, bot=bot, spawn=self._spawn
+            settings=settings,
+            store=store,
+            clock=clock,
+            bot=bot,
+            spawn=self._spawn,
+            menus=self.menus,
         )
         self.referrals = Referrals(store=store, clock=clock, links=self.links)
+        self.languages = Languages(store=store, clock=clock)
         self.notify = Notifier(
-            store=store, texts=texts, clock=clock, bot=bot, lines=lines, cards=self.cards
+            store=store,
+            texts=texts,
+            clock=clock,
+            bot=bot,
+            lines=lines,
+            cards=self.cards,
+            languages=self.languages,
         )
         self.notify.invoices = self.payments.send_invoice
         self.pins = CardPins(
@@ -125,24 +135,7 @@ class GroupBuy:
     async def start(self) -> None:
         """Close what fell due while we were down, arm every future deadline, set the menus."""
         await self.deadlines.start()
-        await self.register_commands()
-
-    async def register_commands(self) -> None:
-        """Command menus per scope (members, group admins, private chats) and language."""
-        scopes = (
-            ("group_member", BotCommandScopeAllGroupChats()),
-            ("group_leader", BotCommandScopeAllChatAdministrators()),
-            ("private", BotCommandScopeAllPrivateChats()),
-        )
-        for lang in LANGUAGES:
-            menus = self.texts.catalogue("commands", lang)
-            for name, scope in scopes:
-                commands = [BotCommand(c, d) for c, d in getattr(menus, name)]
-                code = None if lang == DEFAULT_LANGUAGE else lang
-                try:
-                    await self.bot.set_my_commands(commands, scope=scope, language_code=code)
-                except TelegramError as exc:
-                    log.warning("command menu not set scope=%s lang=%s: %s", name, lang, exc)
+        await self.menus.register()
 
     async def stop(self) -> None:
         """Stop the timers, then finish the notifications and card edits under way."""
@@ -386,7 +379,7 @@ class GroupBuy:
     async def ask_pickup(self, deal: Deal, member: Member) -> None:
         """Ask the member privately where they will collect the deal."""
         points = await self.store.deals.deal_pickups(deal)
-        lang = language_for(member.language_code)
+        lang = await self.languages.of(member)
         markup = InlineKeyboardMarkup(
             [
                 [

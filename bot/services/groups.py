@@ -13,6 +13,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core.errors import UserError
 from bot.core.models import Group, Member, PickupPoint
+from bot.services.menus import Menus
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,14 @@ class Groups:
         clock: Clock,
         bot: Bot,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        menus: Menus,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.bot = bot
         self._spawn = spawn
+        self.menus = menus
 
     # -- groups and their settings ----------------------------------------------------
 
@@ -57,7 +60,10 @@ class Groups:
         """Change settings already checked (bot.core.settings); a UserError if refused."""
         if settings.get("pay") == "invoice" and self.settings.payments.provider_token is None:
             raise UserError("settings_pay_no_provider")
-        return await self.store.groups.update_group(chat_id, **settings)
+        group = await self.store.groups.update_group(chat_id, **settings)
+        if "lang" in settings:
+            self._spawn(self.menus.for_group(chat_id, group.lang))
+        return group
 
     async def set_pickup_points(self, chat_id: int, names: list[str]) -> list[PickupPoint]:
         """The group's pickup points from now on."""

@@ -12,11 +12,12 @@ from telegram.error import Forbidden, TelegramError
 
 from bot.clock import Clock
 from bot.core import callbacks
-from bot.core.languages import language_for
+from bot.core.languages import DEFAULT_LANGUAGE
 from bot.core.models import CancelledDeal, ClosedRound, Deal, Group, Line, Member, RoundStatus
 from bot.grouplines import GroupLines
 from bot.priority import TapsFirst
 from bot.services.cards import DealCards
+from bot.services.languages import Languages
 from bot.texts import Texts, split_message
 from storage.store import Store
 
@@ -36,6 +37,7 @@ class Notifier:
         bot: Bot,
         lines: GroupLines,
         cards: DealCards,
+        languages: Languages,
     ) -> None:
         self.store = store
         self.texts = texts
@@ -44,6 +46,7 @@ class Notifier:
         # Each group's line of messages (Outbound's): the card and the texts take turns.
         self.lines = lines
         self.cards = cards
+        self.languages = languages
         self.taps = TapsFirst()
         # Sends a confirmed order's invoice (Payments.send_invoice), for groups with pay on.
         self.invoices: Callable[[int, str], Awaitable[bool]] | None = None
@@ -113,7 +116,7 @@ class Notifier:
         group = await self.group_of(deal)
         invoices = self.invoices if group.pay == "invoice" else None
         async for line in self.giving_way(lines):
-            lang = language_for(line.member.language_code)
+            lang = await self.languages.of(line.member, group.lang)
             text = self.texts.render(
                 "order_confirmed", lang, deal=deal, line=line, quantity=line.quantity
             )
@@ -170,7 +173,9 @@ class Notifier:
 
     async def send_private(self, member: Member, template: str, /, **context: Any) -> bool:
         """Message a member privately; False (and no error) if they never started the bot."""
-        lang = language_for(member.language_code)
+        group = context.get("group") or context.get("in_group")
+        fallback = group.lang if isinstance(group, Group) else DEFAULT_LANGUAGE
+        lang = await self.languages.of(member, fallback)
         text = self.texts.render(template, lang, now=self.clock.timestamp(), **context)
         try:
             await self.send_text(member.user_id, text)

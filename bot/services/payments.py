@@ -12,7 +12,7 @@ from telegram.error import Forbidden, TelegramError
 
 from bot.core import callbacks
 from bot.core.errors import UserError
-from bot.core.languages import language_for
+from bot.core.languages import DEFAULT_LANGUAGE
 from bot.core.models import ANONYMOUS_SENDERS, DealStatus, Member, OrderRow, OrderStatus
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class Payments:
 
     async def _ask_to_confirm(self, user_id: int, row: OrderRow) -> None:
         leader = await self.gb.store.groups.get_member(user_id)
-        lang = language_for(leader.language_code if leader else None)
+        lang = await self.gb.languages.of(leader) if leader else DEFAULT_LANGUAGE
         order_id = row.order.id
         markup = InlineKeyboardMarkup(
             [

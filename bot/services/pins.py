@@ -8,7 +8,6 @@ import logging
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot.core.languages import language_for
 from bot.core.models import Deal, DealStatus, Group
 from bot.services.groups import Groups
 from bot.services.notify import Notifier
@@ -82,8 +81,7 @@ class CardPins:
         told = False
         for user_id in await self.groups.leaders_of(group.chat_id):
             leader = await self.store.groups.get_member(user_id)
-            code = leader.language_code if leader else None
-            lang = language_for(code) if code else group.lang
+            lang = await self.notify.languages.of(leader, group.lang) if leader else group.lang
             text = self.texts.render("pin_refused", lang, title=group.title, deal=deal, what=what)
             told = await self.notify.send_private_markup(user_id, text, None) or told
         if not told:  # no leader has a private chat with the bot: the group hears it

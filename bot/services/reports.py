@@ -10,7 +10,6 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import Forbidden
 
 from bot.core import callbacks, summary
-from bot.core.languages import language_for
 from bot.core.models import Deal, Group, MarkBatch, Member, OrderRow, UndoneBatch
 from bot.core.summary import GroupDay
 from bot.services.deals import GroupBuy
@@ -73,7 +72,9 @@ class Reports:
     async def send_summary(self, leader: Member | int, day: GroupDay) -> bool:
         """Send a group's day privately: the report, then a mark panel per deal."""
         user_id = leader if isinstance(leader, int) else leader.user_id
-        lang = language_for(None if isinstance(leader, int) else leader.language_code)
+        if isinstance(leader, int):
+            leader = await self.gb.store.groups.get_member(user_id) or Member(user_id, "")
+        lang = await self.gb.languages.of(leader, day.group.lang)
         text = self.gb.texts.render("summary", lang, day=day)
         try:
             await self.gb.notify.send_text(user_id, text)

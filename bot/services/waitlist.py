@@ -10,7 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core import callbacks
 from bot.core.errors import UserError
-from bot.core.languages import language_for
+from bot.core.languages import DEFAULT_LANGUAGE
 from bot.core.models import Deal, JoinOutcome, Member, Offer
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Waitlist:
         """Tell each first in line privately, with a button that takes the held unit."""
         for offer in offers:
             member = await self.gb.store.groups.get_member(offer.user_id)
-            lang = language_for(member.language_code if member else None)
+            lang = await self.gb.languages.of(member) if member else DEFAULT_LANGUAGE
             text = self.gb.texts.render(
                 "waitlist_offer",
                 lang,

@@ -198,6 +198,7 @@ class Repository:
         " r.number AS round_number, g.title AS group_title, op.name AS option_name,"
         " p.name AS pickup_name,"
         " m.user_id, m.first_name, m.last_name, m.username, m.language_code, m.forgotten_number,"
+        " m.lang,"
         " d.*"
         " FROM orders o JOIN rounds r ON r.id = o.round_id JOIN deals d ON d.id = o.deal_id"
         " JOIN members m ON m.user_id = o.user_id JOIN groups g ON g.chat_id = d.chat_id"

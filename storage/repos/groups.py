@@ -3,6 +3,7 @@ has seen), named leaders, pickup points, and a group's move to a supergroup."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.core.errors import UserError
@@ -202,13 +203,28 @@ class GroupsRepo(Repository):
         async with self._transaction() as db:
             await self.write_member(db, member, now)
 
+    async def set_member_lang(self, user_id: int, lang: str | None, now: int) -> None:
+        """A member's own language (/lang), or None to follow Telegram's again."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE members SET lang = ?, updated_at = ? WHERE user_id = ?",
+                (lang, now, user_id),
+            )
+        if (seen := self._members_seen.get(user_id)) is not None:
+            self._members_seen[user_id] = replace(seen, lang=lang)
+
+    async def member_langs(self) -> dict[int, str]:
+        """Every language members chose with /lang, by user id."""
+        rows = await self._r.all("SELECT user_id, lang FROM members WHERE lang IS NOT NULL")
+        return {row["user_id"]: row["lang"] for row in rows}
+
     async def forget_member(self, user_id: int, now: int) -> bool:
         """Blank a member's personal fields (/forgetme), keeping the row their orders and
         ledger entries point to; False if nothing was stored or it was already forgotten."""
         async with self._transaction() as db:
             forgotten = await db.change(
                 "UPDATE members SET first_name = '', last_name = '', username = NULL,"
-                " language_code = NULL, updated_at = ?, forgotten_at = ?,"
+                " language_code = NULL, lang = NULL, updated_at = ?, forgotten_at = ?,"
                 " forgotten_number = (SELECT COALESCE(MAX(forgotten_number), 0) + 1"
                 "  FROM members) WHERE user_id = ? AND forgotten_number IS NULL",
                 now,

@@ -212,7 +212,7 @@ class LedgerRepo(Repository):
             " SUM(invites) AS invites FROM score GROUP BY user_id)"
             " SELECT t.user_id, COALESCE(m.first_name, '') AS first_name,"
             " COALESCE(m.last_name, '') AS last_name, m.username, m.language_code,"
-            " m.forgotten_number, t.referred, t.invites"
+            " m.forgotten_number, m.lang, t.referred, t.invites"
             " FROM total t LEFT JOIN members m ON m.user_id = t.user_id"
             " ORDER BY t.referred DESC, t.invites DESC, t.user_id LIMIT ?",
             chat_id,
