@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import World
 
 
@@ -40,3 +42,57 @@ async def test_an_invalid_time_zone_is_refused_and_a_member_cannot_change_settin
     )
     group = await world.service.store.groups.get_group(-1001234567890)
     assert group is not None and (group.lang, group.tz) == ("en", "Asia/Shanghai")
+
+
+# -- four languages, each person in their own (issue: languages on catalogs) ---------------
+
+
+async def test_a_russian_member_of_an_english_group_reads_russian_privately(world: World) -> None:
+    card = await world.leader.posts("Mango\nprice: 1234.5\nmin: 2\ndeadline: 2h")
+    ivan, bo = world.member("Ivan", lang="ru"), world.member("Bo", lang="en")
+    await ivan.taps_data(card, "v1:join:1")
+    await bo.taps_data(card, "v1:join:1")
+    await world.settle()
+
+    confirmation = next(t for t in ivan.private_texts() if "1\u00a0234,50\u00a0¥" in t)
+    assert "Ваш заказ подтверждён" in confirmation, "his own language, his locale's money"
+    assert any("Your order is confirmed" in t for t in bo.private_texts())
+    assert any("round 1 formed with 2 members" in t for t in world.group_texts())
+    assert not any(re.search("[а-яА-Я]", t) for t in world.group_texts()), "the group: English"
+
+
+async def test_lang_overrides_telegram_and_the_group_language_is_the_fallback(
+    world: World,
+) -> None:
+    await world.leader.says_and_hears("/settings lang 繁體中文")
+    group = await world.service.store.groups.get_group(-1001234567890)
+    assert group is not None and group.lang == "zh-Hant"
+    card = await world.leader.posts("Mango\nprice: 12.5\nmin: 1\ndeadline: 2h")
+    # Telegram in a language the bot does not speak: the group's language privately.
+    hans = world.member("Hans", lang="de")
+    mei = world.member("Mei", lang="en")
+    reply = await mei.says_and_hears("/lang zh-Hant", chat_id=mei.id)
+    assert "繁體中文" in reply and "之後" in reply, "the answer is already in her choice"
+    await hans.taps_data(card, "v1:join:1")
+    await mei.taps_data(card, "v1:join:1")
+    await world.settle()
+    assert any("你的訂單已成團" in t for t in mei.private_texts()), "her choice over Telegram's"
+    assert any("你的訂單已成團" in t for t in hans.private_texts()), "the group's language"
+    menu = world.api.menu({"type": "chat", "chat_id": mei.id})
+    assert "orders" in menu, "her private menu follows her choice"
+
+    assert "English" in await mei.says_and_hears("/lang auto", chat_id=mei.id)
+    assert "/lang en" in await mei.says_and_hears("/lang", chat_id=mei.id)
+    assert not world.api.menu({"type": "chat", "chat_id": mei.id}), "Telegram's menus again"
+    stored = await world.service.store.groups.get_member(mei.id)
+    assert stored is not None and stored.lang is None
+
+
+async def test_lang_refuses_a_language_it_does_not_speak_and_points_groups_to_private(
+    world: World,
+) -> None:
+    ann = world.member("Ann", lang="en")
+    assert "is not a language I speak" in await ann.says_and_hears("/lang klingon", chat_id=ann.id)
+    stored = await world.service.store.groups.get_member(ann.id)
+    assert stored is None or stored.lang is None, "nothing changed"
+    assert "private chat" in await ann.says_and_hears("/lang ru")
