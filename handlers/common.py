@@ -79,14 +79,19 @@ async def language(update: Update, context: Context) -> str:
 
 
 async def reply(update: Update, context: Context, template: str, /, **values: Any) -> None:
-    """Answer the update's message with a rendered template (HTML)."""
+    """Answer the update's message with a rendered template (HTML), in the chat's language."""
+    await reply_in(await language(update, context), update, context, template, **values)
+
+
+async def reply_in(
+    lang: str, update: Update, context: Context, template: str, /, **values: Any
+) -> None:
+    """Answer the update's message with a rendered template in `lang`."""
     message = update.effective_message
     if message is None:
         return
     groupbuy = context.service
-    text = groupbuy.texts.render(
-        template, await language(update, context), now=groupbuy.clock.timestamp(), **values
-    )
+    text = groupbuy.texts.render(template, lang, now=groupbuy.clock.timestamp(), **values)
     for chunk in split_message(text):  # a list may outgrow one message
         await message.reply_text(chunk, do_quote=in_group(message.chat))
 

@@ -10,11 +10,21 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.core import callbacks
 from bot.core.errors import UserError
+from bot.core.forms import written_in
 from bot.core.models import Deal, Group, Member
 from bot.core.rounds import CloseChoice
 from bot.services.deals import GroupBuy
 from handlers.access import from_someone, group_only, leaders_only, leads
-from handlers.common import Context, command_body, group_of, member_of, number, reply, speaks
+from handlers.common import (
+    Context,
+    command_body,
+    group_of,
+    member_of,
+    number,
+    reply,
+    reply_in,
+    speaks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +46,9 @@ async def post_deal(update: Update, context: Context, group: Group) -> None:
     photo = message.photo[-1].file_id if message.photo else None
     try:
         await context.service.post_deal(group, member_of(user), body, photo)
-    except UserError as error:
-        await reply(update, context, error.template, **error.context)
+    except UserError as error:  # answered in the language the form was written in
+        lang = written_in(body, group.lang)
+        await reply_in(lang, update, context, error.template, **error.context)
 
 
 @from_someone
@@ -61,7 +72,8 @@ async def repost_deal(update: Update, context: Context, group: Group) -> None:
     try:
         await context.service.repost(group, member_of(user), deal_id, overrides)
     except UserError as error:
-        await reply(update, context, error.template, **error.context, repost=deal_id)
+        lang = written_in(overrides, group.lang)
+        await reply_in(lang, update, context, error.template, **error.context, repost=deal_id)
 
 
 _PAST = ("past", "历史", "往期")

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.core import forms
 from bot.core.forms import (
     FORM_LIMITS,
     KEY_PROBLEMS,
@@ -21,11 +22,11 @@ from bot.core.forms import (
     parse_deal_form,
 )
 from bot.core.money import format_money
+from bot.texts import Texts
 
 # Friday 2026-11-20, 20:00 in Shanghai (UTC+8), where the group lives.
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-TEMPLATES = "templates/en"
 
 
 def leader_posts(body: str, *, now: datetime = NOW, tz: ZoneInfo = SHANGHAI) -> DealForm:
@@ -623,18 +624,8 @@ def test_a_well_formed_deal_reads_back_as_typed(
 
 
 def environments() -> list[jinja2.Environment]:
-    """A bare environment, and one set up like bot.texts (strict, trimmed blocks)."""
-    loader = jinja2.FileSystemLoader(TEMPLATES)
-    return [
-        jinja2.Environment(loader=loader, autoescape=True),
-        jinja2.Environment(
-            loader=loader,
-            autoescape=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            undefined=jinja2.StrictUndefined,
-        ),
-    ]
+    """The English environment of bot.texts (strict, trimmed blocks, the catalogs)."""
+    return [Texts().env]
 
 
 @pytest.mark.parametrize(("body", "field", "problem"), PROBLEM_STORIES)
@@ -672,7 +663,7 @@ def test_user_text_in_an_error_is_escaped(context: dict[str, str]) -> None:
 
 def test_the_example_in_an_error_is_a_valid_form() -> None:
     text = (
-        environments()[1]
+        environments()[0]
         .get_template("deal_form_error.j2")
         .render(field="min", problem="missing", value=None, digits=2, limits=FORM_LIMITS)
     )
@@ -718,3 +709,37 @@ def test_the_usage_shows_both_forms_that_work(digits: int) -> None:
 def test_the_usage_renders_without_context() -> None:
     for env in environments():
         assert "<pre>/deal" in env.get_template("deal_usage.j2").render()
+
+
+# -- forms in 繁體 and Русский ------------------------------------------------------------
+
+
+def test_a_form_in_traditional_chinese_reads_like_the_simplified_one() -> None:
+    form = leader_posts("芒果\n價格：12.5\n成團：10\n截止：3天\n庫存：50\n限購：2\n模式：接龍")
+    assert (form.price, form.min_members, form.stock, form.member_limit) == (1250, 10, 50, 2)
+    assert form.mode is Mode.TIPPING
+
+
+def test_a_russian_form_takes_the_decimal_comma_durations_and_day_first_dates() -> None:
+    form = leader_posts("Манго\nцена: 12,5\nминимум: 10\nсрок: 2ч\nрежим: порог")
+    assert (form.price, form.min_members, form.mode) == (1250, 10, Mode.TIPPING)
+    dated = leader_posts("Манго\nцена: 12\nминимум: 1\nсрок: 25.11 20:00")
+    assert dated.deadline.astimezone(SHANGHAI).strftime("%m-%d %H:%M") == "11-25 20:00"
+
+
+@pytest.mark.parametrize(
+    ("body", "group", "answer"),
+    [
+        ("Манго\nцена: дёшево\nсрок: 2ч", "en", "ru"),
+        ("芒果\n價格：1\n成團：2", "en", "zh-Hant"),
+        ("芒果\n价格：1\n成团：2", "zh-Hant", "zh-Hans"),
+        ("芒果\n截止：2h", "zh-Hant", "zh-Hant"),  # both scripts write 截止: the group's
+        ("芒果\n截止：2h", "en", "zh-Hans"),
+        ("Mango price=1 min=2", "ru", "ru"),  # English keys: the group's language
+        ("Mango цена=1 价格=2", "en", "en"),  # mixed: the group's
+    ],
+)
+def test_a_form_is_answered_in_the_language_its_keys_are_written_in(
+    body: str, group: str, answer: str
+) -> None:
+    assert forms.written_in(body, group) == answer

@@ -112,20 +112,68 @@ FORM_LIMITS = {
     "pickups": MAX_PICKUPS,
 }
 
-# Each field's key in English (the field's name), 简体, 繁體 and Русский.
-_KEYS: dict[str, tuple[str, ...]] = {
-    "price": ("价格", "单价", "價格", "單價", "цена"),
-    "min": ("成团", "成团人数", "人数", "成團", "成團人數", "人數", "минимум", "мин"),
-    "deadline": ("截止", "截止时间", "截止時間", "срок", "до"),
-    "start": ("开始", "开始时间", "开抢", "開始", "開始時間", "開搶", "старт", "начало"),
-    "stock": ("库存", "庫存", "остаток", "запас"),
-    "limit": ("限购", "限購", "лимит"),
-    "mode": ("模式", "режим"),
-    "note": ("备注", "取货", "備註", "取貨", "примечание", "заметка"),
-    "description": ("desc", "描述", "说明", "說明", "описание"),
-    "options": ("option", "规格", "选项", "規格", "選項", "варианты", "вариант"),
-    "pickup": ("pickups", "取货点", "自提点", "取貨點", "自取點", "自提點", "выдача"),
+# Each field's key in 简体, 繁體 and Русский, beside its English name (everyone's).
+_KEYS_BY_LANGUAGE: dict[str, dict[str, tuple[str, ...]]] = {
+    "zh-Hans": {
+        "price": ("价格", "单价"),
+        "min": ("成团", "成团人数", "人数"),
+        "deadline": ("截止", "截止时间"),
+        "start": ("开始", "开始时间", "开抢"),
+        "stock": ("库存",),
+        "limit": ("限购",),
+        "mode": ("模式",),
+        "note": ("备注", "取货"),
+        "description": ("描述", "说明"),
+        "options": ("规格", "选项"),
+        "pickup": ("取货点", "自提点"),
+    },
+    "zh-Hant": {
+        "price": ("價格", "單價"),
+        "min": ("成團", "成團人數", "人數"),
+        "deadline": ("截止", "截止時間"),
+        "start": ("開始", "開始時間", "開搶"),
+        "stock": ("庫存",),
+        "limit": ("限購",),
+        "mode": ("模式",),
+        "note": ("備註", "取貨"),
+        "description": ("描述", "說明"),
+        "options": ("規格", "選項"),
+        "pickup": ("取貨點", "自取點", "自提點"),
+    },
+    "ru": {
+        "price": ("цена",),
+        "min": ("минимум", "мин"),
+        "deadline": ("срок", "до"),
+        "start": ("старт", "начало"),
+        "stock": ("остаток", "запас"),
+        "limit": ("лимит",),
+        "mode": ("режим",),
+        "note": ("примечание", "заметка"),
+        "description": ("описание",),
+        "options": ("варианты", "вариант"),
+        "pickup": ("выдача",),
+    },
 }
+_KEYS: dict[str, tuple[str, ...]] = {
+    "price": (),
+    "min": (),
+    "deadline": (),
+    "start": (),
+    "stock": (),
+    "limit": (),
+    "mode": (),
+    "note": (),
+    "description": ("desc",),
+    "options": ("option",),
+    "pickup": ("pickups",),
+}
+# The languages that write each key that is not English.
+_KEY_LANGUAGES: dict[str, set[str]] = {}
+for _lang, _keys in _KEYS_BY_LANGUAGE.items():
+    for _field, _aliases in _keys.items():
+        _KEYS[_field] += _aliases
+        for _alias in _aliases:
+            _KEY_LANGUAGES.setdefault(_alias, set()).add(_lang)
 _ALIASES = {alias: key for key, aliases in _KEYS.items() for alias in (key, *aliases)}
 
 _MODES = {
@@ -348,6 +396,21 @@ def _clean(body: str) -> str:
 def _visible(text: str) -> bool:
     """Whether `text` shows anything: a line of zero-width spaces is no title."""
     return any(char.isprintable() and not char.isspace() for char in text)
+
+
+def written_in(body: str, fallback: str) -> str:
+    """The language a form's keys are written in (its answer's language), or `fallback`
+    (the group's) when they are English, mixed, or fit it as well as another."""
+    languages: set[str] | None = None
+    for match in _PAIR.finditer(_clean(body)):
+        typed = unicodedata.normalize("NFKC", match["known"] or match["word"]).casefold()
+        if (written := _KEY_LANGUAGES.get(typed)) is not None:
+            languages = set(written) if languages is None else languages & written
+    if not languages or fallback in languages:
+        return fallback
+    if len(languages) == 1:
+        return languages.pop()
+    return "zh-Hans"  # keys both Chinese scripts share (截止), in a group of neither
 
 
 def take_pair(values: dict[str, str], typed_key: str, value: str) -> str:
