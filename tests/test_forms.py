@@ -687,7 +687,7 @@ def test_the_example_in_an_error_is_a_valid_form() -> None:
 )
 def test_how_to_lines_quote_the_bounds_the_parser_applies(body: str, bounds: str) -> None:
     context = reply_to(body)
-    text = environments()[1].get_template("deal_form_error.j2").render(**context)
+    text = environments()[0].get_template("deal_form_error.j2").render(**context)
     how = text.split("\n\n")[0]  # the problem and the how-to line, before the example
     assert bounds in how, how
 
