@@ -716,7 +716,7 @@ def test_the_usage_renders_without_context() -> None:
 
 def test_a_form_in_traditional_chinese_reads_like_the_simplified_one() -> None:
     form = leader_posts("芒果\n價格：12.5\n成團：10\n截止：3天\n庫存：50\n限購：2\n模式：接龍")
-    assert (form.price, form.min_members, form.stock, form.member_limit) == (1250, 10, 50, 2)
+    assert (form.price, form.min_members, form.stock, form.limit) == (1250, 10, 50, 2)
     assert form.mode is Mode.TIPPING
 
 
