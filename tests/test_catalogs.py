@@ -17,22 +17,25 @@ from bot.core.languages import DEFAULT_LANGUAGE, LANGUAGES, LOCALES
 from bot.texts import CATALOGS, DOMAIN, ROOT, Texts, translations
 
 TRANSLATED = [lang for lang in LANGUAGES if lang != DEFAULT_LANGUAGE]
+# A catalog entry: its msgid (singular and plural for ngettext) and its context.
+Key = tuple[str | tuple[str, str], str | None]
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
-def _extracted() -> set[str | tuple[str, str]]:
+def _extracted() -> set[Key]:
     """Every msgid the code and the layouts use now, as Babel's extractor finds them."""
     with (ROOT / "babel.cfg").open() as config:
         method_map, options_map = parse_mapping_cfg(config)
-    found: set[str | tuple[str, str]] = set()
+    found: set[Key] = set()
     for folder in ("bot", "templates"):
-        for _, _, message, _, _ in extract_from_dir(
+        for _, _, message, _, context in extract_from_dir(
             ROOT / folder,
             [(pattern.removeprefix(f"{folder}/"), method) for pattern, method in method_map],
             {key.removeprefix(f"{folder}/"): value for key, value in options_map.items()},
             keywords=DEFAULT_KEYWORDS,
         ):
-            found.add(tuple(message[:2]) if isinstance(message, tuple) else message)  # type: ignore[arg-type]
+            msgid = tuple(message[:2]) if isinstance(message, tuple) else message
+            found.add((msgid, context))  # type: ignore[arg-type]
     return found
 
 
@@ -41,9 +44,10 @@ def _catalog(path: Path, locale: str | None = None) -> Catalog:
         return read_po(source, locale=locale, domain=DOMAIN)
 
 
-def _ids(catalog: Catalog) -> set[str | tuple[str, str]]:
+def _ids(catalog: Catalog) -> set[Key]:
+    """Each entry as (msgid, its context): one msgid may mean two things (pgettext)."""
     return {
-        tuple(message.id[:2]) if isinstance(message.id, tuple) else message.id  # type: ignore[misc]
+        (tuple(message.id[:2]) if isinstance(message.id, tuple) else message.id, message.context)  # type: ignore[misc]
         for message in catalog
         if message.id
     }
@@ -54,11 +58,11 @@ def _strings(value: str | tuple[str, ...]) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def extracted() -> set[str | tuple[str, str]]:
+def extracted() -> set[Key]:
     return _extracted()
 
 
-def test_the_template_is_current(extracted: set[str | tuple[str, str]]) -> None:
+def test_the_template_is_current(extracted: set[Key]) -> None:
     """A word added or changed in a layout without `pybabel extract` shows here."""
     template = _ids(_catalog(CATALOGS / "messages.pot"))
     assert not extracted - template, f"not in locales/messages.pot: {extracted - template}"
@@ -66,7 +70,7 @@ def test_the_template_is_current(extracted: set[str | tuple[str, str]]) -> None:
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)
-def test_every_catalog_is_complete(lang: str, extracted: set[str | tuple[str, str]]) -> None:
+def test_every_catalog_is_complete(lang: str, extracted: set[Key]) -> None:
     locale = LOCALES[lang]
     catalog = _catalog(CATALOGS / locale / "LC_MESSAGES" / f"{DOMAIN}.po", locale)
     missing = extracted - _ids(catalog)

@@ -18,7 +18,7 @@ _DATE = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$")
 # Days whose bounds exist in every time zone: date arithmetic overflows at year 1 and 9999.
 FIRST_DAY = date(1970, 1, 1)
 LAST_DAY = date(9998, 12, 31)
-_WORDS = {"today": 0, "今天": 0, "yesterday": -1, "昨天": -1}
+_WORDS = {"today": 0, "今天": 0, "сегодня": 0, "yesterday": -1, "昨天": -1, "вчера": -1}
 _TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
 
