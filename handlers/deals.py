@@ -76,7 +76,7 @@ async def repost_deal(update: Update, context: Context, group: Group) -> None:
         await reply_in(lang, update, context, error.template, **error.context, repost=deal_id)
 
 
-_PAST = ("past", "历史", "往期")
+_PAST = ("past", "历史", "歷史", "往期", "прошлые", "архив")
 
 
 @group_only
@@ -166,8 +166,12 @@ _CHOICES = {
     "confirm": CloseChoice.CONFIRM,
     "确认": CloseChoice.CONFIRM,
     "成团": CloseChoice.CONFIRM,
+    "確認": CloseChoice.CONFIRM,
+    "成團": CloseChoice.CONFIRM,
+    "подтвердить": CloseChoice.CONFIRM,
     "cancel": CloseChoice.CANCEL,
     "取消": CloseChoice.CANCEL,
+    "отменить": CloseChoice.CANCEL,
 }
 
 

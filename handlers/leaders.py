@@ -27,6 +27,9 @@ from handlers.common import (
 
 log = logging.getLogger(__name__)
 
+# "undo" after a mark, as each language says it.
+UNDO_WORDS = ("undo", "撤销", "撤銷", "取消", "復原", "отмена", "отменить")
+
 
 async def _one_argument_for_leaders(
     update: Update, context: Context, usage: str
@@ -125,7 +128,7 @@ async def _mark_command(update: Update, context: Context, mark: str) -> None:
     if user is None:
         return
     args = list(context.args or [])
-    undo = bool(args) and args[-1].lower() in ("undo", "撤销", "取消")
+    undo = bool(args) and args[-1].lower() in UNDO_WORDS
     if undo:
         args.pop()
     leader_reports = context.reports
