@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.errors import UserError
+from bot.core.formkeys import KEY_LANGUAGES, KEYS
 from bot.core.money import parse_money, scale
 
 
@@ -112,69 +113,7 @@ FORM_LIMITS = {
     "pickups": MAX_PICKUPS,
 }
 
-# Each field's key in 简体, 繁體 and Русский, beside its English name (everyone's).
-_KEYS_BY_LANGUAGE: dict[str, dict[str, tuple[str, ...]]] = {
-    "zh-Hans": {
-        "price": ("价格", "单价"),
-        "min": ("成团", "成团人数", "人数"),
-        "deadline": ("截止", "截止时间"),
-        "start": ("开始", "开始时间", "开抢"),
-        "stock": ("库存",),
-        "limit": ("限购",),
-        "mode": ("模式",),
-        "note": ("备注", "取货"),
-        "description": ("描述", "说明"),
-        "options": ("规格", "选项"),
-        "pickup": ("取货点", "自提点"),
-    },
-    "zh-Hant": {
-        "price": ("價格", "單價"),
-        "min": ("成團", "成團人數", "人數"),
-        "deadline": ("截止", "截止時間"),
-        "start": ("開始", "開始時間", "開搶"),
-        "stock": ("庫存",),
-        "limit": ("限購",),
-        "mode": ("模式",),
-        "note": ("備註", "取貨"),
-        "description": ("描述", "說明"),
-        "options": ("規格", "選項"),
-        "pickup": ("取貨點", "自取點", "自提點"),
-    },
-    "ru": {
-        "price": ("цена",),
-        "min": ("минимум", "мин"),
-        "deadline": ("срок", "до"),
-        "start": ("старт", "начало"),
-        "stock": ("остаток", "запас"),
-        "limit": ("лимит",),
-        "mode": ("режим",),
-        "note": ("примечание", "заметка"),
-        "description": ("описание",),
-        "options": ("варианты", "вариант"),
-        "pickup": ("выдача",),
-    },
-}
-_KEYS: dict[str, tuple[str, ...]] = {
-    "price": (),
-    "min": (),
-    "deadline": (),
-    "start": (),
-    "stock": (),
-    "limit": (),
-    "mode": (),
-    "note": (),
-    "description": ("desc",),
-    "options": ("option",),
-    "pickup": ("pickups",),
-}
-# The languages that write each key that is not English.
-_KEY_LANGUAGES: dict[str, set[str]] = {}
-for _lang, _keys in _KEYS_BY_LANGUAGE.items():
-    for _field, _aliases in _keys.items():
-        _KEYS[_field] += _aliases
-        for _alias in _aliases:
-            _KEY_LANGUAGES.setdefault(_alias, set()).add(_lang)
-_ALIASES = {alias: key for key, aliases in _KEYS.items() for alias in (key, *aliases)}
+_ALIASES = {alias: key for key, aliases in KEYS.items() for alias in (key, *aliases)}
 
 _MODES = {
     "rounds": Mode.ROUNDS,
@@ -333,8 +272,8 @@ def _form(
 
 _LIST_SEPARATOR = re.compile(r"[;；]")
 _OPTION = re.compile(
-    r"(?P<name>.+?)\s+(?P<price>[¥￥$€£]?\s*[0-9]+(?:\.[0-9]+)?\s*(?:元|块)?)"
-    r"(?:\s*[x×*]\s*(?P<stock>[0-9]+)\s*[份件个]?)?"
+    r"(?P<name>.+?)\s+(?P<price>[¥￥$€£₽]?\s*[0-9]+(?:[.,][0-9]+)?\s*(?:元|块|塊|₽|руб\.?)?)"
+    r"(?:\s*[x×*хХ]\s*(?P<stock>[0-9]+)\s*(?:[份件个個]|шт\.?)?)?"
 )
 
 
@@ -404,7 +343,7 @@ def written_in(body: str, fallback: str) -> str:
     languages: set[str] | None = None
     for match in _PAIR.finditer(_clean(body)):
         typed = unicodedata.normalize("NFKC", match["known"] or match["word"]).casefold()
-        if (written := _KEY_LANGUAGES.get(typed)) is not None:
+        if (written := KEY_LANGUAGES.get(typed)) is not None:
             languages = set(written) if languages is None else languages & written
     if not languages or fallback in languages:
         return fallback
