@@ -86,8 +86,6 @@ def local_time(
 ) -> str:
     """A stored UTC time shown in the group's time zone, in a style of TIME_STYLES."""
     moment = datetime.fromtimestamp(timestamp, UTC).astimezone(ZoneInfo(tz))
-    if style.startswith("%"):  # TRANSITION: layouts not yet on the catalogs
-        return moment.strftime(style)
     pattern = TIME_STYLES[style]
     if translations is not None:
         pattern = translations.gettext(pattern)
@@ -97,22 +95,11 @@ def local_time(
 @cache
 def translations(lang: str, root: Path = CATALOGS) -> NullTranslations:
     """The language's catalog, compiled in memory; English is the source and needs none."""
-    folder = root / LOCALES[lang] / "LC_MESSAGES"
-    # TRANSITION: the catalog is being written in parts (part-*.po), merged at the end.
-    paths = sorted(folder.glob("*.po"))
-    if lang == DEFAULT_LANGUAGE or not paths:
+    path = root / LOCALES[lang] / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if lang == DEFAULT_LANGUAGE:
         return NullTranslations()
-    catalog = None
-    for path in paths:
-        with path.open("rb") as source:
-            part = read_po(source, locale=LOCALES[lang], domain=DOMAIN)
-        if catalog is None:
-            catalog = part
-        else:
-            for message in part:
-                if message.id and message.id not in catalog:
-                    catalog[message.id] = message
-    assert catalog is not None
+    with path.open("rb") as source:
+        catalog = read_po(source, locale=LOCALES[lang], domain=DOMAIN)
     compiled = BytesIO()
     write_mo(compiled, catalog)  # fuzzy entries are left out: they show English
     compiled.seek(0)
@@ -149,10 +136,7 @@ class Texts:
 
     def _environment(self, lang: str, plain: bool) -> jinja2.Environment:
         env = jinja2.Environment(
-            # TRANSITION: layouts not yet on the catalogs still live under en/ and zh/.
-            loader=jinja2.FileSystemLoader(
-                [self.root, self.root / ("zh" if lang.startswith("zh") else "en"), self.root / "en"]
-            ),
+            loader=jinja2.FileSystemLoader(self.root),
             # Every message goes out as HTML, user text escaped; button answers (tap_*)
             # and labels (button_*) are plain text: Telegram shows them without parse mode.
             autoescape=not plain,

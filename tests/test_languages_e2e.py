@@ -96,3 +96,17 @@ async def test_lang_refuses_a_language_it_does_not_speak_and_points_groups_to_pr
     stored = await world.service.store.groups.get_member(ann.id)
     assert stored is None or stored.lang is None, "nothing changed"
     assert "private chat" in await ann.says_and_hears("/lang ru")
+
+
+async def test_a_traditional_chinese_group_card_in_new_taiwan_dollars(world: World) -> None:
+    await world.leader.says_and_hears("/settings lang zh-Hant")
+    await world.leader.says_and_hears("/settings currency TWD")
+    card = await world.leader.posts("芒果禮盒\n價格：1250\n成團：3\n截止：2天\n庫存：30\n限購：2")
+    text = world.card(card)
+    assert "💰 每份 NT$1,250 · 團購 #1" in text, text
+    assert "剩餘庫存：30 / 30" in text and "每人限購 2 份" in text
+    assert "還剩 2 天" in text and "第 1 團" in text
+    assert re.search(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2} 截止", text), "the date the Taiwan way"
+    ann = world.member("Ann", lang="zh-hant")
+    assert "已參團" in await ann.taps_data(card, "v1:join:1")
+    assert not any("参" in label or "Join" in label for label in world.labels(card))

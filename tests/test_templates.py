@@ -1,4 +1,4 @@
-"""Every template exists in every language, renders with sample data and is valid Telegram HTML.
+"""Every message renders in every language with sample data as valid Telegram HTML.
 
 The samples are realistic objects from ``bot.core.models`` rendered through the real ``Texts``. Each
 template renders once per context that ``_variants()`` lists for it, each laid over the shared
@@ -65,7 +65,7 @@ def _names(folder: Path) -> set[str]:
     return {path.name.removesuffix(".j2") for path in folder.glob("[!_]*.j2")}
 
 
-ALL_TEMPLATES = sorted(_names(TEMPLATES) | _names(TEMPLATES / "en"))  # TRANSITION: en/
+ALL_TEMPLATES = sorted(_names(TEMPLATES))
 RENDERED = [name for name in ALL_TEMPLATES if name not in DATA_TEMPLATES]
 
 
@@ -798,16 +798,12 @@ def test_user_text_appears_in_the_main_messages(texts: Texts, lang: str) -> None
     assert entities[0] == bold, "the title is bold, as a whole, and nothing else is"
 
 
-@pytest.mark.parametrize("lang", LANGUAGES)
-def test_deal_form_error_covers_every_problem(lang: str) -> None:
-    layout = TEMPLATES / "deal_form_error.j2"
-    old = TEMPLATES / ("zh" if lang.startswith("zh") else "en") / "deal_form_error.j2"
-    source = (layout if layout.exists() else old).read_text()  # TRANSITION: en/ and zh/
+def test_deal_form_error_covers_every_problem() -> None:
+    """One layout words every problem (the catalogs then carry it into each language)."""
+    source = (TEMPLATES / "deal_form_error.j2").read_text()
     handled = set(re.findall(r'problem == "(\w+)"', source))
     known = {problem for problems in PROBLEMS.values() for problem in problems}
-    assert not (known | set(KEY_PROBLEMS)) - handled, f"{lang}: no wording for these problems"
-    english = (layout if layout.exists() else TEMPLATES / "en" / "deal_form_error.j2").read_text()
-    assert handled == set(re.findall(r'problem == "(\w+)"', english))
+    assert not (known | set(KEY_PROBLEMS)) - handled, "no wording for these problems"
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
