@@ -24,6 +24,10 @@ from handlers.common import Context, member_of, reply
 
 log = logging.getLogger(__name__)
 
+# /settings leaders add|remove, as each language says it.
+_ADD = ("add", "添加", "新增", "добавить")
+_REMOVE = ("remove", "删除", "刪除", "移除", "удалить")
+
 
 @leaders_only
 async def settings_command(update: Update, context: Context, group: Group) -> None:
@@ -128,7 +132,7 @@ async def _leaders(update: Update, context: Context, group: Group, args: list[st
     assert message is not None and user is not None
     groupbuy = context.service
     action = args[0].lower() if args else ""
-    if action not in ("add", "remove", "添加", "删除"):
+    if action not in (*_ADD, *_REMOVE):
         await reply(update, context, "settings_leaders_usage")
         return
     target = None
@@ -139,7 +143,7 @@ async def _leaders(update: Update, context: Context, group: Group, args: list[st
     if target is None:
         await reply(update, context, "member_not_found", who=args[1] if len(args) > 1 else "?")
         return
-    adding = action in ("add", "添加")
+    adding = action in _ADD
     changed = await groupbuy.groups.name_leader(group.chat_id, target, adding, user.id)
     log.info(
         "leader chat=%s member=%s add=%s by=%s", group.chat_id, target.user_id, adding, user.id

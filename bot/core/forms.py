@@ -68,7 +68,7 @@ class FormError(UserError):
         self.problem = problem
 
 
-# The problems each field can have: the contract with templates/*/deal_form_error.j2.
+# The problems each field can have: the contract with templates/deal_form_error.j2.
 # "other_currency" comes only from /repost (bot.core.repost) into a group of another currency.
 # Any key may also be "unknown_field" (field is then the key as typed), "duplicate" or "no_value".
 PROBLEMS: dict[str, tuple[str, ...]] = {

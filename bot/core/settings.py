@@ -57,9 +57,38 @@ _ALIASES = {
     "支付": "pay",
     "payment": "pay",
     "payments": "pay",
+    # 繁體
+    "時區": "tz",
+    "貨幣": "currency",
+    "幣別": "currency",
+    "匯總": "summary",
+    "獎勵": "reward",
+    "回饋": "reward",
+    "層級": "levels",
+    "隱私": "privacy",
+    "置頂": "pin",
+    "取貨點": "pickup",
+    "自取點": "pickup",
+    "團長": "leaders",
+    "支付方式": "pay",
+    # Русский
+    "пояс": "tz",
+    "валюта": "currency",
+    "сводка": "summary",
+    "бонус": "reward",
+    "награда": "reward",
+    "уровни": "levels",
+    "приватность": "privacy",
+    "закреп": "pin",
+    "выдача": "pickup",
+    "организаторы": "leaders",
+    "оплата": "pay",
 }
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
-_SWITCH = {"on": True, "off": False, "开": True, "关": False, "开启": True, "关闭": False}
+_SWITCH = {
+    **{word: True for word in ("on", "开", "开启", "開", "開啟", "вкл", "да")},
+    **{word: False for word in ("off", "关", "关闭", "關", "關閉", "выкл", "нет")},
+}
 
 
 def canonical_key(text: str) -> str | None:
@@ -103,7 +132,10 @@ def parse_setting(key: str, value: str, group: Group) -> dict[str, Any]:
             raise UserError("settings_bad_value", key=key, value=value[:40])
         return {"levels": int(value)}
     if key == "privacy":
-        privacy = {"names": "names", "counts": "counts", "名字": "names", "人数": "counts"}
+        privacy = {
+            **{word: "names" for word in ("names", "名字", "имена")},
+            **{word: "counts" for word in ("counts", "人数", "人數", "число")},
+        }
         if value.lower() not in privacy:
             raise UserError("settings_bad_value", key=key, value=value[:40])
         return {"privacy": privacy[value.lower()]}
@@ -118,7 +150,10 @@ def parse_setting(key: str, value: str, group: Group) -> dict[str, Any]:
             "off": "off",
             "发票": "invoice",
             "账单": "invoice",
-            "关": "off",
+            "帳單": "invoice",
+            "счёт": "invoice",
+            "счет": "invoice",
+            **{word: "off" for word, on in _SWITCH.items() if not on},
         }
         if value.lower() not in pay:
             raise UserError("settings_bad_value", key=key, value=value[:40])
