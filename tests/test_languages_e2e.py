@@ -100,7 +100,7 @@ async def test_lang_refuses_a_language_it_does_not_speak_and_points_groups_to_pr
 
 async def test_a_traditional_chinese_group_card_in_new_taiwan_dollars(world: World) -> None:
     await world.leader.says_and_hears("/settings lang zh-Hant")
-    await world.leader.says_and_hears("/settings currency TWD")
+    await world.leader.says_and_hears("/settings 貨幣 TWD")  # the key in 繁體 too
     card = await world.leader.posts("芒果禮盒\n價格：1250\n成團：3\n截止：2天\n庫存：30\n限購：2")
     text = world.card(card)
     assert "💰 每份 NT$1,250 · 團購 #1" in text, text
