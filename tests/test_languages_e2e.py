@@ -110,3 +110,22 @@ async def test_a_traditional_chinese_group_card_in_new_taiwan_dollars(world: Wor
     ann = world.member("Ann", lang="zh-hant")
     assert "已參團" in await ann.taps_data(card, "v1:join:1")
     assert not any("参" in label or "Join" in label for label in world.labels(card))
+
+
+async def test_a_russian_form_with_a_mistake_is_answered_in_russian(world: World) -> None:
+    await world.leader.says_and_hears("/settings язык русский")
+    answer = await world.leader.says_and_hears("/deal Манго\nцена: дёшево\nминимум: 10\nсрок: 2ч")
+    assert "Закупка не опубликована" in answer and "«дёшево» не похоже на сумму" in answer
+    assert "цена: 12,50" in answer, "the example in Russian keys, with the decimal comma"
+    assert await world.service.store.deals.open_deals(-1001234567890) == []
+
+    card = await world.leader.posts("Манго\nцена: 12,5\nминимум: 2\nсрок: 3д")
+    text = world.card(card)
+    assert "12,50 ¥ за шт." in text.replace("\u00a0", " ")
+    assert re.search(r"До \d{2}\.\d{2}\.\d{4} \d{2}:\d{2} \(осталось 3 дня", text), text
+
+
+async def test_an_english_group_answers_a_russian_form_in_russian(world: World) -> None:
+    answer = await world.leader.says_and_hears("/deal Манго\nцена: 5\nминимум: много\nсрок: 2ч")
+    assert "Закупка не опубликована" in answer, "the form's own language, not the group's"
+    assert "Price" not in answer and "is not" not in answer
