@@ -248,3 +248,20 @@ def test_trim_update_cuts_one_raw_update_in_place() -> None:
     other = {"update_id": 3, "message": {"message_id": 1, "entities": []}}
     trim_update(other)
     assert other == {"update_id": 3, "message": {"message_id": 1, "entities": []}}
+
+
+def test_quick_settings_keep_their_places_for_old_buttons() -> None:
+    """Buttons under an old /settings message name a place in QUICK_FLAT: a new choice is
+    appended, so those still mean what they said."""
+    from bot.core.settings import QUICK, QUICK_FLAT
+
+    assert QUICK_FLAT[:7] == (
+        ("lang", "en"),
+        ("lang", "zh-Hans"),
+        ("summary", "21:00"),
+        ("summary", "off"),
+        ("levels", "1"),
+        ("levels", "2"),
+        ("levels", "3"),
+    )
+    assert sorted(QUICK_FLAT) == sorted(choice for row in QUICK for choice in row)

@@ -31,7 +31,19 @@ QUICK: tuple[tuple[tuple[str, str], ...], ...] = (
     (("summary", "21:00"), ("summary", "off")),
     (("levels", "1"), ("levels", "2"), ("levels", "3")),
 )
-QUICK_FLAT = tuple(choice for row in QUICK for choice in row)
+# A button's data holds its choice's place here: append only, so that the buttons under an
+# old /settings message keep their meaning ("zh" was the second; 繁體 and Русский came later).
+QUICK_FLAT = (
+    ("lang", "en"),
+    ("lang", "zh-Hans"),
+    ("summary", "21:00"),
+    ("summary", "off"),
+    ("levels", "1"),
+    ("levels", "2"),
+    ("levels", "3"),
+    ("lang", "zh-Hant"),
+    ("lang", "ru"),
+)
 _ALIASES = {
     "language": "lang",
     "语言": "lang",
