@@ -26,6 +26,7 @@ from bot.core.callbacks import (
     Buttons,
 )
 from bot.core.links import Links
+from bot.core.settings import QUICK, QUICK_FLAT
 from bot.http import PollingRequest, trim_update
 from handlers import deals, leaders, marks, payments, privacy, settings
 from tests.conftest import ROOT
@@ -253,8 +254,6 @@ def test_trim_update_cuts_one_raw_update_in_place() -> None:
 def test_quick_settings_keep_their_places_for_old_buttons() -> None:
     """Buttons under an old /settings message name a place in QUICK_FLAT: a new choice is
     appended, so those still mean what they said."""
-    from bot.core.settings import QUICK, QUICK_FLAT
-
     assert QUICK_FLAT[:7] == (
         ("lang", "en"),
         ("lang", "zh-Hans"),
