@@ -47,7 +47,15 @@ from bot.core.models import (
     UndoneBatch,
 )
 from bot.core.summary import DealDay, GroupDay, PickupEntry, PickupPlace
-from bot.texts import MESSAGE_LIMIT, PLAIN_PREFIXES, TEMPLATES, Texts, split_duration, utf16_len
+from bot.texts import (
+    CAPTION_LIMIT,
+    MESSAGE_LIMIT,
+    PLAIN_PREFIXES,
+    TEMPLATES,
+    Texts,
+    split_duration,
+    utf16_len,
+)
 from tests.fakeapi import HtmlError, parse_html
 
 # Templates that only set values ({% set %}), read with Texts.label or Texts.catalogue.
@@ -745,6 +753,8 @@ def test_template_renders_as_valid_telegram_text(texts: Texts, name: str, lang: 
                 pytest.fail(f"{where} is not valid Telegram HTML: {error}\n{text}")
             assert visible.strip(), where
             assert utf16_len(text) <= MESSAGE_LIMIT, f"{where}: {utf16_len(text)} characters"
+            if name == "deal_card_short":  # the photo card's caption when the full one is long
+                assert utf16_len(text) <= CAPTION_LIMIT, f"{where}: {utf16_len(text)} characters"
 
 
 def _shape(texts: Texts, name: str, lang: str, context: dict[str, Any]) -> dict[str, Any]:
