@@ -179,7 +179,7 @@ async def test_deals_past_lists_the_last_20_newest_first(world: World) -> None:
     assert lines[3].startswith("#20 Deal 20 — open, ")
     assert lines[20].startswith("#3 Deal 3 — open, ")
     day = world.service.texts.env.filters["local_time"](
-        world.clock.timestamp(), "Asia/Shanghai", "%Y-%m-%d"
+        world.clock.timestamp(), "Asia/Shanghai", "date"
     )
     assert lines[1].endswith(day)
     assert "/deals past" in await world.leader.says_and_hears("/deals tomorrow")
