@@ -90,6 +90,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             command("paid", leaders.paid_command),
             command("collected", leaders.collected_command),
             command("unpaid", payments.unpaid_command),
+            command("refunds", payments.refunds_command),
             command("restock", leaders.restock_command),
             command("options", leaders.options_command),
             command("invite", referrals.invite_command),

@@ -44,6 +44,13 @@ async def payment_tap(update: Update, context: Context) -> None:
                 raise UserError("tap_not_leader")
             sent, skipped = await groupbuy.payments.remind_unpaid(chat_id)
             text = groupbuy.texts.render("tap_reminded", lang, sent=sent, skipped=skipped)
+        elif tap.action is Action.REFUNDED:
+            row = await groupbuy.payments.mark_refunded(tap.target, query.from_user.id)
+            text = groupbuy.texts.render("tap_refunded", lang, row=row)
+            if isinstance(query.message, Message):
+                group = await groupbuy.groups.known(row.deal.chat_id)
+                if group is not None:
+                    await _redraw_refunds(context, query.message, group, lang)
         else:
             raise UserError("tap_stale")
     except UserError as error:
@@ -87,6 +94,58 @@ async def unpaid_command(update: Update, context: Context, groups: list[Group]) 
             delivered = False
             break
     await told_privately(update, context, delivered)
+
+
+REFUND_BUTTONS = 20  # buttons under one /refunds list; the rest after these are marked
+
+
+@from_someone
+@leaders_anywhere
+async def refunds_command(update: Update, context: Context, groups: list[Group]) -> None:
+    """/refunds: paid orders since cancelled, owed back, privately, each with a button to
+    mark it refunded."""
+    user = update.effective_user
+    if user is None:
+        return
+    lang = await speaks(context, user)
+    delivered = True
+    for group in groups:
+        text, markup = await _refunds_view(context, group, lang)
+        try:
+            await context.service.notify.send_text(user.id, text, markup)
+        except Forbidden:
+            delivered = False
+            break
+    await told_privately(update, context, delivered)
+
+
+async def _refunds_view(
+    context: Context, group: Group, lang: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    groupbuy = context.service
+    rows = await groupbuy.payments.refunds_owed(group.chat_id)
+    text = groupbuy.texts.render(
+        "refunds", lang, group=group, rows=rows, buttons=min(len(rows), REFUND_BUTTONS)
+    )
+    buttons = [
+        [
+            InlineKeyboardButton(
+                groupbuy.texts.render("button_refunded", lang, row=row),
+                callback_data=callbacks.PAYMENTS.data(callbacks.Action.REFUNDED, row.order.id),
+            )
+        ]
+        for row in rows[:REFUND_BUTTONS]
+    ]
+    return text, InlineKeyboardMarkup(buttons) if buttons else None
+
+
+async def _redraw_refunds(context: Context, message: Message, group: Group, lang: str) -> None:
+    """The /refunds list again, without what was just marked."""
+    text, markup = await _refunds_view(context, group, lang)
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except BadRequest as exc:
+        log.debug("refunds list not redrawn: %s", exc)
 
 
 async def pre_checkout(update: Update, context: Context) -> None:

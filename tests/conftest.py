@@ -324,6 +324,31 @@ async def world(
         yield running
 
 
+@pytest.fixture(params=STORES)
+async def paying(
+    request: pytest.FixtureRequest, api: FakeBotAPI, tmp_path: Path
+) -> AsyncIterator[World]:
+    """The bot with a payment provider connected, and the group's invoices on."""
+    payments = {"provider_token": PROVIDER_TOKEN}
+    async with running_world(api, tmp_path, request.param, payments=payments) as world:
+        world.leader.opens_private_chat()
+        assert "Saved" in await world.leader.says_and_hears("/settings pay invoice")
+        yield world
+
+
+async def invoice_of(world: World, person: Person) -> dict[str, Any]:
+    await world.api.wait_until(lambda: world.api.invoices(person.id))
+    return world.api.invoices(person.id)[-1]
+
+
+async def checkout(world: World, person: Person, invoice: dict[str, Any], **change: Any) -> Any:
+    """The member confirms the payment form; Telegram's pre-checkout answer."""
+    values = {"currency": invoice["currency"], "total_amount": invoice["total_amount"]} | change
+    query = world.api.pre_checkout(person.id, invoice["payload"], **values)
+    await world.api.wait_until(lambda: world.api.checkouts[query])
+    return world.api.checkouts[query][0]
+
+
 @pytest.fixture
 async def sqlite_world(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[World]:
     """For what only SQLite has: a database file to back up."""

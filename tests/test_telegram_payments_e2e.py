@@ -4,41 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
-import pytest
-
-from tests.conftest import PROVIDER_TOKEN, STORES, Person, World, running_world
-from tests.fakeapi import FakeBotAPI
+from tests.conftest import PROVIDER_TOKEN, World, checkout, invoice_of
 
 BOXES = "Mangoes\noptions: 5kg box 12.50 x3; 10kg box 22.00 x1\nmin: 2\ndeadline: 1d"
-
-
-@pytest.fixture(params=STORES)
-async def paying(
-    request: pytest.FixtureRequest, api: FakeBotAPI, tmp_path: Path
-) -> AsyncIterator[World]:
-    """The bot with a payment provider connected, and the group's invoices on."""
-    payments = {"provider_token": PROVIDER_TOKEN}
-    async with running_world(api, tmp_path, request.param, payments=payments) as world:
-        world.leader.opens_private_chat()
-        assert "Saved" in await world.leader.says_and_hears("/settings pay invoice")
-        yield world
-
-
-async def invoice_of(world: World, person: Person) -> dict[str, Any]:
-    await world.api.wait_until(lambda: world.api.invoices(person.id))
-    return world.api.invoices(person.id)[-1]
-
-
-async def checkout(world: World, person: Person, invoice: dict[str, Any], **change: Any) -> Any:
-    """The member confirms the payment form; Telegram's pre-checkout answer."""
-    values = {"currency": invoice["currency"], "total_amount": invoice["total_amount"]} | change
-    query = world.api.pre_checkout(person.id, invoice["payload"], **values)
-    await world.api.wait_until(lambda: world.api.checkouts[query])
-    return world.api.checkouts[query][0]
 
 
 async def test_a_formed_round_is_invoiced_checked_out_and_paid_once(paying: World) -> None:

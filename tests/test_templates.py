@@ -659,6 +659,15 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
             {"standings": []},
         ],
         "unpaid": [{"rows": rows[:3]}, {"rows": []}],
+        "refunds": [
+            {"rows": rows[:3], "buttons": 3},
+            {"rows": rows * 15, "buttons": 20},
+            {"rows": [], "buttons": 0},
+        ],
+        "refund_due": [{"row": rows[0]}],
+        "refunds_to_make": [{"rows": rows[:1]}, {"rows": rows[:3]}],
+        "button_refunded": [{"row": rows[0]}],
+        "tap_refunded": [{"row": rows[0]}],
         "forgotten_member": [{"number": 7}],
         "waitlist_offer": [
             {"option": None, "expires_at": NOW + 30 * 60},

@@ -26,6 +26,7 @@ class Action(StrEnum):
     PAY_OK = "pok"  # the leader confirms a payment claim
     PAY_NO = "pno"  # the leader rejects it
     REMIND = "remind"  # remind a group's unpaid members: target the negated chat id
+    REFUNDED = "refd"  # a leader paid an owed order back (/refunds): target the order
     FORGET = "forget"  # /forgetme confirmed: target the member's own user id
     MARK_DEAL_PAID = "mdp"  # /paid @name, several deals: target the deal, extra the member
     MARK_DEAL_COLLECTED = "mdc"  # the same for /collected
@@ -72,7 +73,8 @@ DEAL = Buttons(
 )
 MARKS = Buttons(Action.PAID, Action.COLLECTED)  # a summary's mark panel
 SETTINGS = Buttons(Action.SETTING)  # the quick choices under /settings
-PAYMENTS = Buttons(Action.I_PAID, Action.PAY_OK, Action.PAY_NO, Action.REMIND)  # chasing
+# Chasing payments, and paying back (/refunds).
+PAYMENTS = Buttons(Action.I_PAID, Action.PAY_OK, Action.PAY_NO, Action.REMIND, Action.REFUNDED)
 FORGET = Buttons(Action.FORGET)  # the confirmation under /forgetme
 # Under a reply to /paid or /collected naming a member: a deal to mark, or Undo.
 NAMED_MARKS = Buttons(Action.MARK_DEAL_PAID, Action.MARK_DEAL_COLLECTED, Action.UNDO_MARKS)

@@ -161,6 +161,9 @@ class Order:
     # Set once when the member paid the order's invoice (Telegram Payments).
     telegram_payment_charge_id: str | None = None
     provider_payment_charge_id: str | None = None
+    # A paid order cancelled is owed back (refund_due_at) until a leader refunds it.
+    refund_due_at: int | None = None
+    refunded_at: int | None = None
 
     @property
     def amount(self) -> int:
@@ -385,10 +388,12 @@ class LeaveOutcome:
 
 @dataclass(frozen=True)
 class CancelledDeal:
-    """A deal the leader cancelled, with every order that it cancelled."""
+    """A deal the leader cancelled, with every order that it cancelled, and how many of
+    them were paid (now owed back)."""
 
     deal: Deal
     lines: list[Line] = field(default_factory=list)
+    refunds_due: int = 0
 
 
 @dataclass(frozen=True)

@@ -248,6 +248,8 @@ EXPORT_COLUMNS = (
     "code",
     "telegram_payment_charge_id",
     "provider_payment_charge_id",
+    "refund_due_at",
+    "refunded_at",
 )
 
 
@@ -316,6 +318,8 @@ def export_csv(
                 as_text_cell(order.code or ""),
                 as_text_cell(order.telegram_payment_charge_id or ""),
                 as_text_cell(order.provider_payment_charge_id or ""),
+                when(order.refund_due_at),
+                when(order.refunded_at),
             )
         )
     return out.getvalue().encode("utf-8-sig")

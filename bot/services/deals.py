@@ -451,6 +451,8 @@ class GroupBuy:
         self.cards.refresh(deal)
         self._spawn(self.pins.unpin(cancelled.deal))
         self._spawn(self.notify.cancelled(cancelled))
+        if cancelled.refunds_due:
+            self._spawn(self.payments.tell_refunds(cancelled.deal))
         return cancelled
 
     async def open_due(self, deal_id: int) -> None:

@@ -13,7 +13,7 @@ from telegram.error import Forbidden, TelegramError
 from bot.core import callbacks
 from bot.core.errors import UserError
 from bot.core.languages import DEFAULT_LANGUAGE
-from bot.core.models import ANONYMOUS_SENDERS, DealStatus, Member, OrderRow, OrderStatus
+from bot.core.models import ANONYMOUS_SENDERS, Deal, DealStatus, Member, OrderRow, OrderStatus
 
 if TYPE_CHECKING:
     from bot.services.deals import GroupBuy
@@ -137,6 +137,43 @@ class Payments:
             return None
         row = await self.gb.store.orders.get_order(order_id)
         log.info("order=%s paid by invoice", order_id)
+        return row
+
+    # -- refunds ----------------------------------------------------------------------
+
+    async def refunds_owed(self, chat_id: int) -> list[OrderRow]:
+        """The group's paid orders since cancelled, not yet refunded (/refunds)."""
+        return await self.gb.store.orders.refunds_owed(chat_id)
+
+    async def tell_refunds(self, deal: Deal) -> None:
+        """A cancelled deal's paid orders: each member hears their money is owed back, and
+        the deal's leader what to refund (Telegram has no refund call for provider payments:
+        the leader pays it back and marks it under /refunds)."""
+        rows = await self.gb.store.orders.refunds_of_deal(deal.id)
+        if not rows:
+            return
+        group = await self.gb.notify.group_of(deal)
+        for row in rows:
+            await self.gb.notify.send_private(row.member, "refund_due", row=row, group=group)
+        leader = await self.gb.store.groups.get_member(deal.leader_id)
+        if leader is not None:
+            await self.gb.notify.send_private(
+                leader, "refunds_to_make", deal=deal, rows=rows, group=group
+            )
+        log.info("refunds due deal=%s orders=%s", deal.id, len(rows))
+
+    async def mark_refunded(self, order_id: int, leader_id: int) -> OrderRow:
+        """A leader paid an owed order back: recorded once; UserError if it was not owed,
+        already refunded, or the tapper does not lead the order's group."""
+        row = await self.gb.store.orders.get_order(order_id)
+        if row is None or row.order.refund_due_at is None:
+            raise UserError("tap_stale")
+        if not await self.gb.groups.is_leader(row.deal.chat_id, leader_id):
+            raise UserError("tap_not_leader")
+        now = self.gb.clock.timestamp()
+        if not await self.gb.store.orders.mark_refunded(order_id, leader_id, now):
+            raise UserError("tap_refunded_already")
+        log.info("order refunded order=%s by=%s", order_id, leader_id)
         return row
 
     async def unpaid(self, chat_id: int) -> list[OrderRow]:

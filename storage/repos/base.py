@@ -195,6 +195,7 @@ class Repository:
         " o.quantity, o.unit_price, o.status AS o_status, o.created_at AS o_created_at,"
         " o.paid_at, o.collected_at, o.option_id, o.pickup_id, o.code, o.paid_claimed_at,"
         " o.telegram_payment_charge_id, o.provider_payment_charge_id,"
+        " o.refund_due_at, o.refunded_at,"
         " r.number AS round_number, g.title AS group_title, op.name AS option_name,"
         " p.name AS pickup_name,"
         " m.user_id, m.first_name, m.last_name, m.username, m.language_code, m.forgotten_number,"
@@ -277,6 +278,8 @@ def _order_row(row: Row) -> OrderRow:
         paid_claimed_at=row["paid_claimed_at"],
         telegram_payment_charge_id=row["telegram_payment_charge_id"],
         provider_payment_charge_id=row["provider_payment_charge_id"],
+        refund_due_at=row["refund_due_at"],
+        refunded_at=row["refunded_at"],
     )
     return OrderRow(
         order=order,

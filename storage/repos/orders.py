@@ -57,6 +57,36 @@ class OrdersRepo(Repository):
             chat_id,
         )
 
+    # -- refunds ----------------------------------------------------------------------
+
+    async def refunds_owed(self, chat_id: int) -> list[OrderRow]:
+        """Paid orders since cancelled and not yet refunded, oldest first."""
+        return await self._order_rows(
+            "d.chat_id = ? AND o.refund_due_at IS NOT NULL AND o.refunded_at IS NULL"
+            " ORDER BY o.refund_due_at, o.id",
+            chat_id,
+        )
+
+    async def refunds_of_deal(self, deal_id: int) -> list[OrderRow]:
+        """A deal's orders owed back (after it was cancelled), in order."""
+        return await self._order_rows(
+            "o.deal_id = ? AND o.refund_due_at IS NOT NULL AND o.refunded_at IS NULL ORDER BY o.id",
+            deal_id,
+        )
+
+    async def mark_refunded(self, order_id: int, by_user: int, now: int) -> bool:
+        """Record an owed order refunded (once); False if it was not owed or already done."""
+        async with self._transaction() as db:
+            return bool(
+                await db.change(
+                    "UPDATE orders SET refunded_at = ?, refunded_by = ? WHERE id = ?"
+                    " AND refund_due_at IS NOT NULL AND refunded_at IS NULL",
+                    now,
+                    by_user,
+                    order_id,
+                )
+            )
+
     # -- marks and payment claims -----------------------------------------------------
 
     async def mark_orders(

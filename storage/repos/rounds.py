@@ -351,6 +351,12 @@ class RoundsRepo(Repository):
             )
             lines = [Line(member=_member(row), quantity=int(row["quantity"])) for row in rows]
             await self._ledger.reverse_rewards(db, deal_id, now)
+            refunds_due = await db.change(
+                "UPDATE orders SET refund_due_at = ? WHERE deal_id = ? AND status <> 'cancelled'"
+                " AND paid_at IS NOT NULL AND refund_due_at IS NULL",
+                now,
+                deal_id,
+            )
             await db.execute(
                 "UPDATE orders SET status = 'cancelled', updated_at = ?"
                 " WHERE deal_id = ? AND status <> 'cancelled'",
@@ -366,7 +372,7 @@ class RoundsRepo(Repository):
             await self._waitlist.end_waitlist(db, deal_id)
             await self._mark_deal(db, deal_id, DealStatus.CANCELLED, now)
             deal = await self._reload_deal(db, deal_id)
-        return CancelledDeal(deal=deal, lines=lines)
+        return CancelledDeal(deal=deal, lines=lines, refunds_due=refunds_due)
 
     async def _close_round(
         self,
