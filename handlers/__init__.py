@@ -59,6 +59,10 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     deal_caption = (
         filters.UpdateType.MESSAGE & filters.PHOTO & filters.CaptionRegex(r"^/deal(@\w+)?(\s|$)")
     )
+    # Likewise a photo captioned /settings pay: the group's payment QR code.
+    settings_caption = (
+        filters.UpdateType.MESSAGE & filters.PHOTO & filters.CaptionRegex(r"^/settings(@\w+)?\s")
+    )
     # Group -2 runs first: a command or a tap beyond its budget stops there, costing
     # neither the store nor a leader check. Group -1 next: a redelivered update stops there.
     app.add_handler(TypeHandler(Update, limits.enforce), group=-2)
@@ -80,6 +84,7 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             command("help", start.help_command),
             command("deal", deals.post_deal),
             MessageHandler(deal_caption, deals.post_deal),
+            MessageHandler(settings_caption, settings.settings_command),
             command("repost", deals.repost_deal),
             command("deals", deals.list_deals),
             command("close", deals.close_deal),

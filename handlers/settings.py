@@ -11,16 +11,19 @@ from bot.core import callbacks
 from bot.core.errors import UserError
 from bot.core.models import Group
 from bot.core.settings import (
+    MAX_PAY_NOTE,
+    PAY_NOTE_WORDS,
     QUICK,
     QUICK_FLAT,
     canonical_key,
     is_current,
+    parse_pay_note,
     parse_pickups,
     parse_setting,
 )
 from bot.texts import split_message
 from handlers.access import GroupTap, leaders_only, leaders_tap
-from handlers.common import Context, member_of, reply
+from handlers.common import Context, command_body, member_of, reply
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +38,17 @@ async def settings_command(update: Update, context: Context, group: Group) -> No
     message = update.effective_message
     if message is None:
         return
-    args = context.args or []
+    if command_body(message, context.bot.username) is None:
+        return  # a photo captioned for another bot
+    text = message.text or message.caption or ""  # a photo's caption: /settings pay
+    args = text.split()[1:]
     if not args:
         await _show(message, context, group)
         return
     key = canonical_key(args[0])
+    if key == "pay":
+        await _pay(update, context, group, text.split(None, 2)[2] if len(args) > 1 else "")
+        return
     if key == "leaders":
         await _leaders(update, context, group, args[1:])
         return
@@ -65,6 +74,34 @@ async def settings_command(update: Update, context: Context, group: Group) -> No
         return
     log.info("settings chat=%s %s", group.chat_id, changes)
     await _show(message, context, group, changed=key)
+
+
+async def _pay(update: Update, context: Context, group: Group, value: str) -> None:
+    """/settings pay invoice|off|note <instructions>; with a photo (its caption, or the
+    message it replies to) the photo becomes the group's payment QR code, and any text
+    after "pay" its instructions."""
+    message = update.effective_message
+    assert message is not None
+    replied = message.reply_to_message
+    photo = message.photo or (replied.photo if replied else None)
+    try:
+        if photo:
+            changes: dict[str, str | None] = {"pay_qr": photo[-1].file_id}
+            if value.strip():
+                word, *rest = value.split(None, 1)
+                note = " ".join(rest) if word.lower() in PAY_NOTE_WORDS else value
+                changes["pay_note"] = parse_pay_note(note)
+        elif not value.strip():
+            await reply(update, context, "settings_pay_note_usage", max=MAX_PAY_NOTE)
+            return
+        else:
+            changes = parse_setting("pay", value, group)
+        group = await context.service.groups.change(group.chat_id, **changes)
+    except UserError as error:
+        await reply(update, context, error.template, **error.context)
+        return
+    log.info("settings chat=%s pay=%s", group.chat_id, sorted(changes))
+    await _show(message, context, group, changed="pay")
 
 
 async def _show(message: Message, context: Context, group: Group, changed: str = "") -> None:

@@ -528,7 +528,17 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
                 ),
                 Line(member, 1, code="K7Q3"),
             )
+        ]
+        + [
+            {
+                "line": Line(member, 2, order_id=41, amount=2500),
+                "quantity": 2,
+                "pay": Group(-1, "x", "en", "UTC", "CNY", pay_note=w.text(note), pay_qr=qr),
+            }
+            for note, qr in (("Alipay 138 0000 0000", "AgAD-qr"), ("Bank: 6222 …", None))
         ],
+        "pay_qr_caption": [{"line": Line(member, 2, order_id=41, amount=2500)}],
+        "settings_pay_note_usage": [{"max": 300}],
         "order_not_found": [{"order_id": 99}],
         "orders": [{"rows": rows}, {"rows": []}],
         "payment_claimed": [{"row": row} for row in rows[:2]],
@@ -593,6 +603,12 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
                     -1, "x", "en", "UTC", "CNY", privacy="counts", reward_value=550, pin=True
                 ),
                 "changed": None,
+                "leaders": [],
+                "pickups": [],
+            },
+            {
+                "group": Group(-1, "x", "en", "UTC", "CNY", pay_note=w.text("WeChat"), pay_qr="q"),
+                "changed": "pay",
                 "leaders": [],
                 "pickups": [],
             },

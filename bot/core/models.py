@@ -56,6 +56,15 @@ class Group:
     pin: bool = False  # deal cards are pinned while their deal is open
     pin_warned: bool = False  # the leaders were told the bot may not pin (since pin on)
     pay: str = "off"  # "invoice": confirmed orders come with a Telegram Payments invoice
+    # Without invoices: how to pay (a transfer note) and a payment QR image's file_id,
+    # shown with each confirmed order.
+    pay_note: str | None = None
+    pay_qr: str | None = None
+
+    @property
+    def pays_by_hand(self) -> bool:
+        """Whether members pay the leader directly, following instructions or a QR code."""
+        return self.pay != "invoice" and bool(self.pay_note or self.pay_qr)
 
 
 @dataclass(frozen=True)

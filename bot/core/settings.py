@@ -96,6 +96,9 @@ _ALIASES = {
     "организаторы": "leaders",
     "оплата": "pay",
 }
+# /settings pay note <instructions>: the word before the instructions, in each language.
+PAY_NOTE_WORDS = ("note", "说明", "說明", "текст")
+MAX_PAY_NOTE = 300  # the instructions ride with every confirmation, under the order
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _SWITCH = {
     **{word: True for word in ("on", "开", "开启", "開", "開啟", "вкл", "да")},
@@ -157,6 +160,9 @@ def parse_setting(key: str, value: str, group: Group) -> dict[str, Any]:
         # Turned on (again), the leaders are told anew if the bot may not pin.
         return {"pin": 1, "pin_warned": 0} if _SWITCH[value.lower()] else {"pin": 0}
     if key == "pay":
+        word, *rest = value.split(None, 1) or [""]
+        if word.lower() in PAY_NOTE_WORDS:
+            return {"pay_note": parse_pay_note(" ".join(rest))}
         pay = {
             "invoice": "invoice",
             "off": "off",
@@ -169,8 +175,19 @@ def parse_setting(key: str, value: str, group: Group) -> dict[str, Any]:
         }
         if value.lower() not in pay:
             raise UserError("settings_bad_value", key=key, value=value[:40])
+        if pay[value.lower()] == "off":  # back to "I've paid" alone: no instructions, no QR
+            return {"pay": "off", "pay_note": None, "pay_qr": None}
         return {"pay": pay[value.lower()]}
     raise UserError("settings_bad_key", key=key[:40])
+
+
+def parse_pay_note(text: str) -> str:
+    """Payment instructions as a leader typed them (/settings pay note …), trimmed; a
+    UserError when empty or longer than MAX_PAY_NOTE characters."""
+    note = text.strip()
+    if not note or len(note) > MAX_PAY_NOTE:
+        raise UserError("settings_pay_note_usage", max=MAX_PAY_NOTE)
+    return note
 
 
 def is_current(group: Group, key: str, value: str) -> bool:

@@ -117,10 +117,14 @@ class Notifier:
         invoices = self.invoices if group.pay == "invoice" else None
         async for line in self.giving_way(lines):
             lang = await self.languages.of(line.member, group.lang)
+            by_hand = group if group.pays_by_hand else None
             text = self.texts.render(
-                "order_confirmed", lang, deal=deal, line=line, quantity=line.quantity
+                "order_confirmed", lang, deal=deal, line=line, quantity=line.quantity, pay=by_hand
             )
             markup = None
+            if by_hand is not None and group.pay_qr and line.order_id is not None:
+                caption = self.texts.render("pay_qr_caption", lang, deal=deal, line=line)
+                await self.send_private_photo(line.member.user_id, group.pay_qr, caption)
             if line.order_id is not None and invoices is not None:
                 await self.send_private_markup(line.member.user_id, text, None)
                 await invoices(line.order_id, lang)
@@ -200,5 +204,18 @@ class Notifier:
             return False
         except TelegramError as exc:
             log.warning("private message failed user=%s: %s", user_id, exc)
+            return False
+        return True
+
+    async def send_private_photo(self, user_id: int, photo: str, caption: str) -> bool:
+        """Send a photo (a file_id) with a rendered caption privately; False if it could
+        not be (the text that follows still goes)."""
+        try:
+            await self.bot.send_photo(user_id, photo, caption=caption)
+        except Forbidden:
+            log.debug("member %s has not started the bot; skipped", user_id)
+            return False
+        except TelegramError as exc:
+            log.warning("private photo failed user=%s: %s", user_id, exc)
             return False
         return True

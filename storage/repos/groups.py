@@ -105,6 +105,8 @@ class GroupsRepo(Repository):
             "pin",
             "pin_warned",
             "pay",
+            "pay_note",
+            "pay_qr",
         }
         assert settings and set(settings) <= allowed, settings
         assignments = ", ".join(f"{column} = ?" for column in settings)
