@@ -56,6 +56,8 @@ class Group:
     pin: bool = False  # deal cards are pinned while their deal is open
     pin_warned: bool = False  # the leaders were told the bot may not pin (since pin on)
     pay: str = "off"  # "invoice": confirmed orders come with a Telegram Payments invoice
+    pay_within: int = 0  # seconds a confirmed order may stay unpaid; 0: no payment window
+    pay_within_at: int = 0  # when the window was set (earlier orders count from then)
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ class Order:
     # Set once when the member paid the order's invoice (Telegram Payments).
     telegram_payment_charge_id: str | None = None
     provider_payment_charge_id: str | None = None
+    cancel_reason: str | None = None  # "unpaid": released when its payment window ended
 
     @property
     def amount(self) -> int:

@@ -194,7 +194,7 @@ class Repository:
         "SELECT o.id AS o_id, o.deal_id AS o_deal_id, o.round_id, o.user_id AS o_user_id,"
         " o.quantity, o.unit_price, o.status AS o_status, o.created_at AS o_created_at,"
         " o.paid_at, o.collected_at, o.option_id, o.pickup_id, o.code, o.paid_claimed_at,"
-        " o.telegram_payment_charge_id, o.provider_payment_charge_id,"
+        " o.telegram_payment_charge_id, o.provider_payment_charge_id, o.cancel_reason,"
         " r.number AS round_number, g.title AS group_title, op.name AS option_name,"
         " p.name AS pickup_name,"
         " m.user_id, m.first_name, m.last_name, m.username, m.language_code, m.forgotten_number,"
@@ -277,6 +277,7 @@ def _order_row(row: Row) -> OrderRow:
         paid_claimed_at=row["paid_claimed_at"],
         telegram_payment_charge_id=row["telegram_payment_charge_id"],
         provider_payment_charge_id=row["provider_payment_charge_id"],
+        cancel_reason=row["cancel_reason"],
     )
     return OrderRow(
         order=order,

@@ -26,6 +26,8 @@ GROUP_COLUMNS = (
     "privacy",
     "pin",
     "pin_warned",
+    "pay_within",
+    "pay_within_at",
 )
 # Every table but groups that names a group by chat_id, and what else keys its rows
 # within a group: a group that becomes a supergroup takes them all along.
@@ -105,6 +107,8 @@ class GroupsRepo(Repository):
             "pin",
             "pin_warned",
             "pay",
+            "pay_within",
+            "pay_within_at",
         }
         assert settings and set(settings) <= allowed, settings
         assignments = ", ".join(f"{column} = ?" for column in settings)
