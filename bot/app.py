@@ -25,6 +25,7 @@ from bot.ops import Ops
 from bot.outbound import Outbound
 from bot.redact import hide_secrets_of
 from bot.services.deals import GroupBuy
+from bot.services.paywindow import PayWindow
 from bot.services.reports import Reports
 from bot.texts import Texts
 from bot.webhook import WebhookServer
@@ -98,6 +99,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
     groupbuy.deadlines.every_minute(reports.send_due_summaries)
     groupbuy.deadlines.every_minute(groupbuy.forget_old_deliveries)
     groupbuy.deadlines.every_minute(groupbuy.waitlist.expire_offers)
+    groupbuy.deadlines.every_minute(PayWindow(groupbuy).sweep)
     app.bot_data.groupbuy = groupbuy
     app.bot_data.requests = requests
     app.bot_data.reports = reports

@@ -10,6 +10,7 @@ from storage.repos.deliveries import DeliveriesRepo
 from storage.repos.groups import GroupsRepo
 from storage.repos.ledger import LedgerRepo
 from storage.repos.orders import OrdersRepo
+from storage.repos.paywindow import PayWindowRepo
 from storage.repos.reports import ReportsRepo
 from storage.repos.rounds import RoundsRepo
 from storage.repos.waitlist import WaitlistRepo
@@ -22,8 +23,9 @@ class Store:
     leaders, pickup points), `deals` (deals, options, cards), `rounds` (joining,
     leaving, closing, cancelling), `orders` (marks, payment claims), `waitlist`,
     `ledger` (referrals, rewards, payouts, invites), `deliveries` (each update and tap
-    once) and `reports` (the daily summary). A write that spans areas is still one
-    transaction: the repository that owns it calls the others' steps inside it.
+    once), `reports` (the daily summary) and `paywindow` (unpaid orders reminded and
+    released). A write that spans areas is still one transaction: the repository that
+    owns it calls the others' steps inside it.
     """
 
     def __init__(self, engine: SqliteEngine | PostgresEngine) -> None:
@@ -42,6 +44,7 @@ class Store:
             ledger=self.ledger,
             deliveries=self.deliveries,
         )
+        self.paywindow = PayWindowRepo(engine, waitlist=self.waitlist, ledger=self.ledger)
 
     @property
     def path(self) -> Path:

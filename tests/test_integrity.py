@@ -189,6 +189,15 @@ async def test_the_pin_setting_moves_and_the_cards_are_pinned_anew(store: Store)
     assert not await store.deals.take_pin(deal_id), "the old group's pin is gone with it"
 
 
+async def test_the_payment_settings_move_with_the_group(store: Store) -> None:
+    await a_busy_group(store)
+    await store.groups.update_group(CHAT, pay="invoice", pay_note="Bank 6222", pay_qr="QR1")
+    await store.groups.move_group(CHAT, NEW_CHAT)
+    group = await store.groups.get_group(NEW_CHAT)
+    assert group is not None
+    assert (group.pay, group.pay_note, group.pay_qr) == ("invoice", "Bank 6222", "QR1")
+
+
 async def test_a_supergroup_the_bot_already_saw_takes_the_group_over(store: Store) -> None:
     deal_id = await a_busy_group(store)
     await store.groups.ensure_group(NEW_CHAT, "Group", tz="UTC", currency="CNY", lang="en", now=NOW)

@@ -280,6 +280,20 @@ class World:
         ]
         return GroupDay(self.group, date(2026, 11, 22), deals, pickup, [(ann, 125), (wang, 30)])
 
+    def released_day(self) -> GroupDay:
+        """A day on which orders were released unpaid: beside a round that formed, and in a
+        deal where nothing else happened."""
+        rows = [row for row in self.rows() if row.order.status is OrderStatus.CONFIRMED]
+        released = [
+            replace(row, order=replace(row.order, status=OrderStatus.CANCELLED)) for row in rows[:2]
+        ]
+        other = self.deal(id=15)
+        deals = [
+            DealDay(self.deal(), [1], 0, rows[:1], released[1:]),
+            DealDay(other, [], 0, [], [replace(released[0], deal=other)]),
+        ]
+        return GroupDay(self.group, date(2026, 11, 23), deals, [])
+
     def ledger(self) -> list[LedgerEntry]:
         group = self.text("Sunny Court 阳光小区")
         return [
@@ -540,6 +554,21 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
         "pay_qr_caption": [{"line": Line(member, 2, order_id=41, amount=2500)}],
         "settings_pay_note_usage": [{"max": 300}],
         "order_not_found": [{"order_id": 99}],
+        "order_released": [
+            {"row": rows[0], "group": replace(w.group, pay_within=86400)},
+            {"row": rows[1], "group": replace(w.group, pay_within=90 * 60)},
+            {"row": rows[0], "group": replace(w.group, pay_within=86400 + 12 * HOUR)},
+        ],
+        "pay_reminder": [
+            {"row": rows[0], "due_at": NOW + 6 * HOUR, "left": 6 * HOUR},
+            {
+                "row": rows[1],
+                "group": replace(w.group, pay="invoice"),
+                "due_at": NOW + 45 * 60,
+                "left": 45 * 60,
+            },
+            {"row": rows[0], "due_at": NOW + 86400 + 2 * HOUR + 60, "left": 86400 + 2 * HOUR + 60},
+        ],
         "orders": [{"rows": rows}, {"rows": []}],
         "payment_claimed": [{"row": row} for row in rows[:2]],
         "payment_confirmed": [{"row": rows[0]}],
@@ -612,6 +641,12 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
                 "leaders": [],
                 "pickups": [],
             },
+            {
+                "group": replace(w.group, pay_within=86400 + 12 * HOUR),
+                "changed": "paywithin",
+                "leaders": [],
+                "pickups": [],
+            },
         ],
         "settings_bad_key": [{"key": w.text("colour")}],
         "settings_bad_value": [
@@ -628,6 +663,7 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
         "summary": [
             {"day": w.day()},
             {"day": GroupDay(w.group, date(2026, 11, 21), [], [])},
+            {"day": w.released_day()},
         ],
         "summary_bad_day": [{"value": w.text("someday")}],
         "summary_day_out_of_range": [

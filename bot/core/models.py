@@ -66,6 +66,9 @@ class Group:
         """Whether members pay the leader directly, following instructions or a QR code."""
         return self.pay != "invoice" and bool(self.pay_note or self.pay_qr)
 
+    pay_within: int = 0  # seconds a confirmed order may stay unpaid; 0: no payment window
+    pay_within_at: int = 0  # when the window was set (earlier orders count from then)
+
 
 @dataclass(frozen=True)
 class Member:
@@ -173,6 +176,7 @@ class Order:
     # A paid order cancelled is owed back (refund_due_at) until a leader refunds it.
     refund_due_at: int | None = None
     refunded_at: int | None = None
+    cancel_reason: str | None = None  # "unpaid": released when its payment window ended
 
     @property
     def amount(self) -> int:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.core import currency, referrals, summary
+from bot.core import currency, paywindow, referrals, summary
 from bot.core.errors import UserError
 from bot.core.forms import MAX_PICKUPS
 from bot.core.languages import parse_language
@@ -24,6 +24,7 @@ KEYS = (
     "pickup",
     "leaders",
     "pay",
+    "paywithin",
 )
 # The common changes, offered as buttons under /settings: (key, value) by row.
 QUICK: tuple[tuple[tuple[str, str], ...], ...] = (
@@ -95,6 +96,12 @@ _ALIASES = {
     "выдача": "pickup",
     "организаторы": "leaders",
     "оплата": "pay",
+    # the payment window
+    "pay_within": "paywithin",
+    "付款期限": "paywithin",
+    "付款时限": "paywithin",
+    "付款時限": "paywithin",
+    "срок_оплаты": "paywithin",
 }
 # /settings pay note <instructions>: the word before the instructions, in each language.
 PAY_NOTE_WORDS = ("note", "说明", "說明", "текст")
@@ -178,6 +185,13 @@ def parse_setting(key: str, value: str, group: Group) -> dict[str, Any]:
         if pay[value.lower()] == "off":  # back to "I've paid" alone: no instructions, no QR
             return {"pay": "off", "pay_note": None, "pay_qr": None}
         return {"pay": pay[value.lower()]}
+    if key == "paywithin":
+        if _SWITCH.get(value.lower()) is False:
+            return {"pay_within": 0}
+        try:
+            return {"pay_within": paywindow.parse_window(value)}
+        except ValueError:
+            raise UserError("settings_bad_value", key=key, value=value[:40]) from None
     raise UserError("settings_bad_key", key=key[:40])
 
 

@@ -86,12 +86,14 @@ def summary_due(now: datetime, group: Group) -> date | None:
 
 @dataclass(frozen=True)
 class DealDay:
-    """One deal's business on one day: its formed rounds and their confirmed orders."""
+    """One deal's business on one day: its formed rounds and their confirmed orders, and
+    the orders released unpaid that day (their payment window ended)."""
 
     deal: Deal
     rounds_formed: list[int]
     rounds_failed: int
     rows: list[OrderRow]
+    released: list[OrderRow] = field(default_factory=list)  # released unpaid this day
 
     @property
     def units(self) -> int:
@@ -184,21 +186,27 @@ def build_day(
     rounds: list[tuple[int, int, RoundStatus]],
     deals: dict[int, Deal],
     rewards: list[tuple[Member, int]] | None = None,
+    released: list[OrderRow] | None = None,
 ) -> GroupDay:
-    """Assemble the day from the formed rounds' orders and the rounds that ended."""
+    """Assemble the day from the formed rounds' orders, the rounds that ended and the
+    orders released unpaid."""
     by_deal: dict[int, list[OrderRow]] = {}
     for row in rows:
         by_deal.setdefault(row.deal.id, []).append(row)
+    freed: dict[int, list[OrderRow]] = {}
+    for row in released or []:
+        freed.setdefault(row.deal.id, []).append(row)
     deal_days = []
-    for deal_id in sorted({deal_id for deal_id, _, _ in rounds} | set(by_deal)):
+    for deal_id in sorted({deal_id for deal_id, _, _ in rounds} | set(by_deal) | set(freed)):
         ended = [(number, status) for d, number, status in rounds if d == deal_id]
         formed = [number for number, status in ended if status is RoundStatus.FORMED]
         failed = sum(1 for _, status in ended if status is RoundStatus.FAILED)
         deal_rows = by_deal.get(deal_id, [])
-        if not formed and not deal_rows and not failed:
+        deal_freed = freed.get(deal_id, [])
+        if not formed and not deal_rows and not failed and not deal_freed:
             continue
-        deal = deal_rows[0].deal if deal_rows else deals[deal_id]
-        deal_days.append(DealDay(deal, formed, failed, deal_rows))
+        deal = (deal_rows or deal_freed)[0].deal if deal_rows or deal_freed else deals[deal_id]
+        deal_days.append(DealDay(deal, formed, failed, deal_rows, deal_freed))
     return GroupDay(
         group=group, day=day, deals=deal_days, pickup=pickup_places(rows), rewards=rewards or []
     )

@@ -60,6 +60,8 @@ class Groups:
         """Change settings already checked (bot.core.settings); a UserError if refused."""
         if settings.get("pay") == "invoice" and self.settings.payments.provider_token is None:
             raise UserError("settings_pay_no_provider")
+        if "pay_within" in settings:  # orders confirmed before get a whole window from now
+            settings["pay_within_at"] = self.clock.timestamp()
         group = await self.store.groups.update_group(chat_id, **settings)
         if "lang" in settings:
             self._spawn(self.menus.for_group(chat_id, group.lang))

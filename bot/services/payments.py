@@ -116,6 +116,8 @@ class Payments:
             return "tap_checkout_unknown"
         if row.order.paid:
             return "tap_checkout_paid"
+        if row.order.cancel_reason == "unpaid":
+            return "tap_order_released"  # its payment window ended
         if row.order.status is not OrderStatus.CONFIRMED or row.deal.status is DealStatus.CANCELLED:
             return "tap_checkout_cancelled"
         if currency != row.deal.currency or total != row.order.amount:

@@ -56,7 +56,8 @@ class Reports:
         return summary.local_today(self.gb.clock.now(), group.tz)
 
     async def day_of(self, group: Group, day: date) -> GroupDay:
-        """Everything that formed in the group on that local day."""
+        """Everything that formed in the group on that local day (and what was released
+        unpaid)."""
         store = self.gb.store
         start, end = summary.day_bounds(day, group.tz)
         rows = await store.reports.orders_in_formed_rounds(group.chat_id, start, end)
@@ -67,7 +68,8 @@ class Reports:
             if deal is not None:
                 deals[deal_id] = deal
         rewards = await store.reports.rewards_between(group.chat_id, start, end)
-        return summary.build_day(group, day, rows, ended, deals, rewards)
+        released = await store.paywindow.released_between(group.chat_id, start, end)
+        return summary.build_day(group, day, rows, ended, deals, rewards, released)
 
     async def send_summary(self, leader: Member | int, day: GroupDay) -> bool:
         """Send a group's day privately: the report, then a mark panel per deal."""

@@ -194,7 +194,7 @@ class Repository:
         "SELECT o.id AS o_id, o.deal_id AS o_deal_id, o.round_id, o.user_id AS o_user_id,"
         " o.quantity, o.unit_price, o.status AS o_status, o.created_at AS o_created_at,"
         " o.paid_at, o.collected_at, o.option_id, o.pickup_id, o.code, o.paid_claimed_at,"
-        " o.telegram_payment_charge_id, o.provider_payment_charge_id,"
+        " o.telegram_payment_charge_id, o.provider_payment_charge_id, o.cancel_reason,"
         " o.refund_due_at, o.refunded_at,"
         " r.number AS round_number, g.title AS group_title, op.name AS option_name,"
         " p.name AS pickup_name,"
@@ -280,6 +280,7 @@ def _order_row(row: Row) -> OrderRow:
         provider_payment_charge_id=row["provider_payment_charge_id"],
         refund_due_at=row["refund_due_at"],
         refunded_at=row["refunded_at"],
+        cancel_reason=row["cancel_reason"],
     )
     return OrderRow(
         order=order,

@@ -26,6 +26,11 @@ GROUP_COLUMNS = (
     "privacy",
     "pin",
     "pin_warned",
+    "pay",
+    "pay_note",
+    "pay_qr",
+    "pay_within",
+    "pay_within_at",
 )
 # Every table but groups that names a group by chat_id, and what else keys its rows
 # within a group: a group that becomes a supergroup takes them all along.
@@ -107,6 +112,8 @@ class GroupsRepo(Repository):
             "pay",
             "pay_note",
             "pay_qr",
+            "pay_within",
+            "pay_within_at",
         }
         assert settings and set(settings) <= allowed, settings
         assignments = ", ".join(f"{column} = ?" for column in settings)

@@ -107,6 +107,21 @@ class LedgerRepo(Repository):
             (now, deal_id),
         )
 
+    async def reverse_order_rewards(self, db: Tx, order_ids: list[int], now: int) -> None:
+        """Write a reversal for every reward of these orders not yet reversed (orders
+        released unpaid: the rest of their deal stands)."""
+        if not order_ids:
+            return
+        await db.execute(
+            "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, order_id, level,"
+            " reverses_id, created_at)"
+            " SELECT l.chat_id, l.user_id, 'reversal', -l.amount, l.currency, l.order_id,"
+            " l.level, l.id, CAST(? AS BIGINT) FROM ledger l"
+            f" WHERE l.order_id IN ({', '.join('?' * len(order_ids))}) AND l.kind = 'reward'"
+            " AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.reverses_id = l.id)",
+            (now, *order_ids),
+        )
+
     # -- balances and payouts ---------------------------------------------------------
 
     async def balance(self, chat_id: int, user_id: int) -> int:

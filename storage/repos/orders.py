@@ -239,6 +239,8 @@ class OrdersRepo(Repository):
         row = await self.get_order(order_id)
         if row is None or row.member.user_id != user_id:
             raise UserError("tap_stale")
+        if not changed and row.order.cancel_reason == "unpaid":
+            raise UserError("tap_order_released")  # its payment window ended
         if not changed:
             raise UserError("tap_paid_already" if row.order.paid else "tap_claimed_already")
         return row
