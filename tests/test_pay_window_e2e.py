@@ -83,6 +83,8 @@ async def test_an_unpaid_order_is_reminded_once_then_released_to_the_waitlist(
     world: World,
 ) -> None:
     card, (ann, bo, cy, di) = await sold_out_with_a_waiting_member(world)
+    confirmation = next(t for t in ann.private_texts() if "Your order is confirmed" in t)
+    assert "⏳ Please pay by " in confirmation, "the window is named in the confirmation"
     assert "marked paid" in await world.leader.says_and_hears("/paid @bo")
 
     await world.pass_time(17 * HOUR)

@@ -550,6 +550,14 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
                 "pay": Group(-1, "x", "en", "UTC", "CNY", pay_note=w.text(note), pay_qr=qr),
             }
             for note, qr in (("Alipay 138 0000 0000", "AgAD-qr"), ("Bank: 6222 …", None))
+        ]
+        + [
+            {
+                "line": Line(member, 1, order_id=42),
+                "quantity": 1,
+                "pay_by": NOW + 86400,
+                "tz": "UTC",
+            }
         ],
         "pay_qr_caption": [{"line": Line(member, 2, order_id=41, amount=2500)}],
         "settings_pay_note_usage": [{"max": 300}],

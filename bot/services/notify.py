@@ -115,11 +115,20 @@ class Notifier:
         or, where the group takes Telegram Payments, an invoice instead."""
         group = await self.group_of(deal)
         invoices = self.invoices if group.pay == "invoice" else None
+        # With a payment window, the time an order still unpaid is released.
+        pay_by = self.clock.timestamp() + group.pay_within if group.pay_within else None
         async for line in self.giving_way(lines):
             lang = await self.languages.of(line.member, group.lang)
             by_hand = group if group.pays_by_hand else None
             text = self.texts.render(
-                "order_confirmed", lang, deal=deal, line=line, quantity=line.quantity, pay=by_hand
+                "order_confirmed",
+                lang,
+                deal=deal,
+                line=line,
+                quantity=line.quantity,
+                pay=by_hand,
+                pay_by=pay_by,
+                tz=group.tz,
             )
             markup = None
             if by_hand is not None and group.pay_qr and line.order_id is not None:
