@@ -577,7 +577,20 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
             },
             {"row": rows[0], "due_at": NOW + 86400 + 2 * HOUR + 60, "left": 86400 + 2 * HOUR + 60},
         ],
-        "orders": [{"rows": rows}, {"rows": []}],
+        "orders": [
+            {"rows": rows},
+            {"rows": []},
+            {
+                "rows": [
+                    replace(
+                        rows[0],
+                        order=replace(
+                            rows[0].order, status=OrderStatus.CANCELLED, cancel_reason="unpaid"
+                        ),
+                    )
+                ]
+            },
+        ],
         "payment_claimed": [{"row": row} for row in rows[:2]],
         "payment_confirmed": [{"row": rows[0]}],
         "payment_rejected": [{"row": rows[1]}],

@@ -258,6 +258,7 @@ EXPORT_COLUMNS = (
     "provider_payment_charge_id",
     "refund_due_at",
     "refunded_at",
+    "cancel_reason",
 )
 
 
@@ -328,6 +329,7 @@ def export_csv(
                 as_text_cell(order.provider_payment_charge_id or ""),
                 when(order.refund_due_at),
                 when(order.refunded_at),
+                order.cancel_reason or "",
             )
         )
     return out.getvalue().encode("utf-8-sig")
