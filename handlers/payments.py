@@ -10,7 +10,7 @@ from telegram.error import BadRequest, Forbidden
 
 from bot.core import callbacks
 from bot.core.errors import UserError
-from bot.core.models import Group
+from bot.core.models import Group, OrderStatus
 from handlers.access import from_someone, leaders_anywhere
 from handlers.common import Context, member_of, speaks, told_privately
 
@@ -179,5 +179,9 @@ async def successful_payment(update: Update, context: Context) -> None:
         paid.provider_payment_charge_id,
         message.from_user.id,
     )
-    if row is not None:
-        await groupbuy.notify.send_private(row.member, "payment_invoice_paid", row=row)
+    if row is None:
+        return
+    if row.order.status is OrderStatus.CANCELLED:  # paid after its deal or window ended
+        await groupbuy.payments.tell_refunds(row.deal, [row])
+        return
+    await groupbuy.notify.send_private(row.member, "payment_invoice_paid", row=row)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.core.errors import UserError
 from bot.core.forms import DealForm
-from bot.core.models import Group, Member
+from bot.core.models import Group, Member, OrderStatus
 from bot.core.paywindow import (
     MAX_WINDOW,
     MIN_WINDOW,
@@ -222,3 +222,25 @@ async def test_turning_the_window_off_stops_a_release_already_read(store: Store)
     assert await store.paywindow.awaiting() == []
     result = await store.paywindow.release(deal_id, order_ids, STORE_NOW + DAY)
     assert result is not None and result.rows == []
+
+
+async def test_an_invoice_paid_after_the_release_is_owed_back(store: Store) -> None:
+    """Pre-checkout passed, then the window released the order, then Telegram took the
+    money: the order is recorded paid and owed back, not lost."""
+    deal_id, (first, _) = await formed_round(store)
+    assert (await store.paywindow.release(deal_id, [first], STORE_NOW + HOUR)).rows
+    assert await store.orders.record_invoice_payment(first, "tg_1", "pv_1", STORE_NOW + HOUR + 5)
+    owed = await store.orders.refunds_owed(STORE_CHAT)
+    assert [row.order.id for row in owed] == [first]
+    assert owed[0].order.status is OrderStatus.CANCELLED and owed[0].order.paid_at
+
+
+async def test_a_claim_confirmed_after_the_deal_was_cancelled_is_owed_back(store: Store) -> None:
+    deal_id, (first, second) = await formed_round(store)
+    await store.orders.claim_paid(first, 1000, STORE_NOW + 10)
+    cancelled = await store.rounds.cancel_deal(deal_id, STORE_NOW + 20)
+    assert cancelled is not None and cancelled.refunds_due == 0, "a claim is not a payment"
+    assert await store.orders.settle_claim(first, True, 1, STORE_NOW + 30)
+    owed = await store.orders.refunds_owed(STORE_CHAT)
+    assert [row.order.id for row in owed] == [first], "confirmed paid, so owed back"
+    assert not await store.orders.settle_claim(second, True, 1, STORE_NOW + 40), "no claim"

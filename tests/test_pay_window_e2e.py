@@ -218,7 +218,9 @@ async def test_an_invoice_paid_is_kept_and_one_left_unpaid_is_released(
         assert answer["ok"] is False and "released" in answer["error_message"]
 
 
-async def test_the_window_is_a_setting_and_earlier_orders_count_from_it(world: World) -> None:
+async def test_the_window_is_a_setting_and_reaches_only_orders_confirmed_since(
+    world: World,
+) -> None:
     leader = world.leader
     assert "not a valid paywithin" in await leader.says_and_hears("/settings paywithin 5m")
     assert "not a valid paywithin" in await leader.says_and_hears("/settings paywithin soon")
@@ -233,17 +235,21 @@ async def test_the_window_is_a_setting_and_earlier_orders_count_from_it(world: W
 
     shown = await leader.says_and_hears("/settings 付款期限 1天12小时")
     assert "paywithin: 1d 12 hours" in shown
-    await world.pass_time(30)
-    assert told(ann, REMINDER) == 0 and told(ann, RELEASED) == 0, "a whole window from now"
+    await world.pass_time(3 * 86400)
+    assert told(ann, REMINDER) == 0 and told(ann, RELEASED) == 0, "old orders are left alone"
     assert "paywithin: off" in await leader.says_and_hears("/settings paywithin off")
-    await world.pass_time(2 * 86400)
-    assert told(ann, RELEASED) == 0, "off: nothing is released"
     await leader.says_and_hears("/settings paywithin 90m")
+    card = await leader.posts("Plums\nprice: 3\nmin: 2\ndeadline: 1d")
+    cy, di = world.member("Cy"), world.member("Di")
+    await cy.taps("Join", card)
+    await di.taps("Join", card)
+    await world.settle()
     await world.pass_time(45 * 60 + 30)
-    assert told(ann, REMINDER) == 1 and told(bo, REMINDER) == 1
+    assert told(cy, REMINDER) == 1 and told(di, REMINDER) == 1 and told(ann, REMINDER) == 0
     await world.pass_time(45 * 60)
-    assert told(ann, RELEASED) == 1 and told(bo, RELEASED) == 1
-    assert await world.rows("SELECT taken FROM deals") == [(0,)], "the units went back"
+    assert told(cy, RELEASED) == 1 and told(di, RELEASED) == 1 and told(ann, RELEASED) == 0
+    taken = await world.rows("SELECT title, taken FROM deals ORDER BY id")
+    assert taken == [("Figs", 2), ("Plums", 0)], "the new deal's units went back"
 
 
 # -- a restart in the middle ------------------------------------------------------------

@@ -31,7 +31,7 @@ async def test_a_cancelled_paid_order_is_owed_back_until_the_leader_marks_it(
     assert "You paid ¥12.50" in told and "#1" in told
     assert not any("owes it back" in t for t in bo.private_texts()), "Bo never paid"
     notice = next(t for t in world.leader.private_texts() if "owed back" in t)
-    assert "1 paid order is owed back, ¥12.50 in all" in notice
+    assert "1 paid order is cancelled and owed back, ¥12.50 in all" in notice
 
     listing = await world.leader.says_and_hears("/refunds", chat_id=world.leader.id)
     assert "Refunds owed" in listing and "Ann" in listing and "¥12.50" in listing

@@ -737,7 +737,10 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
             {"rows": rows * 15, "buttons": 20},
             {"rows": [], "buttons": 0},
         ],
-        "refund_due": [{"row": rows[0]}],
+        "refund_due": [
+            {"row": rows[0]},
+            {"row": replace(rows[0], order=replace(rows[0].order, cancel_reason="unpaid"))},
+        ],
         "refunds_to_make": [{"rows": rows[:1]}, {"rows": rows[:3]}],
         "button_refunded": [{"row": rows[0]}],
         "tap_refunded": [{"row": rows[0]}],

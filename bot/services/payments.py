@@ -73,6 +73,10 @@ class Payments:
             order_id, accept, leader_id, self.gb.clock.timestamp()
         ):
             raise UserError("tap_claim_settled")
+        if accept and row.order.status is OrderStatus.CANCELLED:  # paid, but since cancelled
+            settled = await self.gb.store.orders.get_order(order_id)
+            await self.tell_refunds(row.deal, [settled or row])
+            return row
         await self.gb.notify.send_private(
             row.member, "payment_confirmed" if accept else "payment_rejected", row=row
         )
@@ -147,18 +151,22 @@ class Payments:
         """The group's paid orders since cancelled, not yet refunded (/refunds)."""
         return await self.gb.store.orders.refunds_owed(chat_id)
 
-    async def tell_refunds(self, deal: Deal) -> None:
-        """A cancelled deal's paid orders: each member hears their money is owed back, and
-        the deal's leader what to refund (Telegram has no refund call for provider payments:
-        the leader pays it back and marks it under /refunds)."""
-        rows = await self.gb.store.orders.refunds_of_deal(deal.id)
+    async def tell_refunds(self, deal: Deal, rows: list[OrderRow] | None = None) -> None:
+        """Paid orders now cancelled (all the deal's, or those given): each member hears
+        their money is owed back, and the deal's leader what to refund (Telegram has no
+        refund call for provider payments: the leader pays it back and marks it under
+        /refunds). A deal posted anonymously has its group's leaders told instead."""
+        rows = rows if rows is not None else await self.gb.store.orders.refunds_of_deal(deal.id)
         if not rows:
             return
         group = await self.gb.notify.group_of(deal)
         for row in rows:
             await self.gb.notify.send_private(row.member, "refund_due", row=row, group=group)
-        leader = await self.gb.store.groups.get_member(deal.leader_id)
-        if leader is not None:
+        leaders = [deal.leader_id]
+        if deal.leader_id in ANONYMOUS_SENDERS:
+            leaders = await self.gb.groups.leaders_of(deal.chat_id)
+        for user_id in leaders:
+            leader = await self.gb.store.groups.get_member(user_id) or Member(user_id, "")
             await self.gb.notify.send_private(
                 leader, "refunds_to_make", deal=deal, rows=rows, group=group
             )

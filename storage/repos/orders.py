@@ -246,7 +246,8 @@ class OrdersRepo(Repository):
         return row
 
     async def settle_claim(self, order_id: int, accept: bool, by_user: int, now: int) -> bool:
-        """The leader confirms (marks paid) or rejects a member's "I've paid"."""
+        """The leader confirms (marks paid) or rejects a member's "I've paid", in one
+        transaction. Confirmed on an order cancelled since, the money is owed back."""
         async with self._transaction() as db:
             if not await db.change(
                 "UPDATE orders SET paid_claimed_at = NULL WHERE id = ?"
@@ -254,8 +255,8 @@ class OrdersRepo(Repository):
                 order_id,
             ):
                 return False
-        if accept:
-            await self.mark_orders([order_id], "paid", True, by_user, now)
+            if accept and await self._set_mark(db, order_id, "paid", True, by_user, now) is None:
+                await self._paid_after_cancel(db, order_id, now)
         return True
 
     async def record_invoice_payment(
@@ -274,8 +275,21 @@ class OrdersRepo(Repository):
             ):
                 return False
             await db.change("UPDATE orders SET paid_claimed_at = NULL WHERE id = ?", order_id)
-            await self._set_mark(db, order_id, "paid", True, row["user_id"], now)
+            if await self._set_mark(db, order_id, "paid", True, row["user_id"], now) is None:
+                # Paid after its deal was cancelled or its window released it: owed back.
+                await self._paid_after_cancel(db, order_id, now)
         return True
+
+    @staticmethod
+    async def _paid_after_cancel(db: Tx, order_id: int, now: int) -> None:
+        """Money taken for an order already cancelled: recorded paid, and owed back."""
+        await db.change(
+            "UPDATE orders SET paid_at = ?, refund_due_at = ? WHERE id = ?"
+            " AND status = 'cancelled' AND paid_at IS NULL",
+            now,
+            now,
+            order_id,
+        )
 
     # -- payment reminders ------------------------------------------------------------
 

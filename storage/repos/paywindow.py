@@ -11,13 +11,15 @@ from storage.repos.ledger import LedgerRepo
 from storage.repos.waitlist import WaitlistRepo
 
 # Confirmed orders neither paid nor claimed paid ("I've paid" waits for the leader), nor
-# collected, in a group with a payment window: those the window applies to. An order was
-# confirmed when its round closed (formed).
+# collected, in a group with a payment window, confirmed since the window was set (turning
+# it on never reaches back to old orders settled outside the bot): those the window
+# applies to. An order was confirmed when its round closed (formed).
 _AWAITING = (
     " FROM orders o JOIN rounds r ON r.id = o.round_id JOIN deals d ON d.id = o.deal_id"
     " JOIN groups g ON g.chat_id = d.chat_id"
     " WHERE g.pay_within > 0 AND o.status = 'confirmed' AND o.paid_at IS NULL"
     " AND o.paid_claimed_at IS NULL AND o.collected_at IS NULL"
+    " AND COALESCE(r.closed_at, o.updated_at) >= g.pay_within_at"
 )
 # When such an order was confirmed (a formed round always has its closed_at), and when
 # its window ends (bot.core.paywindow.Awaiting.due_at, in SQL).
@@ -88,7 +90,11 @@ class PayWindowRepo(Repository):
                 await db.all(
                     "UPDATE orders SET status = 'cancelled', cancel_reason = 'unpaid',"
                     " released_at = ?, updated_at = ?"
-                    f" WHERE deal_id = ? AND id IN ({marks}) AND id IN (SELECT o.id {_AWAITING}"
+                    # The conditions again on the row itself: PostgreSQL re-checks only
+                    # those when a payment committing at this moment held the row.
+                    " WHERE status = 'confirmed' AND paid_at IS NULL AND paid_claimed_at IS NULL"
+                    " AND collected_at IS NULL"
+                    f" AND deal_id = ? AND id IN ({marks}) AND id IN (SELECT o.id {_AWAITING}"
                     f" AND {_DUE_AT} <= ?) RETURNING id, quantity, option_id",
                     now,
                     now,
