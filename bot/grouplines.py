@@ -94,6 +94,16 @@ class _Line:
     sent: deque[float] = field(default_factory=deque)  # every send within the window
     card_last: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    posted: int = 0  # texts posted so far
+    # (number of a text, resolved once it has gone): a round's private messages follow it.
+    gone: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+
+    def texts_gone(self, upto: int) -> None:
+        """The texts numbered up to `upto` have gone (or failed for good)."""
+        while self.gone and self.gone[0][0] <= upto:
+            _, done = self.gone.pop(0)
+            if not done.done():
+                done.set_result(None)
 
     def waiting(self) -> bool:
         return bool(self.replies or self.cards or self.refreshes or self.texts)
@@ -131,10 +141,16 @@ class GroupLines:
         self._card_times: dict[tuple[int | str, object], float] = {}
         self._pause = Pause()
 
-    def post(self, chat_id: int, text: str) -> None:
-        """Send `text` to the group with its next message."""
-        self._line(chat_id).texts.append(text)
+    def post(self, chat_id: int, text: str) -> asyncio.Future[None]:
+        """Send `text` to the group with its next message; the future is resolved once it
+        has gone (or failed: it is never sent twice)."""
+        line = self._line(chat_id)
+        line.texts.append(text)
+        line.posted += 1
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        line.gone.append((line.posted, done))
         self._wake(chat_id)
+        return done
 
     async def turn(self, chat_id: int, request: Callable[[], Awaitable[T]]) -> T:
         """Make `request` (it posts a card in the group) at the group's next card turn."""
@@ -214,6 +230,8 @@ class GroupLines:
             del self._senders[chat_id]
             for _, done in line.replies + line.cards:
                 done.cancel()  # only if the sender itself was cancelled (shutdown)
+            if not line.texts:
+                line.texts_gone(line.posted)
 
     async def _paced(self, wait: float, wake: asyncio.Event | None = None) -> bool:
         """Wait `wait` seconds (or until `wake`) if the pace asks for it; whether it did.
@@ -281,8 +299,10 @@ class GroupLines:
         """The first message of the waiting texts, joined; the rest wait for their turn.
         False if there was nothing to say (only blank texts)."""
         texts, line.texts = line.texts, []
+        upto = line.posted
         messages = pack(texts)
         if not messages:
+            line.texts_gone(upto)
             return False
         if len(texts) > 1:
             log.info("group %s: %s texts, %s messages", chat_id, len(texts), len(messages))
@@ -293,6 +313,8 @@ class GroupLines:
             log.warning("group message refused chat=%s: %s", chat_id, exc)
         except Exception:
             log.exception("group message lost chat=%s", chat_id)
+        if len(messages) == 1:
+            line.texts_gone(upto)
         return True
 
     def depths(self) -> tuple[int, int]:

@@ -94,19 +94,23 @@ def answered(exc: NetworkError) -> bool:
 class Budget:
     """Telegram's overall budget, about `rate` messages a second: a leaky bucket that lets
     a second's worth go at once, then one per 1/`rate` s. Urgent callers (replies to
-    people) are served before the others waiting, who are served in the order they came."""
+    people) are served first, then what goes into groups (cards, announcements), then
+    private messages; each kind in the order it came. So in a deadline storm no group's
+    announcement waits behind another group's private confirmations (bench/many_groups.py)."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self._level = 0.0
         self._checked = time.monotonic()
-        self._waiting: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+        # Urgent, into a group, private: served in this order.
+        self._waiting: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque(), deque())
         self._timer: asyncio.TimerHandle | None = None
 
-    async def acquire(self, urgent: bool = False) -> None:
+    async def acquire(self, urgent: bool = False, *, private: bool = False) -> None:
         """Take one message from the budget, waiting for it if need be."""
-        queue = self._waiting[0 if urgent else 1]
-        if not self._waiting[0] and (urgent or not queue) and self._take():
+        kind = 0 if urgent else 2 if private else 1
+        queue = self._waiting[kind]
+        if not any(self._waiting[: kind + 1]) and self._take():
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue.append(waiter)
@@ -199,8 +203,8 @@ class Outbound(BaseRateLimiter[None]):
     ) -> Result:
         """Pace what posts into a chat; retry what may be retried."""
 
-        async def attempt(urgent: bool = False) -> Result:
-            return await self._attempts(callback, args, kwargs, endpoint, urgent)
+        async def attempt(urgent: bool = False, private: bool = False) -> Result:
+            return await self._attempts(callback, args, kwargs, endpoint, urgent, private)
 
         chat_id = data.get("chat_id")
         if (
@@ -216,7 +220,7 @@ class Outbound(BaseRateLimiter[None]):
             return await attempt()
         self.private_sends += 1
         try:
-            return await attempt()
+            return await attempt(private=True)
         finally:
             self.private_sends -= 1
 
@@ -227,13 +231,14 @@ class Outbound(BaseRateLimiter[None]):
         kwargs: dict[str, Any],
         endpoint: str,
         urgent: bool = False,
+        private: bool = False,
     ) -> Result:
         floods = 0
         failures = 0
         pause = self.first_pause
         while True:
             if self._overall is not None and endpoint in PACED:
-                await self._overall.acquire(urgent)
+                await self._overall.acquire(urgent, private=private)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:

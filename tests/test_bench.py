@@ -44,3 +44,32 @@ def test_quick_flash_sale_is_correct_and_prints_its_figures() -> None:
     assert report["ceiling"]["answered"] == 100
     assert report["store"]["confirmed_units"] == 50
     assert report["store"]["rounds_formed"] == 5
+
+
+def test_quick_many_groups_is_correct_and_prints_its_figures() -> None:
+    # 200 groups, a storm of 40 deals, 40 leaders' summaries across a restart.
+    script = str(ROOT / "bench" / "many_groups.py")
+    result = subprocess.run(
+        [sys.executable, script, "--quick", "--lead", "8", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,  # a bound for a hung run; a normal quick run takes about 40 s
+        check=False,
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    for figure in (
+        "seconds to first answer",
+        "peak rss mb",
+        "to last announcement s",
+        "to last confirmation s",
+        "quiet tap p99 ms",
+        "requests 429",
+        "leaders before restart",
+    ):
+        assert figure in result.stdout, f"{figure!r} missing from:\n{result.stdout}"
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["correct"] is True
+    for part in ("start", "storm", "summaries"):
+        assert all(report[part]["checks"].values()), report[part]["checks"]
+    assert report["storm"]["figures"]["confirmations_expected"] == 400

@@ -350,6 +350,42 @@ async def test_the_overall_budget_lets_a_reply_pass_the_messages_waiting() -> No
     assert time.monotonic() - started >= 4 * 0.05 * 0.9, "one per 1/rate s"
 
 
+async def test_the_overall_budget_serves_groups_before_private_messages() -> None:
+    # A deadline storm: no group's announcement waits behind another group's private
+    # confirmations (bench/many_groups.py measured 1,000 groups at once).
+    budget = Budget(20)
+    for _ in range(20):
+        await budget.acquire()
+    served: list[str] = []
+
+    async def take(name: str, urgent: bool = False, private: bool = False) -> None:
+        await budget.acquire(urgent, private=private)
+        served.append(name)
+
+    privates = [asyncio.create_task(take(f"private {n}", private=True)) for n in range(3)]
+    await asyncio.sleep(0)
+    groups = [asyncio.create_task(take(f"group {n}")) for n in range(2)]
+    await asyncio.sleep(0)
+    await asyncio.gather(*privates, *groups, take("reply", urgent=True))
+    assert served == ["reply", "group 0", "group 1", "private 0", "private 1", "private 2"]
+
+
+async def test_a_posted_text_tells_when_it_has_gone() -> None:
+    # A round's members hear privately only once the group has heard (Notifier.closed).
+    sent = Sent()
+    lines = GroupLines(sent.send, interval=INTERVAL)
+    first = lines.post(GROUP, "round 1 formed")
+    await first
+    assert sent.texts() == ["round 1 formed"]
+    second, third = lines.post(GROUP, "round 2 formed"), lines.post(GROUP, "round 3 formed")
+    assert not second.done(), "the group's pace holds it"
+    await asyncio.gather(second, third)
+    assert sent.texts()[-1] == f"round 2 formed{SEPARATOR}round 3 formed"
+    sent.fail_next = True
+    await lines.post(GROUP, "lost")  # a failed send resolves it too: it is never repeated
+    assert sent.texts()[-1] != "lost"
+
+
 # -- the Bot API hook: pacing and retries ------------------------------------------------
 
 

@@ -100,6 +100,10 @@ class GroupBuy:
         # in a flash sale most taps come after the last unit, and none needs the store.
         self._ended: dict[int, str] = {}
         self._open_seen: set[int] = set()
+        # Deadlines close one deal at a time: when a thousand fall due in one minute, a
+        # tap waits for the write lock behind one closing, not behind all of them (each
+        # writer queues for it in turn; bench/many_groups.py measured 27 s before).
+        self._closing = asyncio.Lock()
         self.payments = Payments(self)
         self.waitlist = Waitlist(self)
         self.cards = DealCards(
@@ -411,7 +415,8 @@ class GroupBuy:
 
     async def close_due(self, deal_id: int) -> None:
         """The deadline came: close the deal (a no-op if it is already closed)."""
-        closed = await self.store.rounds.close_due(deal_id, self.clock.timestamp())
+        async with self._closing:
+            closed = await self.store.rounds.close_due(deal_id, self.clock.timestamp())
         await self._after_close(deal_id, closed)
 
     async def close(self, deal: Deal, choice: rounds.CloseChoice | None) -> ClosedRound | None:

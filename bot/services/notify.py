@@ -3,6 +3,7 @@ and the announcements a round or a deal makes when it ends."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -70,7 +71,7 @@ class Notifier:
             return  # an empty round ends quietly: nobody is waiting on it
         group = await self.group_of(closed.deal)
         formed = closed.round.status is RoundStatus.FORMED
-        await self.send_group(
+        announced = await self.send_group(
             group,
             "round_formed" if formed else "round_failed",
             deal=closed.deal,
@@ -80,6 +81,7 @@ class Notifier:
             members=len({line.member.user_id for line in closed.lines}),
             next_round=closed.next_round,
         )
+        await announced  # the group hears it first; its members' private messages follow
         if formed:
             await self.confirm_orders(closed.deal, closed.lines)
         else:
@@ -161,10 +163,11 @@ class Notifier:
 
     # -- sending ----------------------------------------------------------------------
 
-    async def send_group(self, group: Group, template: str, **context: Any) -> None:
-        """Queue a message for the group, in its language, on its line."""
+    async def send_group(self, group: Group, template: str, **context: Any) -> asyncio.Future[None]:
+        """Queue a message for the group, in its language, on its line; the future is
+        resolved once it has gone."""
         text = self.texts.render(template, group.lang, now=self.clock.timestamp(), **context)
-        self.lines.post(group.chat_id, text)
+        return self.lines.post(group.chat_id, text)
 
     async def post_group_text(self, chat_id: int, text: str) -> None:
         """Post a text in a group now (its line calls this when the text's turn comes)."""
