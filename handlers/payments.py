@@ -96,7 +96,9 @@ async def unpaid_command(update: Update, context: Context, groups: list[Group]) 
     await told_privately(update, context, delivered)
 
 
-REFUND_BUTTONS = 20  # buttons under one /refunds list; the rest after these are marked
+# Buttons under one /refunds list (the rest after these are marked); the list shows as
+# many lines (templates/refunds.j2), so that it stays one message, redrawn in place.
+REFUND_BUTTONS = 10
 
 
 @from_someone

@@ -85,7 +85,7 @@ async def _pay(update: Update, context: Context, group: Group, value: str) -> No
     replied = message.reply_to_message
     photo = message.photo or (replied.photo if replied else None)
     try:
-        if photo:
+        if photo and not _pay_mode(value, group):
             changes: dict[str, str | None] = {"pay_qr": photo[-1].file_id}
             if value.strip():
                 word, *rest = value.split(None, 1)
@@ -102,6 +102,15 @@ async def _pay(update: Update, context: Context, group: Group, value: str) -> No
         return
     log.info("settings chat=%s pay=%s", group.chat_id, sorted(changes))
     await _show(message, context, group, changed="pay")
+
+
+def _pay_mode(value: str, group: Group) -> bool:
+    """Whether `value` names a way to collect (invoice, off …) rather than instructions:
+    then a photo it comes with (or replies to) is not a QR code."""
+    try:
+        return "pay" in parse_setting("pay", value, group)
+    except UserError:
+        return False
 
 
 async def _show(message: Message, context: Context, group: Group, changed: str = "") -> None:

@@ -743,3 +743,21 @@ def test_a_form_is_answered_in_the_language_its_keys_are_written_in(
     body: str, group: str, answer: str
 ) -> None:
     assert forms.written_in(body, group) == answer
+
+
+@pytest.mark.parametrize(
+    ("deadline", "day_first", "expected"),
+    [
+        ("01.12 20:00", True, "12-01 20:00"),  # Russian: 1 December
+        ("01.12 20:00", False, "01-12 20:00"),  # elsewhere month first: 12 January
+        ("25.11.2026 20:00", True, "11-25 20:00"),
+        ("25.11 20:00", False, "11-25 20:00"),  # no 25th month: day first either way
+    ],
+)
+def test_a_dotted_date_is_read_day_first_in_a_russian_form(
+    deadline: str, day_first: bool, expected: str
+) -> None:
+    form = parse_deal_form(
+        f"Манго\nцена: 1\nминимум: 1\nсрок: {deadline}", now=NOW, tz=SHANGHAI, day_first=day_first
+    )
+    assert form.deadline.astimezone(SHANGHAI).strftime("%m-%d %H:%M") == expected

@@ -56,3 +56,11 @@ async def test_instructions_alone_then_off_and_a_member_may_not_set_them(world: 
     assert "pay: off" in await world.leader.says_and_hears("/settings pay off")
     group = await world.service.store.groups.get_group(GROUP_ID)
     assert group is not None and (group.pay_note, group.pay_qr) == (None, None)
+    photo = world.api.send_photo(GROUP_ID, world.leader.id, file_id="CAT")
+    since = len(world.api.requests)
+    world.api.send_text(
+        GROUP_ID, world.leader.id, "/settings pay off", reply_to=photo["message_id"]
+    )
+    await world.api.wait_for("sendMessage", since=since, chat_id=GROUP_ID)
+    group = await world.service.store.groups.get_group(GROUP_ID)
+    assert group is not None and group.pay_qr is None, "a pay mode is not a QR code"

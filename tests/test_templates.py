@@ -734,7 +734,7 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
         "unpaid": [{"rows": rows[:3]}, {"rows": []}],
         "refunds": [
             {"rows": rows[:3], "buttons": 3},
-            {"rows": rows * 15, "buttons": 20},
+            {"rows": rows * 15, "buttons": 10},
             {"rows": [], "buttons": 0},
         ],
         "refund_due": [

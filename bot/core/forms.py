@@ -152,21 +152,24 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９：／－．\u3000", "0123456789:/-. ")
 
 
-def parse_deal_form(body: str, *, now: datetime, tz: ZoneInfo, money_digits: int = 2) -> DealForm:
-    """The deal in `body` (the text after /deal), or FormError naming the first problem."""
+def parse_deal_form(
+    body: str, *, now: datetime, tz: ZoneInfo, money_digits: int = 2, day_first: bool = False
+) -> DealForm:
+    """The deal in `body` (the text after /deal), or FormError naming the first problem.
+    With `day_first` (a Russian form) a dotted date is day.month: 05.12 is 5 December."""
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     if money_digits < 0:
         raise ValueError(f"money_digits must not be negative: {money_digits}")
     try:
-        return _parse(body, now.astimezone(UTC), tz, money_digits)
+        return _parse(body, now.astimezone(UTC), tz, money_digits, day_first)
     except FormError as error:
         # The error template shows a complete example; its price must suit the currency.
         error.context.setdefault("digits", money_digits)
         raise
 
 
-def _parse(body: str, now: datetime, tz: ZoneInfo, digits: int) -> DealForm:
+def _parse(body: str, now: datetime, tz: ZoneInfo, digits: int, day_first: bool) -> DealForm:
     if len(body) > MAX_FORM:
         raise FormError("form", "too_long", max=MAX_FORM)
     lines = [line.strip() for line in _clean(body).split("\n")]
@@ -187,7 +190,23 @@ def _parse(body: str, now: datetime, tz: ZoneInfo, digits: int) -> DealForm:
 
     if not title:
         raise FormError("title", "missing")
+    if day_first:
+        read_day_first(values)
     return _form(title, values, "\n".join(description) or None, now, tz, digits)
+
+
+# A dotted date at the start of a time, day first: 05.12 20:00, 05.12.2026 20:00.
+_DOTTED_DAY = re.compile(r"^([0-9]{1,2})\.([0-9]{1,2})(?:\.([0-9]{4}))?(?=[ tT])")
+
+
+def read_day_first(values: dict[str, str]) -> None:
+    """Rewrite the start's and deadline's dotted dates (day.month, as Russian writes them)
+    the ISO way, month first, which is how the times are then read."""
+    for key in ("start", "deadline"):
+        if key in values:
+            values[key] = _DOTTED_DAY.sub(
+                lambda m: f"{m[3] + '-' if m[3] else ''}{m[2]}-{m[1]}", values[key].strip()
+            )
 
 
 def _form(

@@ -21,6 +21,7 @@ from bot.core.forms import (
     _read_line,
     _split_pairs,
     _visible,
+    read_day_first,
     take_pair,
 )
 
@@ -34,6 +35,7 @@ def parse_repost(
     tz: ZoneInfo,
     money_digits: int = 2,
     repriced: bool = False,
+    day_first: bool = False,
 ) -> DealForm:
     """A past deal (`base`) posted again, with what the leader typed after its number:
     `[deadline] [stock]`, then any `key=value` of the deal form, which replace the old
@@ -59,6 +61,8 @@ def parse_repost(
         if repriced and "options" not in values and (base.options or "price" not in values):
             raise FormError("options" if base.options else "price", "other_currency")
         description = values.get("description", base.description)
+        if day_first:
+            read_day_first(values)
         return _form(base.title, values, description, now, tz, money_digits, base, period)
     except FormError as error:
         error.context.setdefault("digits", money_digits)

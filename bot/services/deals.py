@@ -24,7 +24,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core import callbacks, currency, rounds
 from bot.core.errors import UserError
-from bot.core.forms import DealForm, Mode, OptionForm, parse_deal_form
+from bot.core.forms import DealForm, Mode, OptionForm, parse_deal_form, written_in
 from bot.core.links import Links
 from bot.core.models import (
     CancelledDeal,
@@ -182,6 +182,8 @@ class GroupBuy:
             now=self.clock.now(),
             tz=ZoneInfo(group.tz),
             money_digits=currency.digits(group.currency),
+            # A Russian form (or any form in a Russian group) writes dates day first.
+            day_first=written_in(body, group.lang) == "ru",
         )
         return await self._post(group, leader, form, photo_file_id)
 
@@ -221,6 +223,7 @@ class GroupBuy:
             tz=ZoneInfo(group.tz),
             money_digits=currency.digits(group.currency),
             repriced=deal.currency != group.currency,
+            day_first=written_in(overrides, group.lang) == "ru",
         )
         return await self._post(group, leader, form, deal.photo_file_id)
 

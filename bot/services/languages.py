@@ -26,8 +26,8 @@ class Languages:
         one, for a member whose Telegram speaks a language the bot does not."""
         now = self.clock.timestamp()
         if self._read_at is None or now - self._read_at >= FRESH_FOR:
+            self._read_at = now  # first: the taps meanwhile use what is known, not re-read
             self._chosen = await self.store.groups.member_langs()
-            self._read_at = now
         chosen = self._chosen.get(member.user_id) or member.lang
         return chosen or member.speaks(fallback)
 

@@ -83,7 +83,7 @@ class Notifier:
         )
         await announced  # the group hears it first; its members' private messages follow
         if formed:
-            await self.confirm_orders(closed.deal, closed.lines)
+            await self.confirm_orders(closed.deal, closed.lines, closed.round.closed_at)
         else:
             await self.tell_members(closed.deal, closed.lines, "order_cancelled", reason="failed")
 
@@ -112,13 +112,17 @@ class Notifier:
             await self.taps.lull(deadline)
             yield line
 
-    async def confirm_orders(self, deal: Deal, lines: Sequence[Line]) -> None:
+    async def confirm_orders(
+        self, deal: Deal, lines: Sequence[Line], confirmed_at: int | None = None
+    ) -> None:
         """Each confirmed order privately: its code, where to collect it, and "I've paid"
         or, where the group takes Telegram Payments, an invoice instead."""
         group = await self.group_of(deal)
         invoices = self.invoices if group.pay == "invoice" else None
-        # With a payment window, the time an order still unpaid is released.
-        pay_by = self.clock.timestamp() + group.pay_within if group.pay_within else None
+        # With a payment window, the time an order still unpaid is released: a window
+        # after the round closed (bot.core.paywindow.Awaiting.due_at).
+        since = max(confirmed_at or self.clock.timestamp(), group.pay_within_at)
+        pay_by = since + group.pay_within if group.pay_within else None
         async for line in self.giving_way(lines):
             lang = await self.languages.of(line.member, group.lang)
             by_hand = group if group.pays_by_hand else None
