@@ -354,3 +354,29 @@ async def sqlite_world(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[World]:
     """For what only SQLite has: a database file to back up."""
     async with running_world(api, tmp_path, "sqlite") as running:
         yield running
+
+
+def private_button(world: World, person: Person, label: str) -> tuple[int, str]:
+    """The newest private message to `person` with a button containing `label`: its id and
+    the button's data."""
+    for message in reversed(world.api.bot_messages(person.id)):
+        for text, data in world.api.buttons(person.id, message["message_id"]):
+            if label in text:
+                return message["message_id"], str(data)
+    raise AssertionError(f"no private button {label!r} for {person.name}")
+
+
+def operator_bot_env(
+    api: FakeBotAPI, db: Path, clock_offset: int = 0, **settings: str
+) -> dict[str, str]:
+    """The environment of `python -m bot` run by an operator against the fake API, on the
+    SQLite file `db`, its clock `clock_offset` seconds ahead (GROUPBUY_ names added)."""
+    return operator_env(
+        GROUPBUY_TELEGRAM__TOKEN=TOKEN,
+        GROUPBUY_TELEGRAM__BASE_URL=api.base_url,
+        GROUPBUY_TELEGRAM__POLL_TIMEOUT="1",
+        GROUPBUY_TELEGRAM__CARD_EDIT_INTERVAL="0.2",
+        GROUPBUY_STORAGE__PATH=str(db),
+        GROUPBUY_CLOCK_OFFSET=str(clock_offset),
+        **settings,
+    )

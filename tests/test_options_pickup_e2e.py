@@ -6,18 +6,9 @@ import asyncio
 import csv
 import io
 
-from tests.conftest import GROUP_ID, Person, World
+from tests.conftest import GROUP_ID, World, private_button
 
 BOXES = "Mangoes\noptions: 5kg box 12.50 x3; 10kg box 22.00 x1\nmin: 2\ndeadline: 1d"
-
-
-def private_buttons(world: World, person: Person, label: str) -> tuple[int, str]:
-    """The newest private message to `person` with a button containing `label`."""
-    for message in reversed(world.api.bot_messages(person.id)):
-        for text, data in world.api.buttons(person.id, message["message_id"]):
-            if label in text:
-                return message["message_id"], str(data)
-    raise AssertionError(f"no private button {label!r} for {person.name}")
 
 
 async def test_options_have_their_own_buttons_counts_and_stock(world: World) -> None:
@@ -102,7 +93,7 @@ async def test_pickup_points_codes_and_check_off(world: World) -> None:
 
     await ann.taps("Join", card)
     await world.settle()
-    message, data = private_buttons(world, ann, "North gate")
+    message, data = private_button(world, ann, "North gate")
     answer = await ann.taps_data(message, data, chat_id=ann.id)
     assert answer == "Pickup: North gate ✓"
     await bo.taps("Join", card)  # the round forms
@@ -126,12 +117,12 @@ async def test_payment_is_claimed_confirmed_and_chased(world: World) -> None:
     await bo.taps("Join", card)
     await world.settle()
 
-    message, data = private_buttons(world, ann, "I've paid")
+    message, data = private_button(world, ann, "I've paid")
     assert "leader will confirm" in await ann.taps_data(message, data, chat_id=ann.id)
     await world.api.wait_until(
         lambda: any("says they paid" in t for t in world.leader.private_texts())
     )
-    message, data = private_buttons(world, world.leader, "Received")
+    message, data = private_button(world, world.leader, "Received")
     assert "Payment confirmed" in await world.leader.taps_data(
         message, data, chat_id=world.leader.id
     )
@@ -143,7 +134,7 @@ async def test_payment_is_claimed_confirmed_and_chased(world: World) -> None:
     assert "privately" in reply
     unpaid = world.leader.private_texts()[-1]
     assert "Bo: 1 × Figs — ¥2.00" in unpaid and "Ann" not in unpaid
-    message, data = private_buttons(world, world.leader, "Remind them all")
+    message, data = private_button(world, world.leader, "Remind them all")
     first = await world.leader.taps_data(message, data, chat_id=world.leader.id)
     second = await world.leader.taps_data(message, data, chat_id=world.leader.id)
     assert first == "Reminded 1 member."
@@ -163,13 +154,13 @@ async def test_the_waitlist_gets_freed_units_first_and_offers_lapse(world: World
 
     await ann.taps("Leave", card)  # two units free: Bo and Cy are each offered one
     await world.settle()
-    message, data = private_buttons(world, bo, "Take it")
+    message, data = private_button(world, bo, "Take it")
     assert (await bo.taps_data(message, data, chat_id=bo.id)).startswith("You're in")
     assert await world.member("Di").taps_data(card, "v1:join:1") == "Sold out.", "Cy's is held"
 
     await world.pass_time(16 * 60)  # Cy lets the offer lapse: the unit is free again
     await world.api.wait_until(lambda: "Join" in " ".join(world.labels(card)))
-    message, data = private_buttons(world, cy, "Take it")
+    message, data = private_button(world, cy, "Take it")
     assert await cy.taps_data(message, data, chat_id=cy.id) == "That offer has lapsed or was taken."
 
 

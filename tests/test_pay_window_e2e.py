@@ -23,12 +23,12 @@ from tests.conftest import (
     GROUP_ID,
     PROVIDER_TOKEN,
     STORES,
-    TOKEN,
     Person,
     World,
     bot_process,
     drop_schema,
-    operator_env,
+    operator_bot_env,
+    private_button,
     running_world,
     settings_for,
 )
@@ -37,15 +37,6 @@ from tests.fakeapi import FakeBotAPI
 HOUR = 3600
 REMINDER = "is not paid yet"
 RELEASED = "is released: it was not paid"
-
-
-def private_button(world: World, person: Person, label: str) -> tuple[int, str]:
-    """The newest private message to `person` with a button containing `label`."""
-    for message in reversed(world.api.bot_messages(person.id)):
-        for text, data in world.api.buttons(person.id, message["message_id"]):
-            if label in text:
-                return message["message_id"], str(data)
-    raise AssertionError(f"no private button {label!r} for {person.name}")
 
 
 def told(person: Person, words: str) -> int:
@@ -324,15 +315,7 @@ def started_bot(
 ) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """`python -m bot` as an operator runs it (as in tests/test_restart.py), sweeping
     twice a second."""
-    env = operator_env(
-        GROUPBUY_TELEGRAM__TOKEN=TOKEN,
-        GROUPBUY_TELEGRAM__BASE_URL=api.base_url,
-        GROUPBUY_TELEGRAM__POLL_TIMEOUT="1",
-        GROUPBUY_TELEGRAM__CARD_EDIT_INTERVAL="0.2",
-        GROUPBUY_STORAGE__PATH=str(db),
-        GROUPBUY_CLOCK_OFFSET=str(clock_offset),
-        GROUPBUY_DEALS__SWEEP_SECONDS="0.5",
-    )
+    env = operator_bot_env(api, db, clock_offset, GROUPBUY_DEALS__SWEEP_SECONDS="0.5")
     return bot_process(env, log)
 
 

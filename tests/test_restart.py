@@ -9,7 +9,7 @@ import subprocess
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from tests.conftest import GROUP_ID, TOKEN, bot_process, operator_env
+from tests.conftest import GROUP_ID, TOKEN, bot_process, operator_bot_env
 from tests.fakeapi import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,14 +19,7 @@ def started_bot(
     api: FakeBotAPI, db: Path, log: Path, clock_offset: int = 0
 ) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """`python -m bot` as an operator runs it, configured by environment variables only."""
-    env = operator_env(
-        GROUPBUY_TELEGRAM__TOKEN=TOKEN,
-        GROUPBUY_TELEGRAM__BASE_URL=api.base_url,
-        GROUPBUY_TELEGRAM__POLL_TIMEOUT="1",
-        GROUPBUY_TELEGRAM__CARD_EDIT_INTERVAL="0.2",
-        GROUPBUY_STORAGE__PATH=str(db),
-        GROUPBUY_CLOCK_OFFSET=str(clock_offset),
-    )
+    env = operator_bot_env(api, db, clock_offset)
     return bot_process(env, log)
 
 

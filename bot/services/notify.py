@@ -197,41 +197,31 @@ class Notifier:
         fallback = group.lang if isinstance(group, Group) else DEFAULT_LANGUAGE
         lang = await self.languages.of(member, fallback)
         text = self.texts.render(template, lang, now=self.clock.timestamp(), **context)
-        try:
-            await self.send_text(member.user_id, text)
-        except Forbidden:
-            log.debug("member %s has not started the bot; skipped", member.user_id)
-            return False
-        except TelegramError as exc:
-            log.warning(
-                "private message failed user=%s template=%s: %s", member.user_id, template, exc
-            )
-            return False
-        return True
+        return await _delivered(member.user_id, template, self.send_text(member.user_id, text))
 
     async def send_private_markup(
         self, user_id: int, text: str, markup: InlineKeyboardMarkup | None
     ) -> bool:
         """Send a rendered text with buttons privately; False if it could not be."""
-        try:
-            await self.send_text(user_id, text, markup)
-        except Forbidden:
-            log.debug("member %s has not started the bot; skipped", user_id)
-            return False
-        except TelegramError as exc:
-            log.warning("private message failed user=%s: %s", user_id, exc)
-            return False
-        return True
+        return await _delivered(user_id, "message", self.send_text(user_id, text, markup))
 
     async def send_private_photo(self, user_id: int, photo: str, caption: str) -> bool:
         """Send a photo (a file_id) with a rendered caption privately; False if it could
         not be (the text that follows still goes)."""
-        try:
-            await self.bot.send_photo(user_id, photo, caption=caption)
-        except Forbidden:
-            log.debug("member %s has not started the bot; skipped", user_id)
-            return False
-        except TelegramError as exc:
-            log.warning("private photo failed user=%s: %s", user_id, exc)
-            return False
-        return True
+        return await _delivered(
+            user_id, "photo", self.bot.send_photo(user_id, photo, caption=caption)
+        )
+
+
+async def _delivered(user_id: int, what: str, sending: Awaitable[object]) -> bool:
+    """Whether a private send went through: a member who never started the bot, or any
+    other refusal, is logged and skipped, never raised."""
+    try:
+        await sending
+    except Forbidden:
+        log.debug("member %s has not started the bot; skipped", user_id)
+        return False
+    except TelegramError as exc:
+        log.warning("private %s failed user=%s: %s", what, user_id, exc)
+        return False
+    return True
