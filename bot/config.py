@@ -193,6 +193,9 @@ class WebappSettings(BaseModel):
     def _url_when_enabled(self) -> WebappSettings:
         if self.enabled and not self.url.startswith("https://"):
             raise ValueError("webapp.url must be set (https://…) when the console is on")
+        if self.enabled and not urlsplit(self.url).path.endswith("/"):
+            # The page fetches its files and views relative to its own address.
+            raise ValueError("webapp.url must end in / (https://shop.example.com/console/)")
         return self
 
 

@@ -55,7 +55,7 @@ def visible(fragment: str) -> str:
 
 async def test_the_shell_page_and_its_files_need_nothing_from_elsewhere(console: World) -> None:
     status, page, headers = await ask(console, "/")
-    assert status == 200 and 'src="/static/console.js"' in page
+    assert status == 200 and 'src="static/console.js"' in page
     assert "default-src 'self'" in str(headers["Content-Security-Policy"])
     assert "http" not in page.replace("http-equiv", ""), "no outside address in the shell"
     status, script, _ = await ask(console, "/static/console.js")
@@ -250,8 +250,9 @@ async def test_the_chart_draws_thirty_days_as_svg(console: World) -> None:
     status, chart, _ = await ask(console, f"/api/view/chart/{GROUP_ID}", console.leader)
     assert status == 200 and chart.count("<svg") == 3
     assert chart.count('<rect class="bar"') == 90
-    assert "Revenue per day: ¥94.50" in visible(chart)
-    assert "Orders per day: 6" in visible(chart) and "Units per day: 9" in visible(chart)
+    words = visible(chart)
+    assert "Revenue per day · 30 days: ¥94.50" in words
+    assert "Orders per day · 30 days: 6" in words and "Units per day · 30 days: 9" in words
 
 
 @pytest.mark.parametrize(

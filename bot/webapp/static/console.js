@@ -21,7 +21,10 @@
     });
   }
 
+  // The fragments name paths from the console's root ("/api/…"); they are fetched
+  // relative to this page, so that a proxy may serve the console under a prefix.
   function call(method, path, body) {
+    path = path.replace(/^\//, "");
     var headers = { "X-Telegram-Init-Data": initData };
     if (body !== undefined) { headers["Content-Type"] = "application/json"; }
     return fetch(path, {
