@@ -325,3 +325,23 @@ async def test_summary_and_orders_carry_the_consoles_button(console: World) -> N
     ann = people["Ann"]
     await ann.says_and_hears("/orders", ann.id)
     assert "reply_markup" not in console.api.bot_messages(ann.id)[-1], "a member has the menu"
+
+
+async def test_with_the_webhook_on_the_console_is_served_beside_it(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    port = free_port()
+    webhook = {
+        "enabled": True,
+        "url": f"http://127.0.0.1:{port}/hook",
+        "port": port,
+        "path": "hook",
+        "secret_token": "s3cret-token",
+    }
+    webapp = console_settings(free_port())  # its own port is not used then
+    async with running_world(api, tmp_path, "sqlite", webapp=webapp, webhook=webhook) as world:
+        world.console_url = f"http://127.0.0.1:{port}"
+        status, home, _ = await ask(world, "/api/view/home", world.leader)
+        assert status == 200 and "My orders" in home
+        assert (await ask(world, "/healthz"))[0] == 200
+        assert (await ask(world, "/api/view/home"))[0] == 401
