@@ -8,6 +8,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from aiohttp import web
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
@@ -24,10 +25,12 @@ from bot.metrics import CountedUpdates, Metrics, StampedQueue
 from bot.ops import Ops
 from bot.outbound import Outbound
 from bot.redact import hide_secrets_of
+from bot.services.console import Console
 from bot.services.deals import GroupBuy
 from bot.services.paywindow import PayWindow
 from bot.services.reports import Reports
 from bot.texts import Texts
+from bot.webapp.server import ConsoleServer
 from bot.webhook import WebhookServer
 from storage import open_store
 
@@ -103,6 +106,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
     app.bot_data.groupbuy = groupbuy
     app.bot_data.requests = requests
     app.bot_data.reports = reports
+    app.bot_data.console = Console(groupbuy, reports)
     app.bot_data.limits = Limits(settings.limits, exempt=settings.leaders)
     handlers.register(app)
     return app
@@ -135,15 +139,23 @@ class Runtime:
         self.service: GroupBuy = app.bot_data.groupbuy
         self.webhook: WebhookServer | None = None
         self.ops = Ops(app)
+        self.console = ConsoleServer(app)
 
     async def start(self) -> None:
-        """Answer /healthz and /readyz on `[ops] port` (if set), then start the bot."""
+        """Answer /healthz and /readyz on `[ops] port` (if set), then start the bot and
+        (if on) its console."""
         await self.ops.start()
         try:
             await self._start()
         except BaseException:
             await self.ops.stop()
             raise
+        if self.console.enabled:
+            try:
+                await self.console.start(own_server=self.webhook is None)
+            except BaseException:
+                await self.stop()
+                raise
 
     async def _start(self) -> None:
         """Check the token, open the store, close overdue deals, and take updates."""
@@ -164,7 +176,7 @@ class Runtime:
             raise
         telegram = self.service.settings.telegram
         if telegram.webhook.enabled:
-            self.webhook = WebhookServer(app, telegram.webhook, self.ops.mount)
+            self.webhook = WebhookServer(app, telegram.webhook, self._mount)
             try:
                 await self.webhook.start()
             except BaseException:
@@ -181,9 +193,17 @@ class Runtime:
             log.info("bot @%s is polling", app.bot.username)
         await app.start()
 
+    def _mount(self, server: web.Application) -> None:
+        """What the webhook's server answers besides updates: the operator's endpoints,
+        and the console when it is on."""
+        self.ops.mount(server)
+        if self.console.enabled:
+            self.console.mount(server)
+
     async def stop(self) -> None:
         """Stop taking updates, finish what is under way, send what waits, close the store."""
         app = self.app
+        await self.console.stop()
         if self.webhook is not None:
             await self.webhook.stop()
         elif app.updater is not None and app.updater.running:

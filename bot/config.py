@@ -175,6 +175,30 @@ class OpsSettings(BaseModel):
     port: int = Field(default=0, ge=0, le=65535)
 
 
+class WebappSettings(BaseModel):
+    """The leader's console, a Telegram Mini App served by the bot itself (bot/webapp/)."""
+
+    enabled: bool = False
+    # The public HTTPS address the Mini App opens at (a reverse proxy forwards it to us);
+    # Telegram opens Mini Apps over HTTPS only.
+    url: str = ""
+    # In polling mode the console listens here; with the webhook on, the webhook's server
+    # serves it beside the webhook and these are not used.
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=1, le=65535)
+    # Requests one user may make a minute; beyond it they are answered 429.
+    requests_per_minute: int = Field(default=120, ge=1)
+
+    @model_validator(mode="after")
+    def _url_when_enabled(self) -> WebappSettings:
+        if self.enabled and not self.url.startswith("https://"):
+            raise ValueError("webapp.url must be set (https://…) when the console is on")
+        if self.enabled and not urlsplit(self.url).path.endswith("/"):
+            # The page fetches its files and views relative to its own address.
+            raise ValueError("webapp.url must end in / (https://shop.example.com/console/)")
+        return self
+
+
 class PaymentsSettings(BaseModel):
     """Telegram Payments: the provider connected to the bot in @BotFather."""
 
@@ -215,6 +239,7 @@ class Settings(BaseSettings):
     clock_offset: float = 0.0
     ops: OpsSettings = OpsSettings()
     payments: PaymentsSettings = PaymentsSettings()
+    webapp: WebappSettings = WebappSettings()
 
     @field_validator("timezone")
     @classmethod
@@ -238,6 +263,14 @@ class Settings(BaseSettings):
                 " answers /healthz, /readyz and /metrics already (or set ops.port = 0)"
             )
         return ops
+
+    @field_validator("webapp")
+    @classmethod
+    def _webapp_port_free(cls, webapp: WebappSettings, info: ValidationInfo) -> WebappSettings:
+        ops = info.data.get("ops")
+        if webapp.enabled and isinstance(ops, OpsSettings) and ops.port == webapp.port:
+            raise ValueError("webapp.port must differ from ops.port")
+        return webapp
 
     @classmethod
     def settings_customise_sources(

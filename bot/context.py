@@ -11,6 +11,7 @@ from bot.delivery import TolerantBot
 
 if TYPE_CHECKING:
     from bot.limits import Limits
+    from bot.services.console import Console
     from bot.services.deals import GroupBuy
     from bot.services.reports import Reports
 
@@ -21,6 +22,7 @@ class Services:
     groupbuy: GroupBuy
     reports: Reports
     limits: Limits
+    console: Console
     requests: tuple[BaseRequest, BaseRequest]  # the bot's, and its getUpdates one
 
 

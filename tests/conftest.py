@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import itertools
+import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import uuid
@@ -18,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from init_data_py import sign
 
 from bot.app import Runtime, build_application
 from bot.clock import Clock
@@ -178,6 +181,7 @@ class World:
         creator = api.user(1001, "Lena", username="lena", language_code="en")
         api.group(GROUP_ID, "Mango lovers", creator=creator, admins=[])
         self.leader = Person(self, creator)
+        self.console_url = ""  # where the console answers, when it is on
 
     def member(self, name: str | None = None, *, started: bool = True, lang: str = "en") -> Person:
         """A new group member (who has opened a private chat with the bot, unless told)."""
@@ -290,11 +294,12 @@ async def running_world(
     store: str,
     limits: dict[str, Any] | None = None,
     payments: dict[str, Any] | None = None,
+    webapp: dict[str, Any] | None = None,
     **telegram: Any,
 ) -> AsyncIterator[World]:
     """The bot on the given store, started, with a group and its leader; `telegram`
     overrides telegram settings (a proxy, say), `limits` the budgets, `payments` the
-    Telegram Payments settings."""
+    Telegram Payments settings, `webapp` the console's."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     clock = Clock()
     settings = settings_for(
@@ -305,6 +310,7 @@ async def running_world(
         telegram=telegram,
         limits=limits or {},
         payments=payments or {},
+        webapp=webapp or {},
     )
     runtime = Runtime(build_application(settings, clock))
     await runtime.start()
@@ -321,6 +327,39 @@ async def world(
     request: pytest.FixtureRequest, api: FakeBotAPI, tmp_path: Path
 ) -> AsyncIterator[World]:
     async with running_world(api, tmp_path, request.param) as running:
+        yield running
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def console_settings(port: int, **more: Any) -> dict[str, Any]:
+    """The console on, on 127.0.0.1:port (its public address is never fetched in tests)."""
+    return {"enabled": True, "url": "https://console.example/", "port": port} | more
+
+
+def init_data(world: World, person: Person, age: float = 0, token: str = TOKEN) -> str:
+    """The initData Telegram would give `person` opening the console `age` seconds ago
+    (by the bot's clock), signed with the bot's token (or another, to forge one)."""
+    user = {key: person.user[key] for key in ("id", "first_name", "username", "language_code")}
+    issued = world.clock.now().timestamp() - age
+    return sign({"user": json.dumps(user)}, token, auth_date=int(issued))
+
+
+@pytest.fixture(params=STORES)
+async def console(
+    request: pytest.FixtureRequest, api: FakeBotAPI, tmp_path: Path
+) -> AsyncIterator[World]:
+    """The bot with its console on, on a free port of 127.0.0.1 (`world.console_url`)."""
+    port = free_port()
+    async with running_world(
+        api, tmp_path, request.param, webapp=console_settings(port)
+    ) as running:
+        running.console_url = f"http://127.0.0.1:{port}"
         yield running
 
 

@@ -469,6 +469,8 @@ class FakeBotAPI:
         self.pinned: dict[int, list[int]] = {}
         # Command menus by (scope as JSON, language code or ""), as setMyCommands left them.
         self.menus: dict[tuple[str, str], list[JSON]] = {}
+        # The menu button by private chat (None: every chat's default), as last set.
+        self.menu_buttons: dict[int | None, JSON] = {}
         self.webhook_url = ""
 
         self.requests: list[Recorded] = []
@@ -523,6 +525,7 @@ class FakeBotAPI:
                 "setMyCommands": self._set_my_commands,
                 "deleteMyCommands": self._delete_my_commands,
                 "getMyCommands": self._get_my_commands,
+                "setChatMenuButton": self._set_chat_menu_button,
                 "sendMessage": self._send_message,
                 "sendPhoto": self._send_photo,
                 "sendDocument": self._send_document,
@@ -986,12 +989,14 @@ class FakeBotAPI:
         return copy.deepcopy(message)
 
     def buttons(self, chat_id: int, message_id: int) -> list[tuple[str, str | None]]:
-        """The message's inline buttons, flattened: (text, callback_data or url)."""
+        """The message's inline buttons, flattened: (text, callback_data or url, or a web
+        app's url)."""
         markup = self.message(chat_id, message_id).get("reply_markup") or {}
         return [
-            (button.get("text", ""), button.get("callback_data", button.get("url")))
+            (button.get("text", ""), button.get("callback_data", button.get("url", web_app)))
             for row in markup.get("inline_keyboard", [])
             for button in row
+            for web_app in [button.get("web_app", {}).get("url")]
         ]
 
     def documents(self, chat_id: int) -> list[JSON]:
@@ -1379,6 +1384,21 @@ class FakeBotAPI:
             if not 1 <= len(about) <= 256:
                 raise ApiError(400, "Bad Request: command description must be 1-256 characters")
         self.menus[self._menu_key(params)] = commands
+        return True
+
+    def _set_chat_menu_button(self, params: JSON) -> bool:
+        """setChatMenuButton: a private chat's menu button, or (no chat_id) the default;
+        a web_app one needs its text and an HTTPS url, as Telegram requires."""
+        button = params.get("menu_button") or {"type": "default"}
+        kind = button.get("type")
+        if kind not in ("commands", "web_app", "default"):
+            raise ApiError(400, "Bad Request: unsupported menu button type")
+        if kind == "web_app":
+            url = str((button.get("web_app") or {}).get("url", ""))
+            if not button.get("text") or not url.startswith("https://"):
+                raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+        chat_id = params.get("chat_id")
+        self.menu_buttons[None if chat_id is None else int(chat_id)] = button
         return True
 
     def _delete_my_commands(self, params: JSON) -> bool:

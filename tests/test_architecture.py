@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -64,18 +66,19 @@ def test_only_the_entry_module_imports_the_handlers() -> None:
     assert "handlers" in set(imports(ROOT / "bot" / "app.py"))
 
 
-def test_handlers_reach_the_store_only_through_services() -> None:
-    """A handler reads the update, calls a service and replies: it imports no storage
-    and touches no `.store`."""
+@pytest.mark.parametrize("folder", ["handlers", "bot/webapp"])
+def test_handlers_reach_the_store_only_through_services(folder: str) -> None:
+    """A handler (a bot command's, or a console view's) reads the request, calls a
+    service and answers: it imports no storage and touches no `.store`."""
     wrong = [
         f"{path.relative_to(ROOT)} imports {name}"
-        for path in modules("handlers")
+        for path in modules(folder)
         for name in imports(path)
         if name.split(".")[0] == "storage"
     ]
     wrong += [
         f"{path.relative_to(ROOT)}:{node.lineno} reads .store"
-        for path in modules("handlers")
+        for path in modules(folder)
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if isinstance(node, ast.Attribute) and node.attr == "store"
     ]

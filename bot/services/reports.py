@@ -12,6 +12,7 @@ from telegram.error import Forbidden
 from bot.core import callbacks, summary
 from bot.core.models import Deal, Group, MarkBatch, Member, OrderRow, UndoneBatch
 from bot.core.summary import GroupDay
+from bot.services.console import console_button
 from bot.services.deals import GroupBuy
 
 log = logging.getLogger(__name__)
@@ -72,14 +73,15 @@ class Reports:
         return summary.build_day(group, day, rows, ended, deals, rewards, released)
 
     async def send_summary(self, leader: Member | int, day: GroupDay) -> bool:
-        """Send a group's day privately: the report, then a mark panel per deal."""
+        """Send a group's day privately: the report (with the console's button when it is
+        on), then a mark panel per deal."""
         user_id = leader if isinstance(leader, int) else leader.user_id
         if isinstance(leader, int):
             leader = await self.gb.store.groups.get_member(user_id) or Member(user_id, "")
         lang = await self.gb.languages.of(leader, day.group.lang)
         text = self.gb.texts.render("summary", lang, day=day)
         try:
-            await self.gb.notify.send_text(user_id, text)
+            await self.gb.notify.send_text(user_id, text, console_button(self.gb, lang))
             for deal_day in day.deals:
                 if deal_day.rows and len(deal_day.rows) <= MARK_BUTTONS_MAX:
                     panel, markup = self.mark_panel(deal_day.deal, deal_day.rows, lang)
