@@ -9,8 +9,7 @@ import re
 import pytest
 
 from bot.core.summary import as_text_cell
-from tests.conftest import GROUP_ID, Person, World
-from tests.test_options_pickup_e2e import private_buttons
+from tests.conftest import GROUP_ID, Person, World, private_button
 
 
 async def a_busy_day(world: World) -> dict[str, Person]:
@@ -202,7 +201,7 @@ async def test_export_cells_that_a_spreadsheet_would_run_as_formulas_stay_text(
     ann, bo = world.member('=HYPERLINK("x")'), world.member("-Bo")
     await ann.taps("-2 box", card)
     await world.settle()
-    message, data = private_buttons(world, ann, "@SUM(1)")
+    message, data = private_button(world, ann, "@SUM(1)")
     await ann.taps_data(message, data, chat_id=ann.id)
     await bo.taps("=1+1 box", card)  # the round forms
     await world.settle()
