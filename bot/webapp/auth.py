@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 from init_data_py import validate_by_hash
 from init_data_py.errors import InvalidInitDataError
 
+from bot.core.languages import language_for
 from bot.core.models import Member
 from bot.limits import Budget
 from bot.services.deals import GroupBuy
@@ -55,12 +56,24 @@ class Gate:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         member = self.member_of(request.headers.get(INIT_DATA_HEADER, ""))
         if member is None:
-            return web.Response(status=401, text="open the console from the bot in Telegram")
+            # Nobody is known: the language Telegram's web view asks pages in.
+            asked = request.headers.get("Accept-Language", "").split(",")[0].split(";")[0]
+            return self._refusal(401, "webapp/unauthorized", language_for(asked))
+        lang = await self.gb.languages.of(member)
         if not self._budget.take(member.user_id, self.gb.clock.now().timestamp()):
             log.info("console requests from user=%s over budget", member.user_id)
-            return web.Response(status=429, text="too many requests", headers={"Retry-After": "5"})
-        request[VIEWER] = Viewer(member, await self.gb.languages.of(member))
+            return self._refusal(429, "webapp/slow_down", lang, {"Retry-After": "5"})
+        request[VIEWER] = Viewer(member, lang)
         return await handler(request)
+
+    def _refusal(
+        self, status: int, template: str, lang: str, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        """A refusal the console shows as it is, in the reader's language."""
+        text = self.gb.texts.render(template, lang)
+        return web.Response(
+            status=status, text=text, content_type="text/html", charset="utf-8", headers=headers
+        )
 
     def member_of(self, init_data: str) -> Member | None:
         """The user an initData names if Telegram signed it for this bot within the last
