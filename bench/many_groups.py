@@ -19,7 +19,11 @@ holds falls due a few seconds after start.
   waiting behind private messages (fewer than a tenth of the confirmations go before the
   last announcement), every tap answered once, the stock exact, no 429.
 - **summaries**: 2,000 groups' leaders get their daily summary at the same minute; the bot
-  is stopped (SIGTERM) half-way and started again. Checked: every leader got it, none twice.
+  is killed (SIGKILL) once half of them have it and started again at once: the summary it
+  was sending is claimed until its lease (bot/services/reports.py, SUMMARY_LEASE) runs
+  out, then sent from where it stopped. Printed: the time from the summaries' minute to
+  the last one, against the time 30 messages a second need. Checked: every leader got
+  it, none twice, no 429.
 
 Exit code 1 if a check fails or the run could not be made; timings never change it.
 
@@ -32,8 +36,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -254,6 +260,13 @@ def _ms(values: list[float], p: float) -> int | None:
 async def summaries(layout: Layout, db: Path, workdir: Path, lead: float) -> dict[str, Any]:
     """Every summary group's leader gets the day's summary once, across a restart."""
     leaders = {layout.leader(n) for n in layout.summary_groups()}
+    # The storm's deals fell due an hour before the summaries: moved a day on, so that
+    # this part measures the summaries alone (not the storm's 11,000 messages before them).
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(
+            "UPDATE deals SET deadline = deadline + 86400 WHERE title LIKE 'Storm %'"
+            " AND status = 'open'"
+        )
     async with ManyAPI() as api:
         world = populate(api, layout, db)
         bot = Bot(api, db, workdir, clock_at=SUMMARY_AT - lead)
@@ -272,26 +285,32 @@ async def summaries(layout: Layout, db: Path, workdir: Path, lead: float) -> dic
         async with bot.running():
             await taps.first_answer(bot, timeout=120)
             await phase.wait(lambda: len(got()) >= len(leaders) // 2, timeout, "half", bot)
+            await bot.kill()  # as a crash: nothing is finished, the summary half-sent stays so
         restarted_after = len(got())
-        log_line(f"summaries: stopped after {restarted_after} leaders; starting again")
+        log_line(f"summaries: killed after {restarted_after} leaders; starting again")
+        restarted = time.monotonic()
         async with bot.running():
             complete = await phase.wait(lambda: got() >= leaders, timeout, "the rest", bot)
             await asyncio.sleep(2)
         sent: dict[int, list[str]] = {}
-        last = due
+        first, last = None, due
         for r in api.requests:
             if r.method == "sendMessage" and r.ok and r.params.get("chat_id") in leaders:
                 sent.setdefault(int(r.params["chat_id"]), []).append(str(r.params["text"]))
                 last = max(last, r.at)
+                first = r.at if first is None else min(first, r.at)
     twice = sum(1 for texts in sent.values() if len(texts) != len(set(texts)))
     messages = sum(len(texts) for texts in sent.values())
     return {
         "figures": {
             "leaders": len(leaders),
             "messages": messages,
+            "to_first_s": round((first or due) - due, 1),
             "to_last_s": round(last - due, 1),
             "needed_at_30_per_s": round(messages / 30, 1),
             "leaders_before_restart": restarted_after,
+            "restart_to_last_s": round(last - restarted, 1),
+            "within_twice_the_limit": (last - due) <= 2 * messages / 30,
             "complete": complete,
             "requests_429": api.floods,
         },
