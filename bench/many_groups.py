@@ -30,6 +30,8 @@ Exit code 1 if a check fails or the run could not be made; timings never change 
     .venv/bin/python bench/many_groups.py                  # full size, all three parts
     .venv/bin/python bench/many_groups.py --quick          # 200 groups: the test suite's
     .venv/bin/python bench/many_groups.py --parts start,storm --json
+    .venv/bin/python bench/many_groups.py --sizes          # curves to bench/many_groups.png
+                                                           # (pip install -e ".[bench]")
 """
 
 from __future__ import annotations
@@ -342,7 +344,44 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lead", type=float, default=30.0, help="start to deadline, seconds")
     parser.add_argument("--no-cache", action="store_true", help="build the store afresh")
     parser.add_argument("--json", action="store_true", help="also print the report as JSON")
+    parser.add_argument(
+        "--sizes", action="store_true", help="start-up and taps at several sizes, to a PNG"
+    )
+    parser.add_argument("--deal-sizes", default="1000,10000,100000", help="with --sizes")
+    parser.add_argument("--burst-sizes", default="100,1000,10000", help="with --sizes")
+    parser.add_argument("--png", default=str(ROOT / "bench" / "many_groups.png"))
     return parser.parse_args(argv)
+
+
+def sizes_main(args: argparse.Namespace) -> int:
+    from bench.many_groups_sizes import run_sizes
+
+    def ints(text: str) -> list[int]:
+        return [int(x) for x in text.split(",") if x.strip()]
+
+    cache = None if args.no_cache else CACHE
+    report = asyncio.run(
+        run_sizes(ints(args.deal_sizes), ints(args.burst_sizes), Path(args.png), cache)
+    )
+    print("start-up against open deals:")
+    for s in report["start_up"]:
+        print(
+            f"  {s['open_deals']:>8,} deals: {s['seconds_to_first_answer']:6.2f} s to the first"
+            f" answer, RSS {s['rss_mb_at_first_answer']} MB (peak {s['peak_rss_mb']} MB),"
+            f" store built in {s['store_built_s']} s"
+        )
+    print("a burst of taps in one group:")
+    for b in report["bursts"]:
+        print(
+            f"  {b['taps']:>8,} taps: {b['taps_per_second']:7.1f} taps/s, p50 {b['p50_s']:.2f} s,"
+            f" p99 {b['p99_s']:.2f} s, {b['answered']:,} answered, peak RSS {b['peak_rss_mb']} MB,"
+            f" {'correct' if b['correct'] else 'NOT CORRECT'}"
+        )
+    if "png" in report:
+        print(f"curves: {report['png']}")
+    if args.json:
+        print(json.dumps(report, separators=(",", ":")))
+    return 0 if report["correct"] else 1
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -405,6 +444,12 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.sizes:
+        try:
+            return sizes_main(args)
+        except (BenchError, TimeoutError) as exc:
+            print(f"many_groups: {exc or 'timed out'}", file=sys.stderr)
+            return 1
     try:
         report = asyncio.run(run(args))
     except (BenchError, TimeoutError) as exc:
