@@ -171,6 +171,12 @@ class Bot:
             outcome = await stop_process(self.process)
             log_line(f"bot stopped: {outcome}")
 
+    async def kill(self) -> None:
+        """SIGKILL, as a crash: nothing the bot was doing is finished."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
     def check_alive(self, what: str) -> None:
         if self.process is not None and self.process.returncode is not None:
             raise BenchError(

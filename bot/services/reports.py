@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections.abc import Collection
 from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
-from telegram.error import Forbidden
+from telegram.error import Forbidden, TelegramError
 
 from bot.core import callbacks, summary
 from bot.core.models import Deal, Group, MarkBatch, Member, OrderRow, UndoneBatch
 from bot.core.summary import GroupDay
 from bot.services.console import console_button
 from bot.services.deals import GroupBuy
+from bot.texts import split_message
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +26,12 @@ MARK_BUTTONS_MAX = 30
 # /paid @name for a member with unmarked orders in several deals: a button per deal, up to
 # this many; the others are counted in the text (the leader names the deal: /paid 12 @ann).
 DEAL_BUTTONS_MAX = 20
+# A leader's daily summary is claimed by one worker for this long (seconds on the bot's
+# clock), renewed every SUMMARY_RENEW real seconds while the worker sends: a killed
+# worker's claim lapses this long after its last renewal and another worker takes it
+# (the killed worker itself, restarted, takes it back at once).
+SUMMARY_LEASE = 40
+SUMMARY_RENEW = 10.0
 
 
 class Reports:
@@ -30,6 +39,13 @@ class Reports:
 
     def __init__(self, groupbuy: GroupBuy) -> None:
         self.gb = groupbuy
+        # Who claims summaries: this worker, the same name across its restarts (so a
+        # restarted worker takes back at once what it was sending when it was killed),
+        # told apart from other workers by host and webhook port.
+        webhook = groupbuy.settings.telegram.webhook
+        where = f"{webhook.listen}:{webhook.port}" if webhook.enabled else "polling"
+        self.worker = f"{socket.gethostname()}:{where}"
+        self._sweeping = False
 
     # -- who leads what ---------------------------------------------------------------
 
@@ -72,40 +88,111 @@ class Reports:
         released = await store.paywindow.released_between(group.chat_id, start, end)
         return summary.build_day(group, day, rows, ended, deals, rewards, released)
 
+    async def summary_parts(
+        self, leader: Member, day: GroupDay
+    ) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+        """A group's day as the leader gets it privately: the report (cut into messages
+        within Telegram's limit), then a mark panel per deal."""
+        lang = await self.gb.languages.of(leader, day.group.lang)
+        text = self.gb.texts.render("summary", lang, day=day)
+        chunks = split_message(text)
+        # The report's last message carries the console's button, when it is on.
+        button = console_button(self.gb, lang)
+        parts: list[tuple[str, InlineKeyboardMarkup | None]] = [
+            (chunk, button if n == len(chunks) else None) for n, chunk in enumerate(chunks, 1)
+        ]
+        for deal_day in day.deals:
+            if deal_day.rows and len(deal_day.rows) <= MARK_BUTTONS_MAX:
+                parts.append(self.mark_panel(deal_day.deal, deal_day.rows, lang))
+        return parts
+
     async def send_summary(self, leader: Member | int, day: GroupDay) -> bool:
         """Send a group's day privately: the report (with the console's button when it is
         on), then a mark panel per deal."""
         user_id = leader if isinstance(leader, int) else leader.user_id
         if isinstance(leader, int):
             leader = await self.gb.store.groups.get_member(user_id) or Member(user_id, "")
-        lang = await self.gb.languages.of(leader, day.group.lang)
-        text = self.gb.texts.render("summary", lang, day=day)
         try:
-            await self.gb.notify.send_text(user_id, text, console_button(self.gb, lang))
-            for deal_day in day.deals:
-                if deal_day.rows and len(deal_day.rows) <= MARK_BUTTONS_MAX:
-                    panel, markup = self.mark_panel(deal_day.deal, deal_day.rows, lang)
-                    await self.gb.bot.send_message(user_id, panel, reply_markup=markup)
+            for text, markup in await self.summary_parts(leader, day):
+                await self.gb.bot.send_message(user_id, text, reply_markup=markup)
         except Forbidden:
             return False
         return True
 
     async def send_due_summaries(self) -> None:
-        """Send each group's daily summary to its leaders once its summary time has come."""
-        now = self.gb.clock.now()
-        for group in await self.gb.store.groups.all_groups():
-            day = summary.summary_due(now, group)
-            if day is None:
-                continue
-            if not await self.gb.store.reports.record_summary_sent(group.chat_id, day.isoformat()):
-                continue
-            group_day = await self.day_of(group, day)
-            if group_day.empty:
-                continue  # a quiet day sends nothing: no news is no message
-            for user_id in await self.leaders_of(group):
-                member = await self.gb.store.groups.get_member(user_id)
-                sent = await self.send_summary(member or user_id, group_day)
-                log.info("daily summary chat=%s leader=%s sent=%s", group.chat_id, user_id, sent)
+        """Send each group's daily summary to its leaders once its summary time has come.
+
+        Leader by leader, each claimed for a while first and noted message by message as
+        it goes out (storage/repos/reports.py): a worker killed half-way leaves its one
+        claim to lapse, and the next sweep (of this worker restarted, or another) sends
+        the rest of it; nobody sends a summary another worker holds or has sent. The group
+        is marked done once every leader has it."""
+        if self._sweeping:
+            return  # the sweep before this one is still sending
+        self._sweeping = True
+        renewing = asyncio.get_running_loop().create_task(self._renew_claims())
+        try:
+            now = self.gb.clock.now()
+            for group in await self.gb.store.groups.all_groups():
+                day = summary.summary_due(now, group)
+                if day is not None and await self._summary_to_leaders(group, day):
+                    await self.gb.store.reports.record_summary_sent(group.chat_id, day.isoformat())
+        finally:
+            renewing.cancel()
+            self._sweeping = False
+
+    async def _renew_claims(self) -> None:
+        while True:
+            await asyncio.sleep(SUMMARY_RENEW)
+            until = self.gb.clock.timestamp() + SUMMARY_LEASE
+            await self.gb.store.reports.renew_summary_claims(self.worker, until)
+
+    async def _summary_to_leaders(self, group: Group, day: date) -> bool:
+        """Send the day's summary to each of the group's leaders not yet sent one nor
+        claimed by another worker; True once every leader has it."""
+        group_day = await self.day_of(group, day)
+        if group_day.empty:
+            return True  # a quiet day sends nothing: no news is no message
+        reports, key = self.gb.store.reports, day.isoformat()
+        leaders = await self.leaders_of(group)
+        for user_id in leaders:
+            now = self.gb.clock.timestamp()
+            first = await reports.claim_summary(
+                group.chat_id, key, user_id, self.worker, now, now + SUMMARY_LEASE
+            )
+            if first is not None:
+                await self._send_claimed(group_day, user_id, first)
+        return set(leaders) <= await reports.summaries_sent(group.chat_id, key)
+
+    async def _send_claimed(self, day: GroupDay, user_id: int, first: int) -> None:
+        """Send a claimed summary from its message `first` on, noting each as it goes."""
+        reports, key = self.gb.store.reports, day.day.isoformat()
+        leader = await self.gb.store.groups.get_member(user_id) or Member(user_id, "")
+        parts = await self.summary_parts(leader, day)
+        sent = True
+        try:
+            for n in range(first, len(parts)):
+                text, markup = parts[n]
+                await self.gb.bot.send_message(user_id, text, reply_markup=markup)
+                done = n + 1 >= len(parts)
+                now = self.gb.clock.timestamp()
+                if not await reports.note_summary_part(
+                    day.group.chat_id, key, user_id, self.worker, n + 1, now=now, done=done
+                ):
+                    log.warning("summary claim lost chat=%s leader=%s", day.group.chat_id, user_id)
+                    return
+        except Forbidden:
+            sent = False  # the leader never started the bot: nothing to send later either
+            now = self.gb.clock.timestamp()
+            await reports.note_summary_part(
+                day.group.chat_id, key, user_id, self.worker, first, now=now, done=True
+            )
+        except TelegramError as exc:  # its claim lapses, and a later sweep tries again
+            log.warning(
+                "daily summary failed chat=%s leader=%s: %s", day.group.chat_id, user_id, exc
+            )
+            return
+        log.info("daily summary chat=%s leader=%s sent=%s", day.group.chat_id, user_id, sent)
 
     # -- marks ------------------------------------------------------------------------
 

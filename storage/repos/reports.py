@@ -8,7 +8,7 @@ from storage.repos.base import Repository, _member
 
 
 class ReportsRepo(Repository):
-    """The summary's queries over a day, and the note that a day's summary was sent."""
+    """The summary's queries over a day, and which leaders' summaries of a day went out."""
 
     async def orders_in_formed_rounds(self, chat_id: int, start: int, end: int) -> list[OrderRow]:
         """Confirmed orders of the rounds that formed in [start, end): a day's business."""
@@ -48,8 +48,12 @@ class ReportsRepo(Repository):
         return [(_member(row), int(row["earned"])) for row in rows]
 
     async def record_summary_sent(self, chat_id: int, day: str) -> bool:
-        """Note that the day's summary went out; False if it already had."""
+        """Note that the day's summary reached every leader; False if it already had.
+        The leaders' claims of earlier days go (those days are over)."""
         async with self._transaction() as db:
+            await db.execute(
+                "DELETE FROM summary_sends WHERE chat_id = ? AND day < ?", (chat_id, day)
+            )
             return bool(
                 await db.change(
                     "UPDATE groups SET summary_sent_on = ? WHERE chat_id = ?"
@@ -59,3 +63,82 @@ class ReportsRepo(Repository):
                     day,
                 )
             )
+
+    # -- one leader's summary, claimed for a while ------------------------------------
+    #
+    # A worker claims a leader's summary until `until` (a lease), notes each message as
+    # it goes out, and the last note marks it sent. A claim whose lease ran out (its
+    # worker was killed) is taken again by the next worker to ask, which resumes after
+    # the messages already sent; so is one of the same worker's name (the worker itself,
+    # restarted: it sweeps one at a time). A live claim of another worker, or a sent
+    # summary, is nobody else's.
+
+    async def claim_summary(
+        self, chat_id: int, day: str, user_id: int, worker: str, now: int, until: int
+    ) -> int | None:
+        """Claim the leader's summary of the day: the messages of it already sent, or
+        None if it was sent or another worker's claim on it still holds."""
+        async with self._transaction() as db:
+            row = await db.one(
+                "INSERT INTO summary_sends (chat_id, day, user_id, claimed_by, claimed_until)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (chat_id, day, user_id) DO UPDATE SET"
+                " claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until"
+                " WHERE summary_sends.sent_at IS NULL AND (summary_sends.claimed_until <= ?"
+                " OR summary_sends.claimed_by = excluded.claimed_by)"
+                " RETURNING parts_sent",
+                chat_id,
+                day,
+                user_id,
+                worker,
+                until,
+                now,
+            )
+        return None if row is None else int(row["parts_sent"])
+
+    async def note_summary_part(
+        self,
+        chat_id: int,
+        day: str,
+        user_id: int,
+        worker: str,
+        parts_sent: int,
+        *,
+        now: int,
+        done: bool,
+    ) -> bool:
+        """Note that `parts_sent` of the leader's messages are out (and, if `done`, that
+        the summary was sent); False if the claim is no longer this worker's."""
+        async with self._transaction() as db:
+            return bool(
+                await db.change(
+                    "UPDATE summary_sends SET parts_sent = ?, sent_at = ?"
+                    " WHERE chat_id = ? AND day = ? AND user_id = ? AND claimed_by = ?"
+                    " AND sent_at IS NULL",
+                    parts_sent,
+                    now if done else None,
+                    chat_id,
+                    day,
+                    user_id,
+                    worker,
+                )
+            )
+
+    async def renew_summary_claims(self, worker: str, until: int) -> int:
+        """Extend the lease of every summary this worker has claimed and not yet sent."""
+        async with self._transaction() as db:
+            return await db.change(
+                "UPDATE summary_sends SET claimed_until = ? WHERE claimed_by = ?"
+                " AND sent_at IS NULL",
+                until,
+                worker,
+            )
+
+    async def summaries_sent(self, chat_id: int, day: str) -> set[int]:
+        """The leaders whose summary of the day has gone out in full."""
+        rows = await self._r.all(
+            "SELECT user_id FROM summary_sends WHERE chat_id = ? AND day = ?"
+            " AND sent_at IS NOT NULL",
+            chat_id,
+            day,
+        )
+        return {int(row["user_id"]) for row in rows}
