@@ -290,6 +290,10 @@ async def summaries(layout: Layout, db: Path, workdir: Path, lead: float) -> dic
             await bot.kill()  # as a crash: nothing is finished, the summary half-sent stays so
         restarted_after = len(got())
         log_line(f"summaries: killed after {restarted_after} leaders; starting again")
+        # A supervisor's restart takes a second or more: Telegram's per-second window has
+        # passed by then. Started at once, the new process's first second of sends would
+        # come on top of the killed one's last (a 429 from the fake's flood control).
+        await asyncio.sleep(1.0)
         restarted = time.monotonic()
         async with bot.running():
             complete = await phase.wait(lambda: got() >= leaders, timeout, "the rest", bot)
