@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import time
 import uuid
@@ -220,6 +221,12 @@ class WebhookTaps(Taps):
 
     workers: Workers | None = None
     sending: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        # Each part has a fresh fake API on the same schema: its update and query ids must
+        # not repeat an earlier part's, or the bot takes the tap for a redelivery.
+        self.api._next_update_id = self.next_user
+        self.api._query_ids = itertools.count(4_800_000_000_000_000_000 + self.next_user)
 
     def tap(self) -> str:
         query = super().tap()

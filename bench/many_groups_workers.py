@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -106,7 +107,7 @@ def _answer_texts(api: ManyAPI, taps: Taps) -> dict[str, int]:
     for record in api.requests:
         if record.method == "answerCallbackQuery" and record.ok:
             if str(record.params.get("callback_query_id")) in taps.pushed:
-                text = str(record.params.get("text", ""))[:60]
+                text = re.sub(r"\d+", "#", str(record.params.get("text", "")))[:60]
                 texts[text] = texts.get(text, 0) + 1
     return texts
 
