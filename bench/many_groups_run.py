@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.flash_harness import (
     TOKEN,
@@ -73,6 +73,22 @@ class World:
 def populate(api: ManyAPI, layout: Layout, db: Path) -> World:
     """Every group with its leader as creator, every member having started the bot, and
     the cards the store names (the storm groups' and the quiet group's)."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        cards = conn.execute(
+            "SELECT chat_id, card_message_id, id FROM deals WHERE status = 'open'"
+            " AND chat_id IN (" + ",".join("?" * (layout.storm + 1)) + ") ORDER BY id",
+            card_chats(layout),
+        ).fetchall()
+    return populate_cards(api, layout, cards)
+
+
+def card_chats(layout: Layout) -> list[int]:
+    """The chats whose cards the fake API must know: the storm groups and the quiet one."""
+    return [*(layout.chat(n) for n in layout.storm_groups()), layout.chat(layout.quiet_group)]
+
+
+def populate_cards(api: ManyAPI, layout: Layout, cards: list[Any]) -> World:
+    """populate() with the (chat_id, card_message_id, deal_id) rows read already."""
     for k in range(layout.members):
         api.user(layout.member(k), f"M{k}", language_code="en")
     api.started_users.update(layout.member(k) for k in range(layout.members))
@@ -80,12 +96,6 @@ def populate(api: ManyAPI, layout: Layout, db: Path) -> World:
         leader = api.user(layout.leader(n), f"Leader{n}", language_code="en")
         api.started_users.add(leader["id"])
         api.group(layout.chat(n), f"Group {n}", creator=leader)
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        cards = conn.execute(
-            "SELECT chat_id, card_message_id, id FROM deals WHERE status = 'open'"
-            " AND chat_id IN (" + ",".join("?" * (layout.storm + 1)) + ") ORDER BY id",
-            [*(layout.chat(n) for n in layout.storm_groups()), layout.chat(layout.quiet_group)],
-        ).fetchall()
     quiet = layout.chat(layout.quiet_group)
     world: World | None = None
     for chat_id, message_id, deal_id in cards:
@@ -184,6 +194,14 @@ class Bot:
             )
 
 
+class Running(Protocol):
+    """A bot, or several workers: what the phases ask of them."""
+
+    spawned: float
+
+    def check_alive(self, what: str) -> None: ...
+
+
 class Phase:
     """Waiting, bounded, for what the fake API has seen."""
 
@@ -195,7 +213,7 @@ class Phase:
         done: Callable[[], bool],
         timeout: float,  # noqa: ASYNC109 - one deadline for a polled condition
         what: str,
-        bot: Bot,
+        bot: Running,
     ) -> bool:
         """Poll `done` twice a second; False at the timeout (the checks then say what)."""
         deadline = time.monotonic() + timeout
@@ -226,7 +244,7 @@ class Taps:
         self.pushed[query] = time.monotonic()
         return query
 
-    async def first_answer(self, bot: Bot, timeout: float) -> float:  # noqa: ASYNC109
+    async def first_answer(self, bot: Running, timeout: float) -> float:  # noqa: ASYNC109
         """Tap at once; seconds from the bot's spawn to that tap's answer."""
         query = self.tap()
         deadline = time.monotonic() + timeout
