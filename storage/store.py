@@ -9,6 +9,7 @@ from storage.repos.deals import DealsRepo
 from storage.repos.deliveries import DeliveriesRepo
 from storage.repos.groups import GroupsRepo
 from storage.repos.ledger import LedgerRepo
+from storage.repos.notices import NoticesRepo
 from storage.repos.orders import OrdersRepo
 from storage.repos.paywindow import PayWindowRepo
 from storage.repos.reports import ReportsRepo
@@ -45,6 +46,7 @@ class Store:
             deliveries=self.deliveries,
         )
         self.paywindow = PayWindowRepo(engine, waitlist=self.waitlist, ledger=self.ledger)
+        self.notices = NoticesRepo(engine)
 
     @property
     def path(self) -> Path:

@@ -28,6 +28,7 @@ from storage.repos.base import _DEAL_PICKUPS, Repository, _exhausted, _member, _
 from storage.repos.deliveries import DeliveriesRepo
 from storage.repos.groups import GroupsRepo
 from storage.repos.ledger import LedgerRepo
+from storage.repos.notices import NOTICE_LEASE
 from storage.repos.waitlist import WaitlistRepo
 
 # Collection codes: no 0/O, 1/I/L, so that they read out loud without doubt.
@@ -385,10 +386,12 @@ class RoundsRepo(Repository):
         """End one round as formed or failed; a fresh round follows a formed one if it may."""
         if not await db.change(
             "UPDATE rounds SET status = ?, closed_at = ?, joined = (SELECT COUNT(DISTINCT"
-            " user_id) FROM orders WHERE round_id = rounds.id AND status <> 'cancelled')"
-            " WHERE id = ? AND status = 'open'",
+            " user_id) FROM orders WHERE round_id = rounds.id AND status <> 'cancelled'),"
+            " notice_lease_until = ? WHERE id = ? AND status = 'open'",
             str(outcome),
             now,
+            # A formed round's messages are owed, and this closer holds them (notices.py).
+            now + NOTICE_LEASE if outcome is RoundStatus.FORMED else None,
             open_round.id,
         ):
             return None  # somebody closed it first: closing is idempotent
