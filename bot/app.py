@@ -99,6 +99,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> App:
     groupbuy.store.engine.observe = metrics.store_took
     outbound.sends_texts_with(groupbuy.notify.post_group_text)
     reports = Reports(groupbuy)
+    groupbuy.deadlines.every_minute(groupbuy.send_owed_notices)
     groupbuy.deadlines.every_minute(reports.send_due_summaries)
     groupbuy.deadlines.every_minute(groupbuy.forget_old_deliveries)
     groupbuy.deadlines.every_minute(groupbuy.waitlist.expire_offers)

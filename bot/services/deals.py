@@ -447,6 +447,21 @@ class GroupBuy:
         elif deal is not None:
             self.cards.refresh(deal)
 
+    async def send_owed_notices(self) -> None:
+        """The sweep: formed rounds whose worker was killed before their messages all
+        went (its lease ran out) send what they still owe, in the background."""
+        for owed in await self.notify.owed():
+            log.info(
+                "round's messages taken over deal=%s round=%s announce=%s confirmations=%s",
+                owed.closed.deal.id,
+                owed.closed.round.number,
+                owed.announce,
+                len(owed.confirm),
+            )
+            self._spawn(
+                self.notify.closed(owed.closed, announce=owed.announce, confirm=owed.confirm)
+            )
+
     async def cancel(self, deal: Deal) -> CancelledDeal | None:
         """Cancel the deal whole and tell every member who had an order."""
         cancelled = await self.store.rounds.cancel_deal(deal.id, self.clock.timestamp())

@@ -20,6 +20,7 @@ from bot.priority import TapsFirst
 from bot.services.cards import DealCards
 from bot.services.languages import Languages
 from bot.texts import Texts, split_message
+from storage.repos.notices import NOTICE_LEASE, Owed
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class Notifier:
         self.taps = TapsFirst()
         # Sends a confirmed order's invoice (Payments.send_invoice), for groups with pay on.
         self.invoices: Callable[[int, str], Awaitable[bool]] | None = None
+        # The formed rounds whose messages this worker is sending (their leases renewed).
+        self.sending: set[int] = set()
 
     # -- announcements ----------------------------------------------------------------
 
@@ -64,28 +67,60 @@ class Notifier:
         group = await self.group_of(deal)
         await self.send_group(group, "deal_open_now", deal=deal, tz=group.tz)
 
-    async def closed(self, closed: ClosedRound) -> None:
-        """Card, one group message, and a private word to each member of the round."""
+    async def closed(
+        self,
+        closed: ClosedRound,
+        *,
+        announce: bool = True,
+        confirm: Sequence[Line] | None = None,
+    ) -> None:
+        """Card, one group message, and a private word to each member of the round. A
+        formed round's messages are noted as each goes out (storage/repos/notices.py);
+        a sweep that took one over sends only what is owed: the announcement if
+        `announce`, and the confirmations of `confirm` (every line unless told)."""
         self.cards.refresh(closed.deal)
-        if not closed.lines:
-            return  # an empty round ends quietly: nobody is waiting on it
-        group = await self.group_of(closed.deal)
         formed = closed.round.status is RoundStatus.FORMED
-        announced = await self.send_group(
-            group,
-            "round_formed" if formed else "round_failed",
-            deal=closed.deal,
-            round=closed.round,
-            lines=closed.lines,
-            units=sum(line.quantity for line in closed.lines),
-            members=len({line.member.user_id for line in closed.lines}),
-            next_round=closed.next_round,
-        )
-        await announced  # the group hears it first; its members' private messages follow
         if formed:
-            await self.confirm_orders(closed.deal, closed.lines, closed.round.closed_at)
-        else:
+            self.sending.add(closed.round.id)
+        try:
+            await self._closed(closed, formed, announce, confirm)
+        finally:
+            self.sending.discard(closed.round.id)
+
+    async def _closed(
+        self, closed: ClosedRound, formed: bool, announce: bool, confirm: Sequence[Line] | None
+    ) -> None:
+        if closed.lines and announce:
+            group = await self.group_of(closed.deal)
+            announced = await self.send_group(
+                group,
+                "round_formed" if formed else "round_failed",
+                deal=closed.deal,
+                round=closed.round,
+                lines=closed.lines,
+                units=sum(line.quantity for line in closed.lines),
+                members=len({line.member.user_id for line in closed.lines}),
+                next_round=closed.next_round,
+            )
+            await announced  # the group hears it first; its members' private messages follow
+            if formed:
+                now = self.clock.timestamp()
+                await self.store.notices.note_announced(closed.round.id, now, now + NOTICE_LEASE)
+        if formed:
+            lines = closed.lines if confirm is None else confirm
+            await self.confirm_orders(closed.deal, lines, closed.round.closed_at)
+            # An empty round ends quietly: nobody is waiting on it.
+            await self.store.notices.finish(closed.round.id, self.clock.timestamp())
+        elif closed.lines:
             await self.tell_members(closed.deal, closed.lines, "order_cancelled", reason="failed")
+
+    async def owed(self) -> list[Owed]:
+        """The sweep: hold on to the rounds this worker is still sending, and take over
+        the formed rounds whose lease ran out (their worker was killed) with what each
+        still owes."""
+        now = self.clock.timestamp()
+        await self.store.notices.renew(self.sending, now + NOTICE_LEASE)
+        return await self.store.notices.take_over(now, now + NOTICE_LEASE)
 
     async def cancelled(self, cancelled: CancelledDeal) -> None:
         """The leader cancelled the deal: the group hears it, and each member privately."""
@@ -143,6 +178,7 @@ class Notifier:
             if line.order_id is not None and invoices is not None:
                 await self.send_private_markup(line.member.user_id, text, None)
                 await invoices(line.order_id, lang)
+                await self._note_confirmed(line.order_id)
                 continue
             if line.order_id is not None:
                 markup = InlineKeyboardMarkup(
@@ -158,6 +194,12 @@ class Notifier:
                     ]
                 )
             await self.send_private_markup(line.member.user_id, text, markup)
+            if line.order_id is not None:
+                await self._note_confirmed(line.order_id)
+
+    async def _note_confirmed(self, order_id: int) -> None:
+        now = self.clock.timestamp()
+        await self.store.notices.note_confirmed(order_id, now, now + NOTICE_LEASE)
 
     async def group_of(self, deal: Deal) -> Group:
         """The settings of the deal's group (its language and time zone)."""
