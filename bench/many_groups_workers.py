@@ -90,7 +90,13 @@ async def pg_storm(
     figures, checks = _storm_figures(api, layout, expected, deadline_real, taps, store)
     # Each worker paces itself at 30/N a second; bursts of the two together may meet the
     # fake API's overall bucket: counted, retried by the bot, not a failure here.
-    checks = [c for c in checks if c.name != "no 429"]
+    # The rounds the killed worker closed are announced only when their lease runs out
+    # (storage/repos/notices.py, NOTICE_LEASE) and the other worker takes them over, by
+    # when its own confirmations have gone: counted (confirmations before the last
+    # announcement), not a failure here. Each group's announcement before its own
+    # confirmations is still checked.
+    dropped = ("no 429", "announcements not kept behind private messages")
+    checks = [c for c in checks if c.name not in dropped]
     figures = {"workers": n} | figures
     figures["killed_after_s"] = round(killed_at - deadline_real, 1)
     figures["killed_after_announcements"] = len(announced)
