@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -31,13 +32,25 @@ class CannotListen(Exception):
     """A server of ours could not take its address: in use, or not ours to bind."""
 
 
-async def listen(runner: web.AppRunner, host: str, port: int, setting: str) -> None:
-    """Serve `runner` on host:port, or say in one line which setting to change."""
+async def serve(
+    mount: Callable[[web.Application], None], host: str, port: int, setting: str
+) -> web.AppRunner:
+    """An aiohttp server of our own on host:port with what `mount` adds; if the port
+    cannot be had, CannotListen says in one line which setting to change."""
+    server = web.Application()
+    mount(server)
+    runner = web.AppRunner(server, access_log=None)
+    await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
     except OSError as exc:
+        await runner.cleanup()
         reason = exc.strerror or str(exc)
         raise CannotListen(f"cannot listen on {host}:{port} ({reason}); check {setting}") from None
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
 
 
 STORE_TIMEOUT = 2.0  # seconds the store may take to answer /readyz's query
@@ -68,15 +81,7 @@ class Ops:
         """Listen on `[ops] listen:port` if a port is set."""
         if not self.settings.port:
             return
-        server = web.Application()
-        self.mount(server)
-        self._runner = web.AppRunner(server, access_log=None)
-        await self._runner.setup()
-        try:
-            await listen(self._runner, self.settings.listen, self.settings.port, "ops.port")
-        except BaseException:
-            await self.stop()
-            raise
+        self._runner = await serve(self.mount, self.settings.listen, self.settings.port, "ops.port")
         log.info(
             "health and metrics at http://%s:%s/readyz and /metrics",
             self.settings.listen,

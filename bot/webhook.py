@@ -18,7 +18,7 @@ from telegram import Update
 
 from bot.config import WebhookSettings
 from bot.http import trim_update
-from bot.ops import CannotListen, listen
+from bot.ops import serve
 
 if TYPE_CHECKING:
     from bot.context import App
@@ -44,21 +44,16 @@ class WebhookServer:
         self._secret = secret.get_secret_value().encode() if secret is not None else None
         self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
-        """Listen, then register the webhook with Telegram."""
-        server = web.Application()
+    def _routes(self, server: web.Application) -> None:
         server.router.add_post(f"/{self.settings.path.strip('/')}", self.receive)
         if self.mount is not None:
             self.mount(server)
-        self._runner = web.AppRunner(server, access_log=None)
-        await self._runner.setup()
-        try:
-            await listen(
-                self._runner, self.settings.listen, self.settings.port, "telegram.webhook.port"
-            )
-        except CannotListen:
-            await self._runner.cleanup()
-            raise
+
+    async def start(self) -> None:
+        """Listen, then register the webhook with Telegram."""
+        self._runner = await serve(
+            self._routes, self.settings.listen, self.settings.port, "telegram.webhook.port"
+        )
         secret = self.settings.secret_token
         await self.app.bot.set_webhook(
             url=self.settings.url,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.ops import listen
+from bot.ops import serve
 from bot.webapp.auth import Gate
 from bot.webapp.chart import ChartViews
 from bot.webapp.export import ExportViews
@@ -79,15 +79,9 @@ class ConsoleServer:
         await self.console.set_menu_button()
         if not own_server:
             return
-        server = web.Application()
-        self.mount(server)
-        self._runner = web.AppRunner(server, access_log=None)
-        await self._runner.setup()
-        try:
-            await listen(self._runner, self.settings.listen, self.settings.port, "webapp.port")
-        except BaseException:
-            await self.stop()
-            raise
+        self._runner = await serve(
+            self.mount, self.settings.listen, self.settings.port, "webapp.port"
+        )
         log.info("console at http://%s:%s/", self.settings.listen, self.settings.port)
 
     async def stop(self) -> None:
