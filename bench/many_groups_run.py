@@ -295,3 +295,51 @@ class Taps:
                 f"{store['quiet_orders']} orders for {len(answers) - unanswered} answered taps",
             ),
         ]
+
+
+class Summaries:
+    """The daily summaries the fake API saw go to a set of leaders, due at `due`."""
+
+    def __init__(self, api: ManyAPI, leaders: set[int], due: float) -> None:
+        self.api = api
+        self.leaders = leaders
+        self.due = due
+
+    def told(self) -> set[int]:
+        """The leaders who got at least one message so far."""
+        return {int(r.params["chat_id"]) for r in self._sent()}
+
+    def _sent(self) -> list[Any]:
+        return [
+            r
+            for r in self.api.requests
+            if r.method == "sendMessage" and r.ok and r.params.get("chat_id") in self.leaders
+        ]
+
+    def figures(self) -> tuple[dict[str, Any], list[Check]]:
+        """Messages, times to the first and the last (after `due`), and the checks: every
+        leader got theirs, none twice."""
+        sent: dict[int, list[str]] = {}
+        for r in self._sent():
+            sent.setdefault(int(r.params["chat_id"]), []).append(str(r.params["text"]))
+        times = [r.at for r in self._sent()]
+        first, last = min(times, default=self.due), max([self.due, *times])
+        twice = sum(1 for texts in sent.values() if len(texts) != len(set(texts)))
+        messages = sum(len(texts) for texts in sent.values())
+        figures = {
+            "leaders": len(self.leaders),
+            "messages": messages,
+            "to_first_s": round(first - self.due, 1),
+            "to_last_s": round(last - self.due, 1),
+            "needed_at_30_per_s": round(messages / 30, 1),
+            "last": last,
+        }
+        checks = [
+            Check(
+                "every leader got the summary",
+                set(sent) == self.leaders,
+                f"{len(set(sent) & self.leaders)} of {len(self.leaders)}",
+            ),
+            Check("no summary twice", twice == 0, f"{twice} leaders got one twice"),
+        ]
+        return figures, checks

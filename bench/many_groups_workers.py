@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import many_groups_pg as pg
-from bench.flash_harness import Check, log_line, peak_rss_kb
+from bench.flash_harness import log_line, peak_rss_kb
 from bench.many_groups import _storm_done, _storm_figures, _storm_messages, rss_kb
-from bench.many_groups_run import QUIET_USERS, ManyAPI, Phase, Taps
+from bench.many_groups_run import QUIET_USERS, ManyAPI, Phase, Summaries, Taps
 from bench.many_groups_store import BASE, STORM_AT, SUMMARY_AT, Layout
 
 
@@ -136,55 +136,30 @@ async def pg_summaries(
         due = workers.real_time(SUMMARY_AT)
         taps = pg.WebhookTaps(api, world, next_user=QUIET_USERS + 2_000_000, workers=workers)
         phase = Phase(api)
-
-        def got() -> set[int]:
-            return {
-                int(r.params["chat_id"])
-                for r in api.requests
-                if r.method == "sendMessage" and r.ok and r.params.get("chat_id") in leaders
-            }
-
+        got = Summaries(api, leaders, due)
         timeout = lead + 120 + 4 * len(leaders) / 30
         async with workers.running():
             await taps.first_answer(workers, timeout=180)
-            await phase.wait(lambda: len(got()) >= len(leaders) // 2, timeout, "half", workers)
-            killed_after = len(got())
+            await phase.wait(lambda: len(got.told()) >= len(leaders) // 2, timeout, "half", workers)
+            killed_after = len(got.told())
             killed = time.monotonic()
             await workers.kill(n - 1)
             log_line(f"summaries: worker {n - 1} killed after {killed_after} leaders")
-            complete = await phase.wait(lambda: got() >= leaders, timeout, "the rest", workers)
+            complete = await phase.wait(lambda: got.told() >= leaders, timeout, "the rest", workers)
             await asyncio.sleep(5)
         await taps.settle()
-        sent: dict[int, list[str]] = {}
-        first, last = None, due
-        for r in api.requests:
-            if r.method == "sendMessage" and r.ok and r.params.get("chat_id") in leaders:
-                sent.setdefault(int(r.params["chat_id"]), []).append(str(r.params["text"]))
-                last = max(last, r.at)
-                first = r.at if first is None else min(first, r.at)
-    twice = sum(1 for texts in sent.values() if len(texts) != len(set(texts)))
-    messages = sum(len(texts) for texts in sent.values())
+        figures, checks = got.figures()
+    last = figures.pop("last")
     return {
-        "figures": {
-            "workers": n,
-            "leaders": len(leaders),
-            "messages": messages,
-            "to_first_s": round((first or due) - due, 1),
-            "to_last_s": round(last - due, 1),
-            "needed_at_30_per_s": round(messages / 30, 1),
+        "figures": {"workers": n}
+        | figures
+        | {
             "leaders_before_kill": killed_after,
             "kill_to_last_s": round(last - killed, 1),
             "complete": complete,
             "requests_429": api.floods,
         },
-        "checks": [
-            Check(
-                "every leader got the summary",
-                set(sent) == leaders,
-                f"{len(set(sent) & leaders)} of {len(leaders)}",
-            ),
-            Check("no summary twice", twice == 0, f"{twice} leaders got one twice"),
-        ],
+        "checks": checks,
     }
 
 
