@@ -26,6 +26,7 @@ from bot.app import Runtime, build_application
 from bot.clock import Clock
 from bot.config import Settings
 from bot.services.deals import GroupBuy
+from storage import engines
 from storage.engines import PostgresEngine, SqliteEngine
 from storage.store import Store
 from tests.fakeapi import FakeBotAPI
@@ -419,3 +420,28 @@ def operator_bot_env(
         GROUPBUY_CLOCK_OFFSET=str(clock_offset),
         **settings,
     )
+
+
+@asynccontextmanager
+async def store_before(
+    version: int, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Store]:
+    """A store migrated only up to `version`, as an older release left it (its migrate()
+    then runs the rest); closed, and its PostgreSQL schema dropped, after."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    store = Store(
+        PostgresEngine(POSTGRES_URL, schema, pool_size=2)
+        if engine == "postgres"
+        else SqliteEngine(tmp_path / "old.db")
+    )
+    every = engines.migration_files
+    with monkeypatch.context() as patch:  # undone after the open: migrate() takes them all
+        patch.setattr(engines, "migration_files", lambda dialect: every(dialect)[:version])
+        await store.open()
+    try:
+        assert await store.schema_version() == version
+        yield store
+    finally:
+        await store.close()
+        if engine == "postgres":
+            await drop_schema(schema)

@@ -7,24 +7,21 @@ moved past the lease, never waited on."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import pytest
 
 from bot.core.models import ClosedRound
 from storage import engines
-from storage.engines import PostgresEngine, SqliteEngine
 from storage.repos.notices import NOTICE_LEASE
 from storage.store import Store
 from tests.conftest import (
     GROUP_ID,
-    POSTGRES_URL,
     STORE_CHAT,
     STORE_NOW,
     STORES,
     World,
-    drop_schema,
+    store_before,
 )
 from tests.test_store import member, new_deal
 
@@ -175,17 +172,7 @@ async def test_only_one_of_two_workers_takes_a_lapsed_round_over(store: Store) -
 async def test_migration_17_marks_what_was_there_as_sent(
     engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    every = engines.migration_files
-    monkeypatch.setattr(engines, "migration_files", lambda dialect: every(dialect)[:16])
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    store = Store(
-        PostgresEngine(POSTGRES_URL, schema, pool_size=2)
-        if engine == "postgres"
-        else SqliteEngine(tmp_path / "old.db")
-    )
-    await store.open()
-    try:
-        assert await store.schema_version() == 16
+    async with store_before(16, engine, tmp_path, monkeypatch) as store:
         await store.groups.ensure_group(
             STORE_CHAT, "Group", tz="UTC", currency="CNY", lang="en", now=STORE_NOW
         )
@@ -206,8 +193,7 @@ async def test_migration_17_marks_what_was_there_as_sent(
             )
         await store.rounds.join_round(deal_id, member(3), STORE_NOW + 20)  # M3 in round 2
 
-        monkeypatch.setattr(engines, "migration_files", every)
-        assert await store.migrate() == every(store.engine.dialect)[-1][0]
+        assert await store.migrate() == engines.migration_files(store.engine.dialect)[-1][0]
 
         rounds = await store.engine.reader.all(
             "SELECT number, announced_at, notice_lease_until FROM rounds WHERE deal_id = ?"
@@ -225,7 +211,3 @@ async def test_migration_17_marks_what_was_there_as_sent(
         ]
         # Nothing old is owed: a sweep long after takes nothing over.
         assert await store.notices.take_over(STORE_NOW + 10**6, STORE_NOW + 10**6 + 90) == []
-    finally:
-        await store.close()
-        if engine == "postgres":
-            await drop_schema(schema)

@@ -26,7 +26,7 @@ from storage.engines import (
 )
 from storage.repos import base
 from storage.store import Store
-from tests.conftest import POSTGRES_URL, STORES, drop_schema
+from tests.conftest import POSTGRES_URL, STORES, drop_schema, store_before
 
 NOW = 1_800_000_000
 LEADER = Member(user_id=1, first_name="Lena")
@@ -204,17 +204,7 @@ def test_a_model_is_read_from_a_row_whose_column_names_can_be_walked_once() -> N
 async def test_rounds_closed_before_migration_9_know_how_many_joined(
     engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    every = engines.migration_files
-    monkeypatch.setattr(engines, "migration_files", lambda dialect: every(dialect)[:8])
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    store = Store(
-        PostgresEngine(POSTGRES_URL, schema, pool_size=2)
-        if engine == "postgres"
-        else SqliteEngine(tmp_path / "old.db")
-    )
-    await store.open()
-    try:
-        assert await store.schema_version() == 8
+    async with store_before(8, engine, tmp_path, monkeypatch) as store:
         async with store.engine.transaction() as db:
             await db.execute(
                 "INSERT INTO groups (chat_id, title, created_at) VALUES (-100, 'G', ?)", (NOW,)
@@ -270,8 +260,7 @@ async def test_rounds_closed_before_migration_9_know_how_many_joined(
                     (deal_id, deal_id, number, 1000 + user, status, NOW, updated),
                 )
 
-        monkeypatch.setattr(engines, "migration_files", every)
-        assert await store.migrate() == every(store.engine.dialect)[-1][0]
+        assert await store.migrate() == engines.migration_files(store.engine.dialect)[-1][0]
 
         rows = await store.engine.reader.all(
             "SELECT number, joined FROM rounds WHERE deal_id = ? ORDER BY number", deal_id
@@ -284,7 +273,3 @@ async def test_rounds_closed_before_migration_9_know_how_many_joined(
         assert (view.rounds_formed, view.members, view.units) == (1, 2, 2)
         group = await store.groups.get_group(-100)
         assert group is not None and not group.pin and not group.pin_warned
-    finally:
-        await store.close()
-        if engine == "postgres":
-            await drop_schema(schema)
