@@ -3,9 +3,10 @@ needs no chart library (nor any CDN) to show a group's last 30 days."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,25 @@ class Bar:
 def last_days(today: date, count: int) -> list[date]:
     """The `count` days ending with `today`, oldest first."""
     return [today - timedelta(days=back) for back in range(count - 1, -1, -1)]
+
+
+def day_totals(
+    days: Sequence[date], tz: str, orders: Iterable[tuple[int, int, int]]
+) -> list[DayTotals]:
+    """Each of `days` (local days in `tz`) with the confirmed orders of the rounds formed
+    that day: `orders` as (round closed at, units, amount); others are left out."""
+    totals = {day: DayTotals(day) for day in days}
+    zone = ZoneInfo(tz)
+    for closed_at, units, amount in orders:
+        day = datetime.fromtimestamp(closed_at, UTC).astimezone(zone).date()
+        if (sums := totals.get(day)) is not None:
+            totals[day] = replace(
+                sums,
+                orders=sums.orders + 1,
+                units=sums.units + units,
+                revenue=sums.revenue + amount,
+            )
+    return list(totals.values())
 
 
 def bars(values: Sequence[tuple[date, int]], width: float, height: float) -> list[Bar]:

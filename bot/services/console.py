@@ -16,7 +16,7 @@ from telegram import (
 from telegram.error import TelegramError
 
 from bot.core import summary
-from bot.core.chart import DayTotals, last_days
+from bot.core.chart import DayTotals, day_totals, last_days
 from bot.core.models import Deal, DealStatus, Group, OrderRow
 from bot.core.summary import GroupDay
 
@@ -102,16 +102,8 @@ class Console:
     async def chart(self, group: Group) -> list[DayTotals]:
         """The last CHART_DAYS local days of the group: orders, units and revenue of the
         rounds formed each day (a day as /summary counts it)."""
-        totals = []
-        for day in last_days(self.reports.today(group), CHART_DAYS):
-            start, end = summary.day_bounds(day, group.tz)
-            rows = await self.gb.store.reports.orders_in_formed_rounds(group.chat_id, start, end)
-            totals.append(
-                DayTotals(
-                    day,
-                    orders=len(rows),
-                    units=sum(row.order.quantity for row in rows),
-                    revenue=sum(row.order.amount for row in rows),
-                )
-            )
-        return totals
+        days = last_days(self.reports.today(group), CHART_DAYS)
+        start, _ = summary.day_bounds(days[0], group.tz)
+        _, end = summary.day_bounds(days[-1], group.tz)
+        orders = await self.gb.store.reports.formed_orders_between(group.chat_id, start, end)
+        return day_totals(days, group.tz, orders)
