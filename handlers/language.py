@@ -6,12 +6,10 @@ import logging
 
 from telegram import Update
 
-from bot.core.languages import language_for, parse_language
+from bot.core.languages import FOLLOW_TELEGRAM, language_for, parse_language
 from handlers.common import Context, in_group, member_of, reply
 
 log = logging.getLogger(__name__)
-
-FOLLOW_TELEGRAM = ("auto", "telegram", "自动", "自動", "авто")
 
 
 async def lang_command(update: Update, context: Context) -> None:

@@ -16,6 +16,9 @@ LOCALES = {"en": "en", "zh-Hans": "zh_Hans", "zh-Hant": "zh_Hant", "ru": "ru"}
 # language) instead.
 MENU_CODES: dict[str, str | None] = {"en": None, "zh-Hans": "zh", "ru": "ru"}
 
+# What a person types to follow their Telegram app's language again (/lang auto).
+FOLLOW_TELEGRAM = ("auto", "telegram", "自动", "自動", "авто")
+
 # What people type for a language (/settings lang, /lang), lowercased, beside the codes.
 _NAMES = {
     "english": "en",
