@@ -21,7 +21,7 @@ from babel import Locale
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 
 from bot.core import currency as currencies
@@ -156,6 +156,10 @@ class Texts:
             timestamp, tz, style, locale, catalog
         )
         env.filters["number"] = lambda value: format_decimal(value, locale=locale)
+        # Basis points as the reader writes a percentage: 1000 → 10%, 750 → 7.5%.
+        env.filters["percent"] = lambda points: format_percent(
+            points / 10_000, "#,##0.##%", locale=locale
+        )
         env.filters["progress"] = progress
         env.filters["duration"] = split_duration
         env.filters["name"] = self._name_filter

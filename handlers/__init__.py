@@ -30,6 +30,7 @@ from handlers import (
     privacy,
     referrals,
     settings,
+    spread,
     start,
     updates,
 )
@@ -86,6 +87,8 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             MessageHandler(deal_caption, deals.post_deal),
             MessageHandler(settings_caption, settings.settings_command),
             command("repost", deals.repost_deal),
+            command("share", spread.share_command),
+            command("helpsell", spread.helpsell_command),
             command("deals", deals.list_deals),
             command("close", deals.close_deal),
             command("cancel", deals.cancel_deal),

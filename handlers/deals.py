@@ -92,14 +92,19 @@ async def list_deals(update: Update, context: Context) -> None:
         else:
             await reply(update, context, "deals_usage")
         return
-    deals = await context.service.open_deals(group.chat_id)
-    items = [{"deal": deal, "link": _link_to_card(context, deal)} for deal in deals]
+    own = await context.service.open_deals(group.chat_id)
+    shown = await context.service.shown_deals(group.chat_id)  # other groups' deals shown here
+    linked = [(deal, _link_to_card(context, deal)) for deal in own]
+    linked += [(deal, _link_to_card(context, deal, group.chat_id)) for deal in shown]
+    linked.sort(key=lambda pair: (pair[0].deadline, pair[0].id))
+    items = [{"deal": deal, "link": link} for deal, link in linked]
     await reply(update, context, "deals_list", deals=items, tz=group.tz)
 
 
-def _link_to_card(context: Context, deal: Deal) -> str:
-    """The card's message in a supergroup; elsewhere a signed link that opens it privately."""
-    found = card_link(deal.chat_id, deal.card_message_id)
+def _link_to_card(context: Context, deal: Deal, chat_id: int | None = None) -> str:
+    """The card's message in a supergroup (this group's, for a deal it shows from another);
+    elsewhere a signed link that opens it privately."""
+    found = card_link(chat_id or deal.chat_id, deal.card_message_id)
     payload = context.service.links.deal(deal.id)
     return found or f"https://t.me/{context.bot.username}?start={payload}"
 
@@ -223,7 +228,8 @@ async def _tap(update: Update, context: Context, groupbuy: GroupBuy, query: Call
                 return
             text = groupbuy.texts.render("tap_invite_sent", lang, deal=deal)
         else:
-            deal_id, text = await _act(groupbuy, decoded, member, query.id, lang)
+            chat_id = query.message.chat.id if query.message is not None else None
+            deal_id, text = await _act(groupbuy, decoded, member, query.id, lang, chat_id)
     except UserError as error:
         text = groupbuy.texts.render(error.template, lang, **error.context)
     try:
@@ -249,9 +255,15 @@ async def _on_its_card(groupbuy: GroupBuy, tap: callbacks.Tap, query: CallbackQu
 
 
 async def _act(
-    groupbuy: GroupBuy, tap: callbacks.Tap, member: Member, query_id: str, lang: str
+    groupbuy: GroupBuy,
+    tap: callbacks.Tap,
+    member: Member,
+    query_id: str,
+    lang: str,
+    chat_id: int | None,
 ) -> tuple[int | None, str]:
-    """Do what the button says; (the deal it touched, the answer to show)."""
+    """Do what the button says; (the deal it touched, the answer to show). A join on the
+    card in a further group that shows the deal notes that group on the order."""
     Action = callbacks.Action
     texts = groupbuy.texts
     if tap.action in (Action.JOIN_OPTION, Action.WAIT_OPTION):
@@ -265,7 +277,8 @@ async def _act(
         if tap.action is Action.TAKE:
             joined = await groupbuy.waitlist.take_offer(tap.target, member, query_id)
         else:
-            joined = await groupbuy.join(deal_id, member, query_id, option_id)
+            via = await groupbuy.cards.via_group(deal_id, chat_id)
+            joined = await groupbuy.join(deal_id, member, query_id, option_id, via_chat_id=via)
         formed = joined.closed is not None and joined.closed.round.status == "formed"
         text = texts.render(
             "tap_formed" if formed else "tap_joined",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
+from bot.core.errors import UserError
 from bot.core.models import DealStatus
 from handlers.common import Context, in_group, is_leader, member_of, reply
 from handlers.orders import orders_command
@@ -34,6 +35,16 @@ async def start(update: Update, context: Context) -> None:
         return
     if deal.status is not DealStatus.OPEN:
         await reply(update, context, "deal_gone", deal=deal)
+        return
+    if payload.kind == "helper" and payload.commission is not None:
+        try:
+            deal, kept = await groupbuy.spread.accept_helper(
+                deal.id, payload.commission, member_of(user)
+            )
+        except UserError as error:
+            await reply(update, context, error.template, **error.context)
+            return
+        await reply(update, context, "helper_accepted", deal=deal, commission=kept)
         return
     if payload.kind == "invite":
         link = groupbuy.referrals.invite_link(context.bot.username, deal.id, user.id)

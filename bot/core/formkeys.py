@@ -16,6 +16,7 @@ KEYS_BY_LANGUAGE: dict[str, dict[str, tuple[str, ...]]] = {
         "description": ("描述", "说明"),
         "options": ("规格", "选项"),
         "pickup": ("取货点", "自提点"),
+        "groups": ("群组", "发到"),
     },
     "zh-Hant": {
         "price": ("價格", "單價"),
@@ -29,6 +30,7 @@ KEYS_BY_LANGUAGE: dict[str, dict[str, tuple[str, ...]]] = {
         "description": ("描述", "說明"),
         "options": ("規格", "選項"),
         "pickup": ("取貨點", "自取點", "自提點"),
+        "groups": ("群組", "發到"),
     },
     "ru": {
         "price": ("цена",),
@@ -42,6 +44,7 @@ KEYS_BY_LANGUAGE: dict[str, dict[str, tuple[str, ...]]] = {
         "description": ("описание",),
         "options": ("варианты", "вариант"),
         "pickup": ("выдача",),
+        "groups": ("группы",),
     },
 }
 KEYS: dict[str, tuple[str, ...]] = {
@@ -56,6 +59,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "description": ("desc",),
     "options": ("option",),
     "pickup": ("pickups",),
+    "groups": ("group",),
 }
 # The languages that write each key that is not English.
 KEY_LANGUAGES: dict[str, set[str]] = {}

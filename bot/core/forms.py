@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.core.errors import UserError
 from bot.core.formkeys import KEY_LANGUAGES, KEYS
 from bot.core.money import parse_money, scale
+from bot.core.spread import SHARED, group_names, split_stock
 
 
 class Mode(StrEnum):
@@ -50,6 +51,8 @@ class DealForm:
     options: tuple[OptionForm, ...] = ()
     pickups: tuple[str, ...] = ()  # names of the group's pickup points; () means all
     start: datetime | None = None  # timezone-aware, in UTC; None: open at once
+    groups: tuple[str, ...] = ()  # further groups the leader leads, by name or chat id
+    stock_scope: str = SHARED  # across those groups: one stock, or one deal in each
 
 
 class FormError(UserError):
@@ -255,7 +258,8 @@ def _form(
             raise FormError("deadline", "too_far", typed, max_days=MAX_DAYS)
     if start is not None and start >= deadline:
         raise FormError("start", "after_deadline", values["start"])
-    stock = _optional_count("stock", values.get("stock"), STOCK_RANGE)
+    stock_text, stock_scope = split_stock(values.get("stock"))
+    stock = _optional_count("stock", stock_text, STOCK_RANGE)
     if "stock" not in values and base is not None:
         stock = base.stock
     if stock is not None and stock < min_members:
@@ -286,6 +290,8 @@ def _form(
         options=options,
         pickups=pickups,
         start=start,
+        groups=group_names(values["groups"]) if "groups" in values else (),
+        stock_scope=stock_scope,
     )
 
 

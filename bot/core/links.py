@@ -1,4 +1,5 @@
-"""Deep-link payloads for /start: a deal card, or a member's signed invite to a deal.
+"""Deep-link payloads for /start: a deal card, a member's signed invite to a deal, or a
+leader's invitation to help sell one.
 
 Every payload that opens a card or hands out an invite is signed with the bot token:
 deal numbers are sequential, so a bare number must open nothing outside its group.
@@ -16,11 +17,13 @@ from dataclasses import dataclass
 class Payload:
     """What a /start payload asks for."""
 
-    # "deal" (show the card), "invite" (give me my link), "ref" (a friend's link), or
-    # "unsigned": an old bare `d<deal>` / `i<deal>` link, refused with "ask for a new one".
+    # "deal" (show the card), "invite" (give me my link), "ref" (a friend's link),
+    # "helper" (a leader's invitation to sell the deal in another group), or "unsigned":
+    # an old bare `d<deal>` / `i<deal>` link, refused with "ask for a new one".
     kind: str
     deal_id: int
     referrer_id: int | None = None
+    commission: int | None = None  # a helper's, in basis points
 
 
 class Links:
@@ -57,6 +60,11 @@ class Links:
         """A member's personal invite payload: ``r<deal>_<user>_<signature>``, under 64 chars."""
         return f"r{deal_id}_{user_id}_{self._sign(deal_id, user_id)}"
 
+    def helper(self, deal_id: int, commission: int) -> str:
+        """Signed payload inviting a helper leader to sell the deal for a commission (basis
+        points): ``h<deal>_<points>_<signature>``."""
+        return f"h{deal_id}_{commission}_{self._sign_deal('h', deal_id * 100_000 + commission)}"
+
     def invoice(self, order_id: int) -> str:
         """Signed invoice payload naming an order: ``o<order>_<signature>`` (≤ 128 bytes)."""
         return f"o{order_id}_{self._sign_deal('o', order_id)}"
@@ -81,6 +89,14 @@ class Links:
             deal, _, signature = rest.partition("_")
             if _is_id(deal) and hmac.compare_digest(signature, self._sign_deal(kind, int(deal))):
                 return Payload(kind="deal" if kind == "d" else "invite", deal_id=int(deal))
+            return None
+        if kind == "h":
+            parts = rest.split("_", 2)
+            if len(parts) == 3 and _is_id(parts[0]) and _is_id(parts[1]) and len(parts[1]) <= 5:
+                deal_id, points = int(parts[0]), int(parts[1])
+                signed = self._sign_deal("h", deal_id * 100_000 + points)
+                if hmac.compare_digest(parts[2], signed):
+                    return Payload(kind="helper", deal_id=deal_id, commission=points)
             return None
         if kind == "r":
             parts = rest.split("_", 2)

@@ -122,6 +122,10 @@ class Deal:
     closed_at: int | None
     starts_at: int | None = None  # a timed sale opens then; None: open from the start
     opened_at: int | None = None  # when a timed sale's opening was announced
+    # In several groups: one stock and set of rounds ("shared") or a deal of its own in
+    # each ("per-group"); a per-group copy names the deal it was made from.
+    stock_scope: str = "shared"
+    copied_from: int | None = None
 
     @property
     def stock_left(self) -> int | None:
@@ -136,6 +140,22 @@ class Deal:
     def opens_from(self) -> int:
         """When the deal takes orders: its start, else when it was posted."""
         return self.created_at if self.starts_at is None else max(self.created_at, self.starts_at)
+
+
+@dataclass(frozen=True)
+class DealGroup:
+    """A further group that shows a deal (its card there), and the helper leader who sells
+    it there for a commission, if one does."""
+
+    deal_id: int
+    chat_id: int
+    card_message_id: int | None
+    helper_id: int | None = None
+    commission: int = 0  # basis points of each order's value
+
+    @property
+    def helped(self) -> bool:
+        return self.helper_id is not None
 
 
 @dataclass(frozen=True)
@@ -205,6 +225,36 @@ class OrderRow:
     group_title: str = ""
     option: str | None = None
     pickup: str | None = None
+    via: Via | None = None  # the further group it came through, when not the deal's own
+
+    @property
+    def sold_in(self) -> tuple[int, str]:
+        """(chat id, title) of the group the order came through."""
+        return (
+            (self.via.chat_id, self.via.title)
+            if self.via
+            else (self.deal.chat_id, self.group_title)
+        )
+
+    @property
+    def commission(self) -> int:
+        """What the helper leader of the group it came through earns on it (minor units):
+        on a confirmed order only (a cancelled one's commission was reversed)."""
+        if self.via is None or self.via.helper_id is None:
+            return 0
+        if self.order.status is not OrderStatus.CONFIRMED:
+            return 0
+        return self.order.amount * self.via.commission // 10_000
+
+
+@dataclass(frozen=True)
+class Via:
+    """The further group an order came through, and its helper leader's terms."""
+
+    chat_id: int
+    title: str
+    helper_id: int | None = None
+    commission: int = 0  # basis points
 
 
 @dataclass(frozen=True)
@@ -428,12 +478,14 @@ class LedgerEntry:
 
 @dataclass(frozen=True)
 class Balance:
-    """A member's reward balance in one group."""
+    """A member's reward balance in one group, and the part of it that is helper
+    commissions (less their reversals)."""
 
     chat_id: int
     group_title: str
     amount: int
     currency: str
+    commission: int = 0
 
 
 @dataclass(frozen=True)

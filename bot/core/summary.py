@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.currency import digits
@@ -121,6 +122,21 @@ class DealDay:
                 total[1] += row.order.amount
         return [(name, units, revenue) for name, (units, revenue) in totals.items()]
 
+    @property
+    def by_group(self) -> list[tuple[str, int, int, int]]:
+        """(group, units, revenue, helper commission) for a deal sold in several groups,
+        in the order first ordered; empty when every order came through its own group."""
+        if all(row.via is None for row in self.rows):
+            return []
+        totals: dict[int, list[Any]] = {}
+        for row in self.rows:
+            chat_id, title = row.sold_in
+            total = totals.setdefault(chat_id, [title, 0, 0, 0])
+            total[1] += row.order.quantity
+            total[2] += row.order.amount
+            total[3] += row.commission
+        return [(title, units, revenue, paid) for title, units, revenue, paid in totals.values()]
+
 
 @dataclass(frozen=True)
 class PickupEntry:
@@ -147,6 +163,7 @@ class GroupDay:
     deals: list[DealDay]
     pickup: list[PickupPlace]
     rewards: list[tuple[Member, int]] = field(default_factory=list)
+    commissions: list[tuple[Member, int]] = field(default_factory=list)  # helper leaders'
 
     @property
     def units(self) -> int:
@@ -187,6 +204,7 @@ def build_day(
     deals: dict[int, Deal],
     rewards: list[tuple[Member, int]] | None = None,
     released: list[OrderRow] | None = None,
+    commissions: list[tuple[Member, int]] | None = None,
 ) -> GroupDay:
     """Assemble the day from the formed rounds' orders, the rounds that ended and the
     orders released unpaid."""
@@ -208,7 +226,12 @@ def build_day(
         deal = (deal_rows or deal_freed)[0].deal if deal_rows or deal_freed else deals[deal_id]
         deal_days.append(DealDay(deal, formed, failed, deal_rows, deal_freed))
     return GroupDay(
-        group=group, day=day, deals=deal_days, pickup=pickup_places(rows), rewards=rewards or []
+        group=group,
+        day=day,
+        deals=deal_days,
+        pickup=pickup_places(rows),
+        rewards=rewards or [],
+        commissions=commissions or [],
     )
 
 
@@ -259,6 +282,10 @@ EXPORT_COLUMNS = (
     "refund_due_at",
     "refunded_at",
     "cancel_reason",
+    "sold_in_group_id",
+    "sold_in_group",
+    "helper_id",
+    "helper_commission",
 )
 
 
@@ -330,6 +357,10 @@ def export_csv(
                 when(order.refund_due_at),
                 when(order.refunded_at),
                 order.cancel_reason or "",
+                row.sold_in[0],
+                as_text_cell(row.sold_in[1]),
+                row.via.helper_id if row.via and row.via.helper_id else "",
+                decimal(row.commission, deal.currency) if row.commission else "",
             )
         )
     return out.getvalue().encode("utf-8-sig")

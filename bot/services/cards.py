@@ -3,6 +3,7 @@ turn, and the rule for where a tap on their buttons counts."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -37,11 +38,15 @@ class DealCards:
         self.links = links
         self.lines = lines
         self._deal_groups: dict[int, int] = {}
+        # The further groups that show a deal (/share), as last read: a tap from a group
+        # not among them reads them again before it is refused.
+        self._shown_in: dict[int, frozenset[int]] = {}
         self._drawn: dict[tuple[int, int], Drawn] = {}
 
     def forget_groups(self) -> None:
-        """A group became a supergroup: its deals' group is read again."""
+        """A group became a supergroup: its deals' groups are read again."""
         self._deal_groups.clear()
+        self._shown_in.clear()
 
     async def tap_allowed(self, deal_id: int, chat_id: int | None, key: int | None) -> bool:
         """Whether a tap on a deal-card button counts where it was made: on a message in
@@ -55,7 +60,31 @@ class DealCards:
             return False
         if chat_id == group:
             return True
-        return key is not None and key == self.links.card_key(chat_id, deal_id)
+        if key is not None and key == self.links.card_key(chat_id, deal_id):
+            return True
+        return await self.shown_in(deal_id, chat_id)
+
+    def forget_shown(self, deal_id: int) -> None:
+        """The deal was shown in one more group: its groups are read again."""
+        self._shown_in.pop(deal_id, None)
+
+    async def via_group(self, deal_id: int, chat_id: int | None) -> int | None:
+        """The further group a tap on the deal's card came from, or None for its own group
+        and private chats (group chats have negative ids)."""
+        if chat_id is None or chat_id >= 0 or chat_id == await self.deal_group(deal_id):
+            return None
+        return chat_id if await self.shown_in(deal_id, chat_id) else None
+
+    async def shown_in(self, deal_id: int, chat_id: int) -> bool:
+        """Whether the deal is shown in this further group (/share): its taps count there
+        and its orders are told apart by it."""
+        if chat_id in self._shown_in.get(deal_id, ()):
+            return True
+        chats = frozenset(g.chat_id for g in await self.store.spread.groups_of(deal_id))
+        self._shown_in[deal_id] = chats
+        if len(self._shown_in) > DEAL_GROUPS:
+            del self._shown_in[next(iter(self._shown_in))]
+        return chat_id in chats
 
     async def deal_group(self, deal_id: int) -> int | None:
         """The chat of the deal's group, or None if there is no such deal (each tap asks:
@@ -98,15 +127,15 @@ class DealCards:
         """Join (one per option), or "Notify me" where sold out; Leave; Invite. A timed
         sale before its start shows Invite alone.
 
-        Outside the deal's group the buttons carry the key of that chat and deal: a tap
-        there counts only on a card the bot itself showed (see `tap_allowed`)."""
+        Outside the groups that show the deal the buttons carry the key of that chat and
+        deal: a tap there counts only on a card the bot itself showed (see `tap_allowed`)."""
         if view.deal.status is not DealStatus.OPEN:
             return None
         lang = view.group.lang
         deal = view.deal
         Action = callbacks.Action
         key = None
-        if chat_id is not None and chat_id != deal.chat_id:
+        if chat_id is not None and chat_id != view.group.chat_id:
             key = self.links.card_key(chat_id, deal.id)
 
         def button(label: str, action: callbacks.Action, target: int) -> InlineKeyboardButton:
@@ -148,11 +177,33 @@ class DealCards:
         self.lines.refresh(deal.chat_id, deal.id, partial(self._show_current, deal.id))
 
     async def _show_current(self, deal_id: int) -> bool:
-        """Draw the card now; False if nothing was sent (the group's turn is given back)."""
+        """Draw the card now; False if nothing was sent (the group's turn is given back).
+        The cards in further groups that show the deal follow, each at its group's turn."""
         view = await self.store.deals.deal_view(deal_id)
-        if view is None or view.deal.card_message_id is None:
+        if view is None:
+            return False
+        for shown in await self.store.spread.groups_of(deal_id):
+            if shown.card_message_id is not None:
+                draw = partial(self._show_in, deal_id, shown.chat_id, shown.card_message_id)
+                self.lines.refresh(shown.chat_id, deal_id, draw)
+        if view.deal.card_message_id is None:
             return False
         return await self.show(view, view.deal.chat_id, view.deal.card_message_id)
+
+    async def _show_in(self, deal_id: int, chat_id: int, message_id: int) -> bool:
+        """Draw the deal's card in a further group that shows it, in that group's words."""
+        view = await self.view_in(deal_id, chat_id)
+        if view is None:
+            return False
+        return await self.show(view, chat_id, message_id)
+
+    async def view_in(self, deal_id: int, chat_id: int) -> DealView | None:
+        """The deal's card as a further group shows it: its language and time zone."""
+        view = await self.store.deals.deal_view(deal_id)
+        group = await self.store.groups.get_group(chat_id)
+        if view is None or group is None:
+            return None
+        return replace(view, group=group)
 
     async def show(self, view: DealView, chat_id: int, message_id: int) -> bool:
         """Edit a message showing the deal's card to the current state; False if the

@@ -51,6 +51,7 @@ from bot.services.notify import Notifier
 from bot.services.payments import Payments
 from bot.services.pins import CardPins
 from bot.services.referrals import Referrals
+from bot.services.spread import Spread
 from bot.services.waitlist import Waitlist
 from bot.texts import Texts, split_duration
 from storage.store import Store
@@ -119,6 +120,7 @@ class GroupBuy:
             menus=self.menus,
         )
         self.referrals = Referrals(store=store, clock=clock, links=self.links)
+        self.spread = Spread(self)
         self.languages = Languages(store=store, clock=clock)
         self.notify = Notifier(
             store=store,
@@ -173,9 +175,11 @@ class GroupBuy:
     async def post_deal(
         self, group: Group, leader: Member, body: str, photo_file_id: str | None
     ) -> Deal:
-        """Parse the form, store the deal, post its card and arm its deadline.
+        """Parse the form, store the deal, post its card and arm its deadline; show it in
+        the further groups the form names (`groups:`).
 
-        Raises FormError (a UserError) for a bad form; nothing is stored then.
+        Raises FormError (a UserError) for a bad form or a group the leader does not
+        lead; nothing is stored then.
         """
         form = parse_deal_form(
             body,
@@ -185,7 +189,12 @@ class GroupBuy:
             # A Russian form (or any form in a Russian group) writes dates day first.
             day_first=written_in(body, group.lang) == "ru",
         )
-        return await self._post(group, leader, form, photo_file_id)
+        # Further groups are checked before anything is posted: a wrong name stores nothing.
+        further = await self.spread.resolve(form.groups, group, leader) if form.groups else []
+        deal = await self.post_form(group, leader, form, photo_file_id)
+        if failed := await self.spread.post_to(deal, further, leader):
+            raise UserError("spread_some_failed", deal=deal, titles=[g.title for g in failed])
+        return deal
 
     async def repost(self, group: Group, leader: Member, deal_id: int, overrides: str) -> Deal:
         """Post a copy of a past deal in this group: what the leader typed after its number
@@ -200,8 +209,23 @@ class GroupBuy:
             and not await self.groups.is_leader(deal.chat_id, leader.user_id)
         ):
             raise UserError("repost_not_found", deal_id=deal_id)
+        base = await self.form_of(deal, group)
+        form = parse_repost(
+            overrides,
+            base,
+            period=timedelta(seconds=deal.deadline - deal.opens_from),
+            now=self.clock.now(),
+            tz=ZoneInfo(group.tz),
+            money_digits=currency.digits(group.currency),
+            repriced=deal.currency != group.currency,
+            day_first=written_in(overrides, group.lang) == "ru",
+        )
+        return await self.post_form(group, leader, form, deal.photo_file_id)
+
+    async def form_of(self, deal: Deal, group: Group) -> DealForm:
+        """The form a deal was posted with, for a copy of it in this group."""
         options, pickups = await self.store.deals.deal_makings(deal.id)
-        base = DealForm(
+        return DealForm(
             title=deal.title,
             price=deal.price,
             min_members=deal.min_members,
@@ -214,24 +238,14 @@ class GroupBuy:
             options=tuple(OptionForm(o.name, o.price, o.stock) for o in options),
             # The points are the group's: another group's copy uses all of its own.
             pickups=tuple(pickups) if deal.chat_id == group.chat_id else (),
+            start=datetime.fromtimestamp(deal.starts_at, UTC) if deal.starts_at else None,
         )
-        form = parse_repost(
-            overrides,
-            base,
-            period=timedelta(seconds=deal.deadline - deal.opens_from),
-            now=self.clock.now(),
-            tz=ZoneInfo(group.tz),
-            money_digits=currency.digits(group.currency),
-            repriced=deal.currency != group.currency,
-            day_first=written_in(overrides, group.lang) == "ru",
-        )
-        return await self._post(group, leader, form, deal.photo_file_id)
 
     async def past_deals(self, chat_id: int) -> list[Deal]:
         """The group's last deals, open or ended, newest first (/deals past)."""
         return await self.store.deals.past_deals(chat_id, PAST_DEALS)
 
-    async def _post(
+    async def post_form(
         self, group: Group, leader: Member, form: DealForm, photo_file_id: str | None
     ) -> Deal:
         """Store a checked deal, post its card and arm its timers."""
@@ -303,6 +317,10 @@ class GroupBuy:
         """The group's open deals."""
         return await self.store.deals.open_deals(chat_id)
 
+    async def shown_deals(self, chat_id: int) -> list[Deal]:
+        """Other groups' open deals this group shows (/share), with the card it shows."""
+        return await self.store.spread.shown_in(chat_id)
+
     async def change_options(self, deal: Deal, options: tuple[Any, ...]) -> None:
         """New options for a deal nobody has ordered from yet (a UserError once someone
         has: prices are promises); the card shows them."""
@@ -322,8 +340,10 @@ class GroupBuy:
         tap_id: str | None = None,
         option_id: int | None = None,
         offer_id: int | None = None,
+        via_chat_id: int | None = None,
     ) -> JoinOutcome:
-        """One more unit for the member (raises UserError with the reason if not)."""
+        """One more unit for the member (raises UserError with the reason if not);
+        `via_chat_id`: the further group whose card was tapped."""
         if (answer := self._ended.get(deal_id)) is None and deal_id not in self._open_seen:
             # Read beside the writer first: a deal that has ended is answered without
             # waiting for the write lock, which another process (a backup) may hold.
@@ -342,7 +362,7 @@ class GroupBuy:
             raise UserError(answer)  # a closed deal never reopens: no need to ask the store
         try:
             outcome = await self.store.rounds.join_round(
-                deal_id, member, self.clock.timestamp(), tap_id, option_id, offer_id
+                deal_id, member, self.clock.timestamp(), tap_id, option_id, offer_id, via_chat_id
             )
         except UserError as error:
             if error.template in ("tap_sold_out", "tap_closed"):
@@ -501,10 +521,11 @@ class GroupBuy:
         if not await self.store.deals.mark_reminded(deal_id, view.open_round.number):
             return
         left = max(0, view.deal.deadline - self.clock.timestamp())
-        await self.notify.send_group(
-            view.group,
-            "reminder",
-            deal=view.deal,
-            missing=missing,
-            left=split_duration(left),
-        )
+        for group in await self.notify.groups_showing(view.deal):
+            await self.notify.send_group(
+                group,
+                "reminder",
+                deal=view.deal,
+                missing=missing,
+                left=split_duration(left),
+            )

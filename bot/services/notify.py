@@ -58,14 +58,14 @@ class Notifier:
     # -- announcements ----------------------------------------------------------------
 
     async def tipped(self, deal: Deal) -> None:
-        """A tipping deal reached its minimum: say so in its group."""
-        group = await self.group_of(deal)
-        await self.send_group(group, "deal_tipped", deal=deal, tz=group.tz)
+        """A tipping deal reached its minimum: say so in each group that shows it."""
+        for group in await self.groups_showing(deal):
+            await self.send_group(group, "deal_tipped", deal=deal, tz=group.tz)
 
     async def opened(self, deal: Deal) -> None:
-        """A timed sale opened: one message in its group."""
-        group = await self.group_of(deal)
-        await self.send_group(group, "deal_open_now", deal=deal, tz=group.tz)
+        """A timed sale opened: one message in each group that shows it."""
+        for group in await self.groups_showing(deal):
+            await self.send_group(group, "deal_open_now", deal=deal, tz=group.tz)
 
     async def closed(
         self,
@@ -91,18 +91,21 @@ class Notifier:
         self, closed: ClosedRound, formed: bool, announce: bool, confirm: Sequence[Line] | None
     ) -> None:
         if closed.lines and announce:
-            group = await self.group_of(closed.deal)
-            announced = await self.send_group(
-                group,
-                "round_formed" if formed else "round_failed",
-                deal=closed.deal,
-                round=closed.round,
-                lines=closed.lines,
-                units=sum(line.quantity for line in closed.lines),
-                members=len({line.member.user_id for line in closed.lines}),
-                next_round=closed.next_round,
-            )
-            await announced  # the group hears it first; its members' private messages follow
+            announced = [
+                await self.send_group(
+                    group,
+                    "round_formed" if formed else "round_failed",
+                    deal=closed.deal,
+                    round=closed.round,
+                    lines=closed.lines,
+                    units=sum(line.quantity for line in closed.lines),
+                    members=len({line.member.user_id for line in closed.lines}),
+                    next_round=closed.next_round,
+                )
+                for group in await self.groups_showing(closed.deal)
+            ]
+            # The groups hear it first; their members' private messages follow.
+            await asyncio.gather(*announced)
             if formed:
                 now = self.clock.timestamp()
                 await self.store.notices.note_announced(closed.round.id, now, now + NOTICE_LEASE)
@@ -124,8 +127,10 @@ class Notifier:
 
     async def cancelled(self, cancelled: CancelledDeal) -> None:
         """The leader cancelled the deal: the group hears it, and each member privately."""
-        group = await self.group_of(cancelled.deal)
-        await self.send_group(group, "deal_cancelled", deal=cancelled.deal, lines=cancelled.lines)
+        for group in await self.groups_showing(cancelled.deal):
+            await self.send_group(
+                group, "deal_cancelled", deal=cancelled.deal, lines=cancelled.lines
+            )
         await self.tell_members(
             cancelled.deal, cancelled.lines, "order_cancelled", reason="cancelled"
         )
@@ -200,6 +205,16 @@ class Notifier:
     async def _note_confirmed(self, order_id: int) -> None:
         now = self.clock.timestamp()
         await self.store.notices.note_confirmed(order_id, now, now + NOTICE_LEASE)
+
+    async def groups_showing(self, deal: Deal) -> list[Group]:
+        """The deal's group, then each further group that shows it (/share)."""
+        groups = [await self.group_of(deal)]
+        for shown in await self.store.spread.groups_of(deal.id):
+            if shown.card_message_id is not None and (
+                group := await self.store.groups.get_group(shown.chat_id)
+            ):
+                groups.append(group)
+        return groups
 
     async def group_of(self, deal: Deal) -> Group:
         """The settings of the deal's group (its language and time zone)."""

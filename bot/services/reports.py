@@ -85,8 +85,9 @@ class Reports:
             if deal is not None:
                 deals[deal_id] = deal
         rewards = await store.reports.rewards_between(group.chat_id, start, end)
+        commissions = await store.reports.rewards_between(group.chat_id, start, end, helpers=True)
         released = await store.paywindow.released_between(group.chat_id, start, end)
-        return summary.build_day(group, day, rows, ended, deals, rewards, released)
+        return summary.build_day(group, day, rows, ended, deals, rewards, released, commissions)
 
     async def summary_parts(
         self, leader: Member, day: GroupDay

@@ -23,6 +23,7 @@ from bot.core.models import (
     PickupPoint,
     Round,
     RoundStatus,
+    Via,
 )
 from storage.engines import PostgresEngine, Row, SqliteEngine, Tx
 
@@ -195,7 +196,8 @@ class Repository:
         " o.quantity, o.unit_price, o.status AS o_status, o.created_at AS o_created_at,"
         " o.paid_at, o.collected_at, o.option_id, o.pickup_id, o.code, o.paid_claimed_at,"
         " o.telegram_payment_charge_id, o.provider_payment_charge_id, o.cancel_reason,"
-        " o.refund_due_at, o.refunded_at,"
+        " o.refund_due_at, o.refunded_at, o.via_chat_id,"
+        " vg.title AS via_title, dg.helper_id AS via_helper_id, dg.commission AS via_commission,"
         " r.number AS round_number, g.title AS group_title, op.name AS option_name,"
         " p.name AS pickup_name,"
         " m.user_id, m.first_name, m.last_name, m.username, m.language_code, m.forgotten_number,"
@@ -205,6 +207,8 @@ class Repository:
         " JOIN members m ON m.user_id = o.user_id JOIN groups g ON g.chat_id = d.chat_id"
         " LEFT JOIN deal_options op ON op.id = o.option_id"
         " LEFT JOIN pickup_points p ON p.id = o.pickup_id"
+        " LEFT JOIN groups vg ON vg.chat_id = o.via_chat_id"
+        " LEFT JOIN deal_groups dg ON dg.deal_id = o.deal_id AND dg.chat_id = o.via_chat_id"
     )
 
     async def _order_rows(self, where: str, *args: Any) -> list[OrderRow]:
@@ -290,4 +294,12 @@ def _order_row(row: Row) -> OrderRow:
         group_title=row["group_title"],
         option=row["option_name"],
         pickup=row["pickup_name"],
+        via=Via(
+            row["via_chat_id"],
+            row["via_title"] or "",
+            row["via_helper_id"],
+            row["via_commission"] or 0,
+        )
+        if row["via_chat_id"] is not None
+        else None,
     )

@@ -51,7 +51,8 @@ class DealsRepo(Repository):
             deal_id = await db.insert(
                 "INSERT INTO deals (chat_id, leader_id, title, description, photo_file_id,"
                 " price, currency, min_members, deadline, stock, member_limit, note, mode,"
-                " created_at, starts_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, starts_at, stock_scope)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chat_id,
                     leader.user_id,
@@ -68,6 +69,7 @@ class DealsRepo(Repository):
                     str(form.mode),
                     now,
                     None if form.start is None else int(form.start.timestamp()),
+                    form.stock_scope,
                 ),
             )
             for position, option in enumerate(form.options, start=1):

@@ -94,21 +94,38 @@ class LedgerRepo(Repository):
                     (deal.chat_id, user_id, amount, deal.currency, order["id"], level, now),
                 )
 
+    async def credit_helpers(self, db: Tx, round_id: int, now: int) -> None:
+        """Credit each helper leader their commission on the round's confirmed orders that
+        came through their group: once per order (a unique index), in the books of the
+        deal's own group, whose leader owes it."""
+        await db.execute(
+            "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, order_id,"
+            " created_at) SELECT d.chat_id, g.helper_id, 'commission',"
+            " o.quantity * o.unit_price * g.commission / 10000, d.currency, o.id,"
+            " CAST(? AS BIGINT) FROM orders o JOIN deals d ON d.id = o.deal_id"
+            " JOIN deal_groups g ON g.deal_id = o.deal_id AND g.chat_id = o.via_chat_id"
+            " WHERE o.round_id = ? AND o.status = 'confirmed' AND g.helper_id IS NOT NULL"
+            " AND o.quantity * o.unit_price * g.commission / 10000 > 0"
+            " ON CONFLICT DO NOTHING",
+            (now, round_id),
+        )
+
     async def reverse_rewards(self, db: Tx, deal_id: int, now: int) -> None:
-        """Write a reversal for every reward of the deal's confirmed orders not yet reversed."""
+        """Write a reversal for every reward and commission of the deal's confirmed orders
+        not yet reversed."""
         await db.execute(
             "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, order_id, level,"
             " reverses_id, created_at)"
             " SELECT l.chat_id, l.user_id, 'reversal', -l.amount, l.currency, l.order_id,"
             " l.level, l.id, CAST(? AS BIGINT)"
             " FROM ledger l JOIN orders o ON o.id = l.order_id"
-            " WHERE o.deal_id = ? AND o.status = 'confirmed' AND l.kind = 'reward'"
+            " WHERE o.deal_id = ? AND o.status = 'confirmed' AND l.kind IN ('reward', 'commission')"
             " AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.reverses_id = l.id)",
             (now, deal_id),
         )
 
     async def reverse_order_rewards(self, db: Tx, order_ids: list[int], now: int) -> None:
-        """Write a reversal for every reward of these orders not yet reversed (orders
+        """Write a reversal for every reward and commission of these orders not yet reversed (orders
         released unpaid: the rest of their deal stands)."""
         if not order_ids:
             return
@@ -117,7 +134,8 @@ class LedgerRepo(Repository):
             " reverses_id, created_at)"
             " SELECT l.chat_id, l.user_id, 'reversal', -l.amount, l.currency, l.order_id,"
             " l.level, l.id, CAST(? AS BIGINT) FROM ledger l"
-            f" WHERE l.order_id IN ({', '.join('?' * len(order_ids))}) AND l.kind = 'reward'"
+            f" WHERE l.order_id IN ({', '.join('?' * len(order_ids))})"
+            " AND l.kind IN ('reward', 'commission')"
             " AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.reverses_id = l.id)",
             (now, *order_ids),
         )
@@ -136,13 +154,19 @@ class LedgerRepo(Repository):
     async def balances(self, user_id: int) -> list[Balance]:
         """A member's balance in every group where they have entries."""
         rows = await self._r.all(
-            "SELECT l.chat_id, g.title, SUM(l.amount) AS amount, MAX(l.currency) AS currency"
+            "SELECT l.chat_id, g.title, SUM(l.amount) AS amount, MAX(l.currency) AS currency,"
+            " SUM(CASE WHEN l.kind = 'commission' OR (l.kind = 'reversal' AND EXISTS"
+            " (SELECT 1 FROM ledger c WHERE c.id = l.reverses_id AND c.kind = 'commission'))"
+            " THEN l.amount ELSE 0 END) AS commission"
             " FROM ledger l JOIN groups g ON g.chat_id = l.chat_id WHERE l.user_id = ?"
             " GROUP BY l.chat_id, g.title ORDER BY l.chat_id",
             user_id,
         )
         return [
-            Balance(int(r["chat_id"]), r["title"], int(r["amount"]), r["currency"]) for r in rows
+            Balance(
+                int(r["chat_id"]), r["title"], int(r["amount"]), r["currency"], int(r["commission"])
+            )
+            for r in rows
         ]
 
     async def ledger_entries(self, user_id: int, limit: int = 20) -> list[LedgerEntry]:

@@ -50,14 +50,20 @@ class ReportsRepo(Repository):
         )
         return [(int(r["deal_id"]), int(r["number"]), RoundStatus(r["status"])) for r in rows]
 
-    async def rewards_between(self, chat_id: int, start: int, end: int) -> list[tuple[Member, int]]:
-        """Each member's net referral rewards written in [start, end) (rewards less reversals)."""
+    async def rewards_between(
+        self, chat_id: int, start: int, end: int, *, helpers: bool = False
+    ) -> list[tuple[Member, int]]:
+        """Each member's net referral rewards written in [start, end) (rewards less
+        reversals); with `helpers`, each helper leader's net commissions instead."""
         rows = await self._r.all(
             "SELECT m.*, SUM(l.amount) AS earned FROM ledger l JOIN members m"
-            " ON m.user_id = l.user_id WHERE l.chat_id = ? AND l.kind <> 'payout'"
+            " ON m.user_id = l.user_id LEFT JOIN ledger c ON c.id = l.reverses_id"
+            " WHERE l.chat_id = ? AND l.kind <> 'payout'"
+            " AND (COALESCE(c.kind, l.kind) = 'commission') = ?"
             " AND l.created_at >= ? AND l.created_at < ? GROUP BY m.user_id"
             " ORDER BY earned DESC, m.user_id",
             chat_id,
+            helpers,
             start,
             end,
         )

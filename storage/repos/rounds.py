@@ -68,13 +68,15 @@ class RoundsRepo(Repository):
         tap_id: str | None = None,
         option_id: int | None = None,
         offer_id: int | None = None,
+        via_chat_id: int | None = None,
     ) -> JoinOutcome:
         """Add one unit to the member's order in the open round, or raise why not.
 
         Limit and stock are checked and the order written in one transaction; the round
         forms (or the tipping point is marked) in that same transaction, so no tap can
         slip between the count and the close. A tap delivered twice counts once. With
-        `offer_id` the unit is the one a waitlist offer holds for this member.
+        `offer_id` the unit is the one a waitlist offer holds for this member;
+        `via_chat_id` is the further group whose card was tapped (a new order notes it).
         """
         # Each statement in the transaction holds the write lock a little longer (on
         # SQLite a trip to the connection's thread), so what can be known before it, or
@@ -129,7 +131,7 @@ class RoundsRepo(Repository):
             if not holding:
                 await self._take_unit(db, deal_id, option)
             order = await self._add_unit(
-                db, deal, open_round.id, member.user_id, option, now, new=held == 0
+                db, deal, open_round.id, member.user_id, option, now, new=held == 0, via=via_chat_id
             )
             # Only an order with no pickup point yet needs the points (repeat taps do not).
             pickups = []
@@ -190,6 +192,7 @@ class RoundsRepo(Repository):
         now: int,
         *,
         new: bool,
+        via: int | None = None,
     ) -> Row:
         """One more unit on the member's pending order, or a new order of one unit
         (`new`: the member holds nothing in this deal yet); the order's id, quantity
@@ -211,7 +214,8 @@ class RoundsRepo(Repository):
         # up where the member's other orders in this deal are collected.
         rows = await db.all(
             "INSERT INTO orders (deal_id, round_id, user_id, quantity, unit_price, option_id,"
-            " created_at, updated_at, referrer_id, pickup_id) VALUES (?, ?, ?, 1, ?, ?, ?, ?,"
+            " created_at, updated_at, via_chat_id, referrer_id, pickup_id)"
+            " VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?,"
             " (SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?),"
             " (SELECT pickup_id FROM orders WHERE deal_id = ? AND user_id = ?"
             "  AND pickup_id IS NOT NULL ORDER BY id DESC LIMIT 1))"
@@ -223,6 +227,7 @@ class RoundsRepo(Repository):
             option_id,
             now,
             now,
+            via,
             deal.chat_id,
             user_id,
             deal.id,
@@ -405,6 +410,7 @@ class RoundsRepo(Repository):
             await self._give_codes(db, open_round.id)
             lines = await self._lines(db, open_round.id, "confirmed")
             await self._ledger.credit_referrers(db, deal, open_round.id, now)
+            await self._ledger.credit_helpers(db, open_round.id, now)
         else:
             lines = await self._lines(db, open_round.id, "pending")
             released = list(

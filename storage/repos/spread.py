@@ -1,0 +1,122 @@
+"""One deal in several groups: the further groups that show it (and their cards), and the
+helper leaders the deal's leader invited to sell it for a commission (帮卖)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.core.models import Deal, DealGroup, Group
+from storage.repos.base import Repository, _build, _deal, _group
+
+
+class SpreadRepo(Repository):
+    """Where a deal is shown beyond its own group, and who helps sell it."""
+
+    async def add_group(
+        self,
+        deal_id: int,
+        chat_id: int,
+        added_by: int,
+        now: int,
+        helper_id: int | None = None,
+        commission: int = 0,
+    ) -> bool:
+        """Show the deal in one more group; False if it is shown there already."""
+        async with self._transaction() as db:
+            return bool(
+                await db.change(
+                    "INSERT INTO deal_groups (deal_id, chat_id, helper_id, commission,"
+                    " added_by, added_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    deal_id,
+                    chat_id,
+                    helper_id,
+                    commission,
+                    added_by,
+                    now,
+                )
+            )
+
+    async def drop_group(self, deal_id: int, chat_id: int) -> None:
+        """The card could not be posted there: the deal is not shown in that group."""
+        async with self._transaction() as db:
+            await db.execute(
+                "DELETE FROM deal_groups WHERE deal_id = ? AND chat_id = ?", (deal_id, chat_id)
+            )
+
+    async def set_card(self, deal_id: int, chat_id: int, message_id: int) -> None:
+        """The deal's card in that group, to keep current."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE deal_groups SET card_message_id = ? WHERE deal_id = ? AND chat_id = ?",
+                (message_id, deal_id, chat_id),
+            )
+
+    async def groups_of(self, deal_id: int) -> list[DealGroup]:
+        """The further groups that show the deal, in the order they were added."""
+        rows = await self._r.all(
+            "SELECT * FROM deal_groups WHERE deal_id = ? ORDER BY added_at, chat_id", deal_id
+        )
+        return [_build(DealGroup, row) for row in rows]
+
+    async def shown_in(self, chat_id: int) -> list[Deal]:
+        """Other groups' open deals this group shows, soonest deadline first, each with
+        this group's card as its card_message_id."""
+        rows = await self._r.all(
+            "SELECT d.*, g.card_message_id AS shown_card FROM deals d"
+            " JOIN deal_groups g ON g.deal_id = d.id"
+            " WHERE g.chat_id = ? AND d.status = 'open' ORDER BY d.deadline, d.id",
+            chat_id,
+        )
+        return [replace(_deal(row), card_message_id=row["shown_card"]) for row in rows]
+
+    async def copies_of(self, deal_id: int) -> list[Deal]:
+        """The deals posted in other groups from this one (`stock: per-group`)."""
+        rows = await self._r.all("SELECT * FROM deals WHERE copied_from = ? ORDER BY id", deal_id)
+        return [_deal(row) for row in rows]
+
+    async def set_copied_from(self, deal_id: int, original_id: int) -> None:
+        """A per-group copy names the deal it was made from."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE deals SET copied_from = ? WHERE id = ?", (original_id, deal_id)
+            )
+
+    # -- helper leaders ---------------------------------------------------------------
+
+    async def add_helper(
+        self, deal_id: int, helper_id: int, commission: int, invited_by: int, now: int
+    ) -> int:
+        """The helper accepted the invitation; the commission that stands (the first
+        accepted: a helper's terms do not change under orders already taken)."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO deal_helpers (deal_id, helper_id, commission, invited_by,"
+                " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (deal_id, helper_id, commission, invited_by, now),
+            )
+            row = await db.one(
+                "SELECT commission FROM deal_helpers WHERE deal_id = ? AND helper_id = ?",
+                deal_id,
+                helper_id,
+            )
+        assert row is not None
+        return int(row[0])
+
+    async def helper_commission(self, deal_id: int, helper_id: int) -> int | None:
+        """The commission the helper accepted for the deal, or None if they are not one."""
+        row = await self._r.one(
+            "SELECT commission FROM deal_helpers WHERE deal_id = ? AND helper_id = ?",
+            deal_id,
+            helper_id,
+        )
+        return int(row[0]) if row else None
+
+    async def groups_named(self, name: str) -> list[Group]:
+        """The known groups with this title (any case), or this chat id."""
+        chat_id = int(name) if name.lstrip("-").isdigit() and len(name) < 20 else 0
+        rows = await self._r.all(
+            "SELECT * FROM groups WHERE LOWER(title) = LOWER(?) OR chat_id = ? ORDER BY chat_id",
+            name,
+            chat_id,
+        )
+        return [_group(row) for row in rows]
