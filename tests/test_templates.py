@@ -45,6 +45,7 @@ from bot.core.models import (
     RoundStatus,
     Standing,
     UndoneBatch,
+    Via,
 )
 from bot.core.summary import DealDay, GroupDay, PickupEntry, PickupPlace
 from bot.texts import (
@@ -301,7 +302,20 @@ class World:
             LedgerEntry(2, -1001, 2001, "reward", 30, "CNY", 18, 2, NOW, group, "Asia/Shanghai"),
             LedgerEntry(3, -1001, 2001, "reversal", -30, "CNY", 18, 2, NOW, group, "UTC"),
             LedgerEntry(4, -1001, 2001, "payout", -100, "CNY", None, None, NOW, "", "UTC"),
+            LedgerEntry(5, -1001, 2001, "commission", 250, "CNY", 19, None, NOW, group, "UTC"),
         ]
+
+    def shared_day(self) -> GroupDay:
+        """A deal sold in its own group, a further group and a helper leader's group."""
+        rows = [row for row in self.rows() if row.order.status is OrderStatus.CONFIRMED][:3]
+        further = Via(-1002, self.text("Oak Street"))
+        helped = Via(-1003, self.text("Maple 枫叶"), helper_id=2002, commission=1000)
+        rows = [rows[0], replace(rows[1], via=further), replace(rows[2], via=helped)]
+        ann, wang, _ = self.members
+        deals = [DealDay(self.deal(), [1], 0, rows)]
+        return GroupDay(
+            self.group, date(2026, 11, 24), deals, [], [(ann, 125)], commissions=[(wang, 250)]
+        )
 
 
 def _form_errors(text: Callable[[str], str]) -> list[dict[str, Any]]:
@@ -608,6 +622,7 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
                 "entries": w.ledger(),
             },
             {"balances": [Balance(-1002, "", 0, "USD")], "entries": []},
+            {"balances": [Balance(-1001, w.text("Oak"), 375, "CNY", 250)], "entries": []},
             {"balances": [], "entries": []},
         ],
         "round_failed": [{"lines": w.lines()[:2], "members": 2}],
@@ -685,6 +700,7 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
             {"day": w.day()},
             {"day": GroupDay(w.group, date(2026, 11, 21), [], [])},
             {"day": w.released_day()},
+            {"day": w.shared_day()},
         ],
         "summary_bad_day": [{"value": w.text("someday")}],
         "summary_day_out_of_range": [
@@ -703,6 +719,20 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
             for seconds in (1, 25 * 60, 2 * HOUR + 30, 3 * 86400)
         ],
         "repost_not_found": [{"deal_id": 404}],
+        "helper_accepted": [{"commission": 1000}, {"commission": 750}],
+        "helpsell_link": [
+            {"link": "https://t.me/groupbuy_bot?start=h12_1000_abcdef", "commission": 1000},
+            {"link": "https://t.me/groupbuy_bot?start=h12_1250_abcdef", "commission": 1250},
+        ],
+        "helpsell_start_first": [{"bot": "groupbuy_bot"}],
+        "spread_too_many": [{"max": 10}],
+        "spread_group_unknown": [
+            {"name": w.text("Oak"), "titles": [w.text("Maple"), w.text("Pine 松")]},
+            {"name": w.text("Oak"), "titles": []},
+        ],
+        "spread_group_ambiguous": [{"name": w.text("Oak"), "titles": []}],
+        "spread_currency": [{"currency": "USD"}],
+        "spread_some_failed": [{"titles": [w.text("Oak"), w.text("Maple")]}],
         "tap_limit": [{"limit": 2}],
         "slow_down": [{"in_group": True}, {"in_group": False}],
         "tap_marked": [
