@@ -239,6 +239,7 @@ class GroupBuy:
             # The points are the group's: another group's copy uses all of its own.
             pickups=tuple(pickups) if deal.chat_id == group.chat_id else (),
             start=datetime.fromtimestamp(deal.starts_at, UTC) if deal.starts_at else None,
+            stock_scope=deal.stock_scope,
         )
 
     async def past_deals(self, chat_id: int) -> list[Deal]:
@@ -246,7 +247,12 @@ class GroupBuy:
         return await self.store.deals.past_deals(chat_id, PAST_DEALS)
 
     async def post_form(
-        self, group: Group, leader: Member, form: DealForm, photo_file_id: str | None
+        self,
+        group: Group,
+        leader: Member,
+        form: DealForm,
+        photo_file_id: str | None,
+        copied_from: int | None = None,
     ) -> Deal:
         """Store a checked deal, post its card and arm its timers."""
         deal = await self.store.deals.create_deal(
@@ -256,6 +262,7 @@ class GroupBuy:
             photo_file_id=photo_file_id,
             currency=group.currency,
             now=self.clock.timestamp(),
+            copied_from=copied_from,
         )
         try:
             await self.post_card(deal)

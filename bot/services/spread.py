@@ -140,9 +140,7 @@ class Spread:
         form = await self.gb.form_of(deal, group)
         if form.start is not None and form.start <= self.gb.clock.now():
             form = replace(form, start=None)
-        copy = await self.gb.post_form(group, leader, form, deal.photo_file_id)
-        await self.gb.store.spread.set_copied_from(copy.id, deal.id)
-        return copy
+        return await self.gb.post_form(group, leader, form, deal.photo_file_id, copied_from=deal.id)
 
     # -- helper leaders ---------------------------------------------------------------
 

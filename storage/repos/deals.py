@@ -40,8 +40,10 @@ class DealsRepo(Repository):
         photo_file_id: str | None,
         currency: str,
         now: int,
+        copied_from: int | None = None,
     ) -> Deal:
-        """Store a new deal with its options, pickup points and first round open.
+        """Store a new deal with its options, pickup points and first round open (a
+        per-group copy names the deal it was `copied_from`).
 
         Raises UserError if the form names a pickup point the group does not have.
         """
@@ -51,8 +53,8 @@ class DealsRepo(Repository):
             deal_id = await db.insert(
                 "INSERT INTO deals (chat_id, leader_id, title, description, photo_file_id,"
                 " price, currency, min_members, deadline, stock, member_limit, note, mode,"
-                " created_at, starts_at, stock_scope)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, starts_at, stock_scope, copied_from)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chat_id,
                     leader.user_id,
@@ -70,6 +72,7 @@ class DealsRepo(Repository):
                     now,
                     None if form.start is None else int(form.start.timestamp()),
                     form.stock_scope,
+                    copied_from,
                 ),
             )
             for position, option in enumerate(form.options, start=1):

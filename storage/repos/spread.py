@@ -74,13 +74,6 @@ class SpreadRepo(Repository):
         rows = await self._r.all("SELECT * FROM deals WHERE copied_from = ? ORDER BY id", deal_id)
         return [_deal(row) for row in rows]
 
-    async def set_copied_from(self, deal_id: int, original_id: int) -> None:
-        """A per-group copy names the deal it was made from."""
-        async with self._transaction() as db:
-            await db.execute(
-                "UPDATE deals SET copied_from = ? WHERE id = ?", (original_id, deal_id)
-            )
-
     # -- helper leaders ---------------------------------------------------------------
 
     async def add_helper(
