@@ -173,25 +173,38 @@ async def test_migration_17_marks_what_was_there_as_sent(
     engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with store_before(16, engine, tmp_path, monkeypatch) as store:
-        await store.groups.ensure_group(
-            STORE_CHAT, "Group", tz="UTC", currency="CNY", lang="en", now=STORE_NOW
-        )
-        deal_id = await new_deal(store, min_members=3)
-        for n in (1, 2):
-            await store.rounds.join_round(deal_id, member(n), STORE_NOW)
+        # Written as release 16 wrote it (today's repositories write newer columns).
         async with store.engine.transaction() as db:
+            await db.execute(
+                "INSERT INTO groups (chat_id, title, lang, tz, currency, created_at)"
+                " VALUES (?, 'Group', 'en', 'UTC', 'CNY', ?)",
+                (STORE_CHAT, STORE_NOW),
+            )
+            deal_id = await db.insert(
+                "INSERT INTO deals (chat_id, leader_id, title, price, currency, min_members,"
+                " deadline, mode, created_at) VALUES (?, 1, 'Mangoes', 1250, 'CNY', 3, ?,"
+                " 'rounds', ?)",
+                (STORE_CHAT, STORE_NOW + 7200, STORE_NOW),
+            )
             # Round 1 formed with M1 and M2 (its messages went out before the upgrade);
-            # round 2 is open.
-            await db.execute(
-                "UPDATE rounds SET status = 'formed', closed_at = ? WHERE deal_id = ?",
-                (STORE_NOW + 10, deal_id),
-            )
-            await db.execute("UPDATE orders SET status = 'confirmed' WHERE deal_id = ?", (deal_id,))
-            await db.execute(
-                "INSERT INTO rounds (deal_id, number, opened_at) VALUES (?, 2, ?)",
-                (deal_id, STORE_NOW + 10),
-            )
-        await store.rounds.join_round(deal_id, member(3), STORE_NOW + 20)  # M3 in round 2
+            # round 2 is open, with M3 in it.
+            for number, status, closed in ((1, "formed", STORE_NOW + 10), (2, "open", None)):
+                await db.execute(
+                    "INSERT INTO rounds (deal_id, number, status, opened_at, closed_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (deal_id, number, status, STORE_NOW, closed),
+                )
+            for n, number, status in ((1, 1, "confirmed"), (2, 1, "confirmed"), (3, 2, "pending")):
+                await db.execute(
+                    "INSERT INTO members (user_id, first_name, updated_at) VALUES (?, ?, ?)",
+                    (1000 + n, f"M{n}", STORE_NOW),
+                )
+                await db.execute(
+                    "INSERT INTO orders (deal_id, round_id, user_id, quantity, unit_price,"
+                    " status, created_at, updated_at) VALUES (?, (SELECT id FROM rounds WHERE"
+                    " deal_id = ? AND number = ?), ?, 1, 1250, ?, ?, ?)",
+                    (deal_id, deal_id, number, 1000 + n, status, STORE_NOW, STORE_NOW),
+                )
 
         assert await store.migrate() == engines.migration_files(store.engine.dialect)[-1][0]
 

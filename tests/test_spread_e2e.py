@@ -8,7 +8,7 @@ import csv
 import io
 import re
 
-from tests.conftest import GROUP_ID, Person, World
+from tests.conftest import GROUP_ID, World
 
 OAK = -1001000000201
 PINE = -1001000000202
