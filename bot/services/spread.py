@@ -117,7 +117,7 @@ class Spread:
                 group.chat_id, partial(self.gb.cards.send, view, group.chat_id)
             )
         except TelegramError as exc:
-            await store.spread.drop_group(deal.id, group.chat_id)
+            # The group stays without a card: /share there again posts one.
             log.warning("shared card failed deal=%s chat=%s: %s", deal.id, group.chat_id, exc)
             raise UserError("spread_failed", deal=deal) from exc
         await store.spread.set_card(deal.id, group.chat_id, message_id)

@@ -40,6 +40,7 @@ GROUP_KEYS = {
     "payment_reminders": ("user_id", "day"),
     "referrals": ("referee_id",),
     "group_invites": ("invitee_id",),
+    "deal_groups": ("deal_id",),
 }
 GROUP_TABLES = ("deals", "ledger", *GROUP_KEYS)
 MEMBERS_SEEN = 10_000  # members a process remembers as stored (see GroupsRepo._members_seen)
@@ -321,11 +322,19 @@ class GroupsRepo(Repository):
                     f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
                 )
             await db.execute("DELETE FROM groups WHERE chat_id = ?", (old_chat_id,))
-            # The cards are posted (and pinned) anew in the supergroup.
+            # The cards are posted (and pinned) anew in the supergroup; another group's deal
+            # it showed is shown again with /share there.
             await db.execute(
                 "UPDATE deals SET card_message_id = NULL, pinned = 0"
                 " WHERE chat_id = ? AND status = 'open'",
                 (new_chat_id,),
+            )
+            await db.execute(
+                "UPDATE deal_groups SET card_message_id = NULL WHERE chat_id = ?", (new_chat_id,)
+            )
+            await db.execute(
+                "UPDATE orders SET via_chat_id = ? WHERE via_chat_id = ?",
+                (new_chat_id, old_chat_id),
             )
             rows = await db.all(
                 "SELECT * FROM deals WHERE chat_id = ? AND status = 'open'", new_chat_id

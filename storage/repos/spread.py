@@ -21,12 +21,15 @@ class SpreadRepo(Repository):
         helper_id: int | None = None,
         commission: int = 0,
     ) -> bool:
-        """Show the deal in one more group; False if it is shown there already."""
+        """Show the deal in one more group; False if it is shown there already (a group
+        whose card was lost when it became a supergroup may show it again)."""
         async with self._transaction() as db:
             return bool(
                 await db.change(
                     "INSERT INTO deal_groups (deal_id, chat_id, helper_id, commission,"
-                    " added_by, added_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    " added_by, added_at) VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (deal_id, chat_id) DO UPDATE SET added_at = excluded.added_at"
+                    " WHERE deal_groups.card_message_id IS NULL",
                     deal_id,
                     chat_id,
                     helper_id,
@@ -34,13 +37,6 @@ class SpreadRepo(Repository):
                     added_by,
                     now,
                 )
-            )
-
-    async def drop_group(self, deal_id: int, chat_id: int) -> None:
-        """The card could not be posted there: the deal is not shown in that group."""
-        async with self._transaction() as db:
-            await db.execute(
-                "DELETE FROM deal_groups WHERE deal_id = ? AND chat_id = ?", (deal_id, chat_id)
             )
 
     async def set_card(self, deal_id: int, chat_id: int, message_id: int) -> None:
