@@ -652,7 +652,7 @@ async def test_a_chosen_result_lives_in_a_chat_without_the_bot(
         await bot.edit_message_caption(inline_message_id=inline_id, caption="x")
     assert await bot.edit_message_reply_markup(inline_message_id=inline_id, reply_markup=markup)
     assert api.inline_buttons(inline_id) == [("Join", "v1:join:1")]
-    with pytest.raises(BadRequest, match="(?i)message_id_invalid"):
+    with pytest.raises(BadRequest, match=r"(?i)message_id_invalid"):
         await bot.edit_message_text("x", inline_message_id="AgAAAunknown")
 
 

@@ -705,6 +705,8 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
         "repost_not_found": [{"deal_id": 404}],
         "tap_limit": [{"limit": 2}],
         "slow_down": [{"in_group": True}, {"in_group": False}],
+        "shared_result": [{"view": w.view()}, {"view": w.view(tipping, lines=[])}],
+        "shared_retired": [{"deal": deal}, {"deal": closed}],
         "tap_marked": [
             {"mark": mark, "value": value}
             for mark in ("paid", "collected")
