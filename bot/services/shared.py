@@ -181,6 +181,9 @@ class SharedCards:
         self._tried[(deal_id, member.user_id)] = None
         if len(self._tried) > REMEMBERED:
             del self._tried[next(iter(self._tried))]
+        deal = await self.store.deals.get_deal(deal_id)
+        if deal is None or deal.status is not DealStatus.OPEN:
+            return  # no order can follow: nobody is brought (and a sold-out rush writes nothing)
         verdict = await self.store.ledger.attribute(
             chat_id, member.user_id, sharer, deal_id, self.clock.timestamp()
         )
