@@ -10,7 +10,9 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     ChatMemberHandler,
+    ChosenInlineResultHandler,
     CommandHandler,
+    InlineQueryHandler,
     MessageHandler,
     PreCheckoutQueryHandler,
     TypeHandler,
@@ -21,6 +23,7 @@ from bot.core import callbacks
 from handlers import (
     deals,
     errors,
+    inline,
     language,
     leaders,
     limits,
@@ -46,11 +49,16 @@ def command(name: str, callback: Callback) -> CommandHandler:  # type: ignore[ty
 
 class FirstDelivery(TypeHandler):  # type: ignore[type-arg]
     """Every update but a tap goes through the redelivery check; a tap is claimed inside
-    its own write, and skipping the check here spares each tap of a flash sale a call."""
+    its own write, and skipping the check here spares each tap of a flash sale a call.
+    An inline query (one per keystroke) changes nothing: answered twice, it is harmless."""
 
     def check_update(self, update: object) -> bool:
-        """Whether the update is one to check: anything but a callback query."""
-        return isinstance(update, Update) and update.callback_query is None
+        """Whether the update is one to check: anything but a callback or inline query."""
+        return (
+            isinstance(update, Update)
+            and update.callback_query is None
+            and update.inline_query is None
+        )
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
@@ -79,6 +87,8 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(privacy.forget_tap, pattern=callbacks.FORGET.matches),
             CallbackQueryHandler(marks.named_mark_tap, pattern=callbacks.NAMED_MARKS.matches),
             CallbackQueryHandler(deals.tap),
+            InlineQueryHandler(inline.inline_query),
+            ChosenInlineResultHandler(inline.chosen_result),
             PreCheckoutQueryHandler(payments.pre_checkout),
             MessageHandler(filters.SUCCESSFUL_PAYMENT, payments.successful_payment),
             command("start", start.start),

@@ -8,7 +8,7 @@ from telegram import CallbackQuery, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
-from bot.core import callbacks
+from bot.core import callbacks, sharing
 from bot.core.errors import UserError
 from bot.core.forms import written_in
 from bot.core.models import Deal, Group, Member
@@ -209,6 +209,8 @@ async def _tap(update: Update, context: Context, groupbuy: GroupBuy, query: Call
         await query.answer(groupbuy.texts.render("tap_elsewhere", lang))
         return
     member = member_of(query.from_user)
+    if query.inline_message_id is not None and decoded.action in callbacks.CARD_ACTIONS:
+        await groupbuy.shared.tapped(query.inline_message_id, decoded, member)  # a shared copy
     deal_id: int | None = None
     try:
         if decoded.action is callbacks.Action.INVITE:
@@ -251,6 +253,8 @@ async def _on_its_card(groupbuy: GroupBuy, tap: callbacks.Tap, query: CallbackQu
     if deal_id is None:
         return True  # nothing to see or join there: the tap is answered as stale
     chat_id = query.message.chat.id if query.message is not None else None
+    if query.inline_message_id is not None:
+        chat_id = sharing.SHARED_CHAT  # a copy shared into another chat: its own key
     return await groupbuy.cards.tap_allowed(deal_id, chat_id, tap.extra)
 
 

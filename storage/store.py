@@ -14,6 +14,7 @@ from storage.repos.orders import OrdersRepo
 from storage.repos.paywindow import PayWindowRepo
 from storage.repos.reports import ReportsRepo
 from storage.repos.rounds import RoundsRepo
+from storage.repos.shared import SharedRepo
 from storage.repos.spread import SpreadRepo
 from storage.repos.waitlist import WaitlistRepo
 
@@ -26,9 +27,9 @@ class Store:
     leaving, closing, cancelling), `orders` (marks, payment claims), `waitlist`,
     `ledger` (referrals, rewards, payouts, invites), `deliveries` (each update and tap
     once), `reports` (the daily summary), `paywindow` (unpaid orders reminded and
-    released) and `spread` (a deal shown in further groups, helper leaders). A write that
-    spans areas is still one transaction: the repository that owns it calls the others'
-    steps inside it.
+    released), `spread` (a deal shown in further groups, helper leaders) and `shared`
+    (deal cards shared into other chats). A write that spans areas is still one
+    transaction: the repository that owns it calls the others' steps inside it.
     """
 
     def __init__(self, engine: SqliteEngine | PostgresEngine) -> None:
@@ -50,6 +51,7 @@ class Store:
         self.paywindow = PayWindowRepo(engine, waitlist=self.waitlist, ledger=self.ledger)
         self.notices = NoticesRepo(engine)
         self.spread = SpreadRepo(engine)
+        self.shared = SharedRepo(engine)
 
     @property
     def path(self) -> Path:

@@ -63,6 +63,14 @@ TEXT_EMPTY = "Bad Request: message text is empty"
 BUTTON_DATA_INVALID = "Bad Request: BUTTON_DATA_INVALID"
 CANT_PARSE = "Bad Request: can't parse entities: "
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+INLINE_MESSAGE_INVALID = "Bad Request: MESSAGE_ID_INVALID"
+RESULTS_TOO_MUCH = "Bad Request: RESULTS_TOO_MUCH"
+RESULT_ID_INVALID = "Bad Request: RESULT_ID_INVALID"
+RESULT_ID_DUPLICATE = "Bad Request: RESULT_ID_DUPLICATE"
+NEXT_OFFSET_INVALID = "Bad Request: NEXT_OFFSET_INVALID"
+NOT_A_MEMBER = "Forbidden: bot is not a member of the group chat"
+INLINE_RESULTS = 50  # results one answerInlineQuery may carry
+INLINE_ID_LIMIT = 64  # bytes of a result's id, and of next_offset
 POLL_CONFLICT = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
@@ -100,6 +108,8 @@ _TEXT_FIELDS = frozenset(
         "caption",
         "callback_query_id",
         "inline_message_id",
+        "inline_query_id",
+        "next_offset",
         "parse_mode",
         "url",
         "title",
@@ -479,6 +489,14 @@ class FakeBotAPI:
         self.checkouts: dict[str, list[JSON]] = {}
         self.pushed: list[JSON] = []
         self.uploads: dict[str, Upload] = {}
+        # Inline mode: every answerInlineQuery the bot made, by query id; whether Telegram
+        # sends chosen_inline_result (@BotFather's /setinlinefeedback); the messages sent
+        # through the bot by inline_message_id, as (chat id, message id); chats the bot is
+        # not in (a card can still be shared there).
+        self.inline_answers: dict[str, list[JSON]] = {}
+        self.inline_feedback = True
+        self.inline_messages: dict[str, tuple[int, int]] = {}
+        self.chats_without_bot: set[int] = set()
 
         self.flood_methods: set[str] = set(DEFAULT_FLOOD_METHODS)
         self.limit_per_group_per_minute: int | None = None
@@ -510,6 +528,8 @@ class FakeBotAPI:
         self._waiters: dict[int, tuple[Callable[[Recorded], bool], asyncio.Future[Recorded]]] = {}
         self._waiter_ids = itertools.count()
         self._answer_waiters: dict[str, list[asyncio.Future[JSON]]] = {}
+        self._inline_queries: dict[str, JSON] = {}
+        self._inline_ids = itertools.count(1)
 
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -534,6 +554,7 @@ class FakeBotAPI:
                 "editMessageReplyMarkup": self._edit_message_reply_markup,
                 "deleteMessage": self._delete_message,
                 "answerCallbackQuery": self._answer_callback_query,
+                "answerInlineQuery": self._answer_inline_query,
                 "sendInvoice": self._send_invoice,
                 "answerPreCheckoutQuery": self._answer_pre_checkout_query,
                 "getChat": self._get_chat,
@@ -830,6 +851,169 @@ class FakeBotAPI:
         )
         return query_id
 
+    # -- inline mode --------------------------------------------------------------------
+
+    def chat_without_bot(self, chat_id: int, title: str | None = None) -> JSON:
+        """A group the bot is not in: people there may still send a card through the bot
+        (inline mode), but the bot can neither read nor write there."""
+        chat = self.group(chat_id, title, bot_admin=False)
+        self.chats_without_bot.add(chat_id)
+        return chat
+
+    def inline_query(self, user_id: int, query: str, offset: str = "") -> str:
+        """The user types `@bot query` in some chat: an inline_query update; its id."""
+        if user_id not in self.users:
+            self.user(user_id)
+        query_id = str(next(self._query_ids))
+        inline = {
+            "id": query_id,
+            "from": self.users[user_id],
+            "query": query,
+            "offset": offset,
+            "chat_type": "supergroup",
+        }
+        self._inline_queries[query_id] = {**inline, "answered": False}
+        self.inline_answers[query_id] = []
+        self.push_update({"inline_query": inline})
+        return query_id
+
+    async def wait_inline_answer(self, query_id: str, timeout: float = 5.0) -> JSON:  # noqa: ASYNC109
+        """The bot's answerInlineQuery to a query (its params), waiting for it."""
+        answers = await self.wait_until(lambda: self.inline_answers[query_id], timeout)
+        return dict(answers[0])
+
+    def choose_inline_result(
+        self, user_id: int, query_id: str, result_id: str, chat_id: int
+    ) -> tuple[JSON, str | None]:
+        """The user picks a result of an answered inline query in a chat (any chat, one
+        without the bot too): Telegram sends it there as the user's message `via_bot`.
+        With a keyboard it gets an inline_message_id, by which the bot may edit it and
+        under which its taps arrive. A chosen_inline_result update follows when feedback
+        is on. Returns (the message, its inline_message_id or None)."""
+        answers = self.inline_answers.get(query_id)
+        if not answers:
+            raise KeyError(f"inline query {query_id} was not answered")
+        result = next((r for r in answers[0]["results"] if r.get("id") == result_id), None)
+        if result is None:
+            raise KeyError(f"no result {result_id!r} in the answer to {query_id}")
+        if chat_id > 0:
+            self._ensure_chat(chat_id, chat_id)
+        elif chat_id not in self.chats:
+            self.chat_without_bot(chat_id)
+        if chat_id < 0:
+            self.chat_members.setdefault(chat_id, set()).add(user_id)
+        message = self._new_message(self.chats[chat_id], self.users[user_id])
+        message["via_bot"] = dict(self.bot_user)
+        content = result.get("input_message_content")
+        if result.get("type") == "photo" and content is None:
+            message["photo"] = self._photo_sizes(str(result["photo_file_id"]))
+            caption, entities, html = self._formatted(
+                result, "caption", "caption_entities", CAPTION_LIMIT
+            )
+            self._set_caption(message, caption, entities, html)
+        else:
+            assert isinstance(content, dict), "only text content and cached photos are modelled"
+            text, entities, html = self._formatted(content, "message_text", "entities", TEXT_LIMIT)
+            message["text"] = text
+            if entities:
+                message["entities"] = entities
+            message["html"] = html
+        markup = self._inline_markup(result)
+        inline_id = None
+        if markup is not None:
+            message["reply_markup"] = markup
+            inline_id = f"AgAAA{next(self._inline_ids):08d}{user_id}"
+            self.inline_messages[inline_id] = (chat_id, message["message_id"])
+        if self.inline_feedback:
+            chosen: JSON = {
+                "result_id": result_id,
+                "from": self.users[user_id],
+                "query": self._inline_queries[query_id]["query"],
+            }
+            if inline_id is not None:
+                chosen["inline_message_id"] = inline_id
+            self.push_update({"chosen_inline_result": chosen})
+        return _public(message), inline_id
+
+    def tap_inline(self, user_id: int, inline_message_id: str, callback_data: str) -> str:
+        """A button press on a message sent through the bot: a callback_query with the
+        inline_message_id and no message (the bot may not be in that chat); its id."""
+        if inline_message_id not in self.inline_messages:
+            raise KeyError(f"no inline message {inline_message_id}")
+        if user_id not in self.users:
+            self.user(user_id)
+        query_id = str(next(self._query_ids))
+        self.push_update(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": self.users[user_id],
+                    "chat_instance": f"inline-{inline_message_id}",
+                    "inline_message_id": inline_message_id,
+                    "data": callback_data,
+                }
+            }
+        )
+        return query_id
+
+    def inline_message(self, inline_message_id: str) -> JSON:
+        """A copy of the current state of a message sent through the bot."""
+        chat_id, message_id = self.inline_messages[inline_message_id]
+        return self.message(chat_id, message_id)
+
+    def inline_text(self, inline_message_id: str) -> str:
+        """What a message sent through the bot shows now (its text or caption)."""
+        message = self.inline_message(inline_message_id)
+        return str(message.get("text") or message.get("caption") or "")
+
+    def inline_buttons(self, inline_message_id: str) -> list[tuple[str, str | None]]:
+        """The buttons of a message sent through the bot (as `buttons`)."""
+        return self.buttons(*self.inline_messages[inline_message_id])
+
+    def _answer_inline_query(self, params: JSON) -> bool:
+        """answerInlineQuery: once per query, checked as Telegram checks it."""
+        query_id = str(params.get("inline_query_id", ""))
+        query = self._inline_queries.get(query_id)
+        if query is None:
+            raise ApiError(400, QUERY_INVALID)
+        results = params.get("results")
+        if not isinstance(results, list):
+            raise ApiError(400, "Bad Request: can't parse inline query results JSON object")
+        if len(results) > INLINE_RESULTS:
+            raise ApiError(400, RESULTS_TOO_MUCH)
+        ids = [str(result.get("id", "")) for result in results]
+        if any(not 1 <= len(i.encode()) <= INLINE_ID_LIMIT for i in ids):
+            raise ApiError(400, RESULT_ID_INVALID)
+        if len(set(ids)) != len(ids):
+            raise ApiError(400, RESULT_ID_DUPLICATE)
+        if len(str(params.get("next_offset") or "").encode()) > INLINE_ID_LIMIT:
+            raise ApiError(400, NEXT_OFFSET_INVALID)
+        for result in results:
+            self._inline_markup(result)  # callback data within 64 bytes
+            content = result.get("input_message_content")
+            if isinstance(content, dict):
+                self._formatted(content, "message_text", "entities", TEXT_LIMIT)
+            elif result.get("type") == "photo":
+                if not result.get("photo_file_id"):
+                    raise ApiError(400, "Bad Request: PHOTO_INVALID")
+                self._formatted(result, "caption", "caption_entities", CAPTION_LIMIT)
+            else:
+                raise ApiError(400, "Bad Request: MESSAGE_EMPTY")
+        answer = {k: v for k, v in params.items() if k != "inline_query_id"}
+        self.inline_answers[query_id].append(answer)
+        if query["answered"]:
+            raise ApiError(400, QUERY_INVALID)
+        query["answered"] = True
+        return True
+
+    def _inline_editable(self, params: JSON) -> JSON:
+        """The message an edit by inline_message_id targets, or 400 MESSAGE_ID_INVALID."""
+        where = self.inline_messages.get(str(params.get("inline_message_id")))
+        message = self._live_message(*where) if where else None
+        if message is None:
+            raise ApiError(400, INLINE_MESSAGE_INVALID)
+        return message
+
     # -- Telegram Payments ------------------------------------------------------------
 
     def invoices(self, chat_id: int) -> list[JSON]:
@@ -990,10 +1174,14 @@ class FakeBotAPI:
 
     def buttons(self, chat_id: int, message_id: int) -> list[tuple[str, str | None]]:
         """The message's inline buttons, flattened: (text, callback_data or url, or a web
-        app's url)."""
+        app's url, or the query a switch_inline_query button starts)."""
         markup = self.message(chat_id, message_id).get("reply_markup") or {}
         return [
-            (button.get("text", ""), button.get("callback_data", button.get("url", web_app)))
+            (
+                button.get("text", ""),
+                button.get("callback_data", button.get("url", web_app))
+                or button.get("switch_inline_query"),
+            )
             for row in markup.get("inline_keyboard", [])
             for button in row
             for web_app in [button.get("web_app", {}).get("url")]
@@ -1486,10 +1674,10 @@ class FakeBotAPI:
         return self._finish_send(message, markup, reply)
 
     def _edit_message_text(self, params: JSON) -> JSON | bool:
-        """editMessageText of a bot text message."""
-        if params.get("inline_message_id"):
-            return True
-        message = self._editable(params)
+        """editMessageText of a bot text message (or, by inline_message_id, of a text
+        message sent through the bot: True then)."""
+        inline = bool(params.get("inline_message_id"))
+        message = self._inline_editable(params) if inline else self._editable(params)
         if "text" not in message:
             raise ApiError(400, NO_TEXT_TO_EDIT)
         text, entities, html = self._formatted(params, "text", "entities", TEXT_LIMIT)
@@ -1505,13 +1693,14 @@ class FakeBotAPI:
         if entities:
             message["entities"] = entities
         message["html"] = html
-        return self._finish_edit(message, markup)
+        edited = self._finish_edit(message, markup)
+        return True if inline else edited
 
     def _edit_message_caption(self, params: JSON) -> JSON | bool:
-        """editMessageCaption of a bot media message."""
-        if params.get("inline_message_id"):
-            return True
-        message = self._editable(params)
+        """editMessageCaption of a bot media message (or, by inline_message_id, of one sent
+        through the bot: True then)."""
+        inline = bool(params.get("inline_message_id"))
+        message = self._inline_editable(params) if inline else self._editable(params)
         if "text" in message:
             raise ApiError(400, NO_CAPTION_TO_EDIT)
         caption, entities, html = self._formatted(
@@ -1525,17 +1714,19 @@ class FakeBotAPI:
         ):
             raise ApiError(400, NOT_MODIFIED)
         self._set_caption(message, caption, entities, html)
-        return self._finish_edit(message, markup)
+        edited = self._finish_edit(message, markup)
+        return True if inline else edited
 
     def _edit_message_reply_markup(self, params: JSON) -> JSON | bool:
-        """editMessageReplyMarkup of any bot message."""
-        if params.get("inline_message_id"):
-            return True
-        message = self._editable(params)
+        """editMessageReplyMarkup of any bot message (or, by inline_message_id, of one
+        sent through the bot: True then)."""
+        inline = bool(params.get("inline_message_id"))
+        message = self._inline_editable(params) if inline else self._editable(params)
         markup = self._inline_markup(params)
         if markup == message.get("reply_markup"):
             raise ApiError(400, NOT_MODIFIED)
-        return self._finish_edit(message, markup)
+        edited = self._finish_edit(message, markup)
+        return True if inline else edited
 
     def _delete_message(self, params: JSON) -> bool:
         """deleteMessage: bot messages, or others' where the bot may delete."""
@@ -1686,6 +1877,8 @@ class FakeBotAPI:
         chat = self.chats.get(chat_id)
         if chat is None:
             raise ApiError(400, CHAT_NOT_FOUND)
+        if chat_id in self.chats_without_bot:
+            raise ApiError(403, NOT_A_MEMBER)
         if chat_id in self.kicked_chats:
             kind = "group" if chat["type"] == "group" else chat["type"]
             raise ApiError(403, f"Forbidden: bot was kicked from the {kind} chat")
@@ -1711,10 +1904,11 @@ class FakeBotAPI:
                     text, entities = parse_html(raw, self.users)
                 except HtmlError as error:
                     raise ApiError(400, CANT_PARSE + str(error)) from None
-        if key == "text" and not text.strip():
+        is_text = key in ("text", "message_text")
+        if is_text and not text.strip():
             raise ApiError(400, TEXT_EMPTY)
         if utf16_len(text) > limit:
-            raise ApiError(400, TEXT_TOO_LONG if key == "text" else CAPTION_TOO_LONG)
+            raise ApiError(400, TEXT_TOO_LONG if is_text else CAPTION_TOO_LONG)
         return text, entities, html
 
     @staticmethod

@@ -24,7 +24,7 @@ async def test_leader_posts_a_deal_and_the_card_shows_it(world: World) -> None:
     assert "Limit: 2 per member" in text
     assert "Pickup Saturday" in text
     assert "1h 59m left" in text or "2h 0m left" in text
-    assert [label.split()[-1] for label in world.labels(card)] == ["+1", "Leave", "Invite"]
+    assert [label.split()[-1] for label in world.labels(card)] == ["+1", "Leave", "Invite", "Share"]
 
 
 async def test_round_forms_when_third_member_joins(world: World) -> None:

@@ -19,8 +19,12 @@ from telegram.request import HTTPXRequest
 from tests.fakeapi import (
     BUTTON_DATA_INVALID,
     CANT_INITIATE,
+    NEXT_OFFSET_INVALID,
     NOT_MODIFIED,
     QUERY_INVALID,
+    RESULT_ID_DUPLICATE,
+    RESULT_ID_INVALID,
+    RESULTS_TOO_MUCH,
     FakeBotAPI,
     HtmlError,
     parse_html,
@@ -542,3 +546,138 @@ async def test_invoices_and_pre_checkout_follow_telegram(
     update = (await bot.get_updates(offset=update.update_id + 1))[-1]
     assert update.message is not None and update.message.successful_payment is not None
     assert update.message.successful_payment.telegram_payment_charge_id == "tg-c1"
+
+
+async def test_inline_queries_are_answered_within_telegrams_rules(
+    api: FakeBotAPI, bot: telegram.Bot, http: aiohttp.ClientSession
+) -> None:
+    api.user(1001, "Alice")
+    query_id = api.inline_query(1001, "d42_sig")
+    updates = await bot.get_updates(timeout=0)
+    inline = updates[-1].inline_query
+    assert inline is not None and inline.id == query_id and inline.query == "d42_sig"
+    assert inline.from_user.id == 1001
+
+    async def answer(results: list[dict[str, Any]], **more: str) -> tuple[int, str | None]:
+        data = {"inline_query_id": query_id, "results": json.dumps(results), **more}
+        status, body = await call(http, api, "answerInlineQuery", data=data)
+        return status, body.get("description")
+
+    def article(result_id: str, text: str = "card", data: str = "v1:join:1") -> dict[str, Any]:
+        return {
+            "type": "article",
+            "id": result_id,
+            "title": "Mangoes",
+            "input_message_content": {"message_text": text, "parse_mode": "HTML"},
+            "reply_markup": {"inline_keyboard": [[{"text": "Join", "callback_data": data}]]},
+        }
+
+    assert (await answer([article(str(i)) for i in range(51)]))[1] == RESULTS_TOO_MUCH
+    assert (await answer([article("x" * 65)]))[1] == RESULT_ID_INVALID
+    assert (await answer([article("a"), article("a")]))[1] == RESULT_ID_DUPLICATE
+    assert (await answer([article("a")], next_offset="9" * 65))[1] == NEXT_OFFSET_INVALID
+    assert (await answer([article("a", data="d" * 65)]))[1] == BUTTON_DATA_INVALID
+    assert (await answer([article("a", text="x" * 4097)]))[1] == "Bad Request: message is too long"
+    photo = {"type": "photo", "id": "p", "photo_file_id": "f1", "caption": "c" * 1025}
+    assert (await answer([photo]))[1] == "Bad Request: message caption is too long"
+    assert api.inline_answers[query_id] == []  # refused answers are not kept
+
+    assert await answer([article("a", text="<b>Mangoes</b>")], next_offset="50") == (200, None)
+    assert (await answer([article("a")]))[1] == QUERY_INVALID  # one answer per query
+    answered = await api.wait_inline_answer(query_id)
+    assert answered["next_offset"] == "50" and answered["results"][0]["id"] == "a"
+    assert (await call(http, api, "answerInlineQuery", data={"inline_query_id": "7"}))[0] == 400
+
+
+async def test_a_chosen_result_lives_in_a_chat_without_the_bot(
+    api: FakeBotAPI, bot: telegram.Bot
+) -> None:
+    api.user(1001, "Alice")
+    api.user(1002, "Bob")
+    elsewhere = -100777
+    api.chat_without_bot(elsewhere, "Friends")
+    query_id = api.inline_query(1001, "")
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("Join", callback_data="v1:join:1")]])
+    await bot.answer_inline_query(
+        query_id,
+        [
+            telegram.InlineQueryResultArticle(
+                "deal-1",
+                "Mangoes",
+                telegram.InputTextMessageContent("<b>Mangoes</b>", parse_mode="HTML"),
+                reply_markup=markup,
+            ),
+            telegram.InlineQueryResultArticle(
+                "plain", "Plain", telegram.InputTextMessageContent("no buttons")
+            ),
+        ],
+        is_personal=True,
+        cache_time=5,
+    )
+    message, inline_id = api.choose_inline_result(1001, query_id, "deal-1", elsewhere)
+    assert inline_id is not None and message["via_bot"]["id"] == api.bot_id
+    assert message["from"]["id"] == 1001 and message["text"] == "Mangoes"
+    assert api.inline_text(inline_id) == "Mangoes"
+    assert api.inline_buttons(inline_id) == [("Join", "v1:join:1")]
+    with pytest.raises(Forbidden, match="not a member"):
+        await bot.send_message(elsewhere, "the bot cannot write here")
+
+    api.inline_feedback = False
+    _, no_keyboard = api.choose_inline_result(1002, query_id, "plain", elsewhere)
+    assert no_keyboard is None
+
+    tap_id = api.tap_inline(1002, inline_id, "v1:join:1")
+    updates = await bot.get_updates(timeout=0)
+    chosen = [u.chosen_inline_result for u in updates if u.chosen_inline_result]
+    assert [(c.result_id, c.from_user.id, c.inline_message_id) for c in chosen] == [
+        ("deal-1", 1001, inline_id)
+    ]  # the second choice came with feedback off: no update
+    tap = updates[-1].callback_query
+    assert tap is not None and tap.id == tap_id and tap.message is None
+    assert tap.inline_message_id == inline_id and tap.data == "v1:join:1"
+
+    assert (
+        await bot.edit_message_text(
+            "<b>Mangoes</b> 1 joined", inline_message_id=inline_id, parse_mode="HTML"
+        )
+        is True
+    )
+    assert api.inline_text(inline_id) == "Mangoes 1 joined"
+    assert api.inline_buttons(inline_id) == []  # an edit without a keyboard removes it
+    with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
+        await bot.edit_message_text(
+            "<b>Mangoes</b> 1 joined", inline_message_id=inline_id, parse_mode="HTML"
+        )
+    with pytest.raises(BadRequest, match="no caption"):
+        await bot.edit_message_caption(inline_message_id=inline_id, caption="x")
+    assert await bot.edit_message_reply_markup(inline_message_id=inline_id, reply_markup=markup)
+    assert api.inline_buttons(inline_id) == [("Join", "v1:join:1")]
+    with pytest.raises(BadRequest, match=r"(?i)message_id_invalid"):
+        await bot.edit_message_text("x", inline_message_id="AgAAAunknown")
+
+
+async def test_a_chosen_photo_result_is_edited_by_its_caption(
+    api: FakeBotAPI, bot: telegram.Bot
+) -> None:
+    api.user(1001, "Alice")
+    query_id = api.inline_query(1001, "")
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("Join", callback_data="v1:join:1")]])
+    await bot.answer_inline_query(
+        query_id,
+        [
+            telegram.InlineQueryResultCachedPhoto(
+                "deal-1",
+                "fake-photo-9",
+                caption="<b>Figs</b>",
+                parse_mode="HTML",
+                reply_markup=markup,
+            )
+        ],
+    )
+    message, inline_id = api.choose_inline_result(1001, query_id, "deal-1", 1001)
+    assert inline_id is not None and message["caption"] == "Figs"
+    assert message["photo"][-1]["file_id"] == "fake-photo-9"
+    assert await bot.edit_message_caption(inline_message_id=inline_id, caption="Figs, 2 joined")
+    assert api.inline_text(inline_id) == "Figs, 2 joined"
+    with pytest.raises(BadRequest, match="no text"):
+        await bot.edit_message_text("x", inline_message_id=inline_id)

@@ -735,6 +735,8 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
         "spread_some_failed": [{"titles": [w.text("Oak"), w.text("Maple")]}],
         "tap_limit": [{"limit": 2}],
         "slow_down": [{"in_group": True}, {"in_group": False}],
+        "shared_result": [{"view": w.view()}, {"view": w.view(tipping, lines=[])}],
+        "shared_retired": [{"deal": deal}, {"deal": closed}],
         "tap_marked": [
             {"mark": mark, "value": value}
             for mark in ("paid", "collected")

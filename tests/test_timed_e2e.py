@@ -49,7 +49,7 @@ async def test_a_timed_sale_is_a_preview_until_its_start_then_opens_once(world: 
     text = world.card(card)
     assert "Opens at " in text and ", in 30 min (as of " in text, text
     assert "Join appears then" in text
-    assert world.labels(card) == ["🔗 Invite"], "a preview has no Join button"
+    assert world.labels(card) == ["🔗 Invite", "📤 Share"], "a preview has no Join button"
 
     ann = world.member("Ann")
     answer = await ann.taps_data(card, forged_join(1))
@@ -110,7 +110,7 @@ async def test_a_chinese_timed_sale_at_a_clock_time(world: World) -> None:
         text
     )
     assert "届时出现参团按钮" in text
-    assert world.labels(card) == ["🔗 邀请"]
+    assert world.labels(card) == ["🔗 邀请", "📤 分享"]
     ann = world.member("Ann", lang="zh")
     answer = await ann.taps_data(card, forged_join(1))
     assert answer.startswith("还没开抢：还有 ") and "届时卡片上会出现参团按钮" in answer
@@ -169,7 +169,7 @@ async def test_a_timed_sale_whose_start_passed_while_the_bot_was_down_opens_at_s
         api.send_text(GROUP_ID, 1001, "/deal Lychee\nprice: 8\nmin: 2\nstart: 30m\ndeadline: 1h")
         card = await api.wait_for("sendMessage", chat_id=GROUP_ID, timeout=20)
         card_id = card.result["message_id"]  # type: ignore[index]
-        assert [text for text, _ in api.buttons(GROUP_ID, card_id)] == ["🔗 Invite"]
+        assert [text for text, _ in api.buttons(GROUP_ID, card_id)] == ["🔗 Invite", "📤 Share"]
         answer = await api.wait_answer(api.tap(GROUP_ID, 2001, card_id, forged_join(1)))
         assert answer["text"].startswith("Not open yet: it opens in 30 min")
         await api.wait_until(lambda: card_stored(db), timeout=10)  # the card is kept current

@@ -3,6 +3,7 @@ turn, and the rule for where a tap on their buttons counts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
@@ -42,6 +43,8 @@ class DealCards:
         # not among them reads them again before it is refused.
         self._shown_in: dict[int, frozenset[int]] = {}
         self._drawn: dict[tuple[int, int], Drawn] = {}
+        # Asked to redraw a deal's copies shared into other chats (SharedCards.refresh).
+        self.shared_copies: Callable[[int], None] | None = None
 
     def forget_groups(self) -> None:
         """A group became a supergroup: its deals' groups are read again."""
@@ -144,9 +147,13 @@ class DealCards:
             )
 
         invite = button(self.texts.label("invite", lang), Action.INVITE, deal.id)
+        # Share: `@bot <signed deal>` in a chat the member picks (SharedCards lists it).
+        share = InlineKeyboardButton(
+            self.texts.label("share", lang), switch_inline_query=self.links.deal(deal.id)
+        )
         if deal.opens_later(self.clock.timestamp()):
             # A timed sale's preview: no Join (nor Leave) until the scheduler opens it.
-            return InlineKeyboardMarkup([[invite]])
+            return InlineKeyboardMarkup([[invite, share]])
         deal_sold_out = deal.stock_left is not None and deal.stock_left <= 0
         rows: list[list[InlineKeyboardButton]] = []
         for option in view.options:
@@ -169,12 +176,15 @@ class DealCards:
                 [button(self.texts.label("join", lang), Action.JOIN, deal.id), leave],
                 [invite],
             ]
+        rows[-1].append(share)
         return InlineKeyboardMarkup(rows)
 
     def refresh(self, deal: Deal) -> None:
         """Have the deal's card show the current state at its group's coming turn: it is
         drawn then, so a burst of taps costs one edit that shows the state of that moment."""
         self.lines.refresh(deal.chat_id, deal.id, partial(self._show_current, deal.id))
+        if self.shared_copies is not None:
+            self.shared_copies(deal.id)
 
     async def _show_current(self, deal_id: int) -> bool:
         """Draw the card now; False if nothing was sent (the group's turn is given back).

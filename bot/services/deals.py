@@ -51,6 +51,7 @@ from bot.services.notify import Notifier
 from bot.services.payments import Payments
 from bot.services.pins import CardPins
 from bot.services.referrals import Referrals
+from bot.services.shared import SharedCards
 from bot.services.spread import Spread
 from bot.services.waitlist import Waitlist
 from bot.texts import Texts, split_duration
@@ -135,6 +136,19 @@ class GroupBuy:
         self.pins = CardPins(
             store=store, texts=texts, bot=bot, groups=self.groups, notify=self.notify
         )
+        # Copies of the cards shared into other chats (inline mode): redrawn with the card.
+        self.shared = SharedCards(
+            store=store,
+            texts=texts,
+            clock=clock,
+            bot=bot,
+            links=self.links,
+            cards=self.cards,
+            groups=self.groups,
+            taps=self.notify.taps,
+            interval=settings.telegram.card_edit_interval,
+        )
+        self.cards.shared_copies = self.shared.refresh
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -153,6 +167,7 @@ class GroupBuy:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         await self.lines.flush()
+        await self.shared.flush()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run notifications in the background so that a tap's answer never waits on them
