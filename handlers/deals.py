@@ -104,17 +104,9 @@ async def list_deals(update: Update, context: Context) -> None:
 def _link_to_card(context: Context, deal: Deal, chat_id: int | None = None) -> str:
     """The card's message in a supergroup (this group's, for a deal it shows from another);
     elsewhere a signed link that opens it privately."""
-    found = card_link(chat_id or deal.chat_id, deal.card_message_id)
+    found = sharing.message_link(chat_id or deal.chat_id, deal.card_message_id)
     payload = context.service.links.deal(deal.id)
     return found or f"https://t.me/{context.bot.username}?start={payload}"
-
-
-def card_link(chat_id: int, message_id: int | None) -> str | None:
-    """A t.me link to a message in a supergroup; basic groups have none."""
-    text = str(chat_id)
-    if message_id is None or not text.startswith("-100"):
-        return None
-    return f"https://t.me/c/{text[4:]}/{message_id}"
 
 
 @group_only

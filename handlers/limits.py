@@ -21,6 +21,12 @@ async def enforce(update: Update, context: Context) -> None:
         return
     groupbuy = context.service
     now = groupbuy.clock.now().timestamp()
+    if update.inline_query is not None:
+        # `@bot …` asks at each pause in typing: it spends the member's tap budget, and a
+        # query over it gets no answer (Telegram shows nothing new; the next one may).
+        if context.limits.tap(user.id, now) is not Verdict.ANSWER:
+            raise ApplicationHandlerStop
+        return
     query = update.callback_query
     if query is not None:
         verdict = context.limits.tap(user.id, now)

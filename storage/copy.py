@@ -14,6 +14,9 @@ TABLES = (
     "groups",
     "members",
     "deals",
+    "deal_groups",
+    "deal_helpers",
+    "shared_cards",
     "rounds",
     "deal_options",
     "pickup_points",
@@ -28,6 +31,7 @@ TABLES = (
     "waitlist",
     "taps",
     "updates_seen",
+    "summary_sends",
 )
 # Tables whose ids PostgreSQL hands out: its counters must start past the copied ids.
 IDENTITY_TABLES = (
@@ -39,6 +43,7 @@ IDENTITY_TABLES = (
     "order_marks",
     "ledger",
     "waitlist",
+    "shared_cards",
 )
 # What must add up the same on both sides, beyond the row counts.
 SUMS = {

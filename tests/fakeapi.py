@@ -495,6 +495,10 @@ class FakeBotAPI:
         # not in (a card can still be shared there).
         self.inline_answers: dict[str, list[JSON]] = {}
         self.inline_feedback = True
+        # @BotFather's /setinline: getMe says so, and with it off a switch_inline_query
+        # button is refused (modelled on the side of caution: Telegram's exact answer to
+        # such a button from a bot without inline mode is not documented).
+        self.inline_mode = True
         self.inline_messages: dict[str, tuple[int, int]] = {}
         self.chats_without_bot: set[int] = set()
 
@@ -1530,7 +1534,7 @@ class FakeBotAPI:
             **self.bot_user,
             "can_join_groups": True,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": self.inline_mode,
         }
 
     def _set_webhook(self, params: JSON) -> bool:
@@ -1911,8 +1915,7 @@ class FakeBotAPI:
             raise ApiError(400, TEXT_TOO_LONG if is_text else CAPTION_TOO_LONG)
         return text, entities, html
 
-    @staticmethod
-    def _inline_markup(params: JSON) -> JSON | None:
+    def _inline_markup(self, params: JSON) -> JSON | None:
         """The inline keyboard of reply_markup (None if absent or empty), validated."""
         markup = params.get("reply_markup")
         if not isinstance(markup, dict) or "inline_keyboard" not in markup:
@@ -1925,6 +1928,8 @@ class FakeBotAPI:
                 data = button.get("callback_data")
                 if data is not None and not 1 <= len(str(data).encode()) <= CALLBACK_DATA_LIMIT:
                     raise ApiError(400, BUTTON_DATA_INVALID)
+                if "switch_inline_query" in button and not self.inline_mode:
+                    raise ApiError(400, "Bad Request: BOT_INLINE_DISABLED")
         return markup if any(rows) else None
 
     def _reply_target(self, chat_id: int, params: JSON) -> JSON | None:

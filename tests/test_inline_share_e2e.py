@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
-from tests.conftest import GROUP_ID, Person, World
+import pytest
+
+from tests.conftest import GROUP_ID, STORES, Person, World, running_world
+from tests.fakeapi import FakeBotAPI
 
 DEAL = "Mangoes\nprice: 12.50\nmin: 2\ndeadline: 1d\nstock: 5"
 FRIENDS = -1009990001  # a group the bot is not in
@@ -258,3 +262,17 @@ async def test_without_feedback_a_copy_still_works_and_is_kept_current(world: Wo
     shown = world.api.inline_text(copy)
     assert "Bo" in shown and "Cy" in shown and state(shown) == state(world.card(card))
     assert await referrals(world) == [], "no sharer known: nobody is attributed"
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_without_inline_mode_cards_have_no_share_button(
+    api: FakeBotAPI, tmp_path: Path, store: str
+) -> None:
+    """A bot whose inline mode is off (@BotFather /setinline) posts its cards without the
+    Share button, which Telegram would refuse; everything else works as before."""
+    api.inline_mode = False
+    async with running_world(api, tmp_path, store) as world:
+        card = await world.leader.posts("Lychee\nprice: 8\nmin: 2\ndeadline: 3h")
+        labels = world.labels(card)
+        assert labels and not any("Share" in label for label in labels), labels
+        assert "You're in" in await world.member("Ann").taps("Join", card)

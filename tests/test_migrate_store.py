@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 from bot.core.forms import parse_deal_form
 from bot.core.models import Member
-from storage import PostgresEngine, Store
+from storage import PostgresEngine, SqliteEngine, Store
+from storage.copy import TABLES
 from tests.conftest import POSTGRES_URL, World, drop_schema, operator_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,20 @@ def migrate_store(source: Path, schema: str) -> subprocess.CompletedProcess[str]
         cwd=source.parent,
         timeout=120,
     )
+
+
+async def test_every_table_of_the_store_is_copied(tmp_path: Path) -> None:
+    """A table a migration adds must be moved over too (else it is lost silently)."""
+    store = Store(SqliteEngine(tmp_path / "tables.db"))
+    await store.open()
+    try:
+        rows = await store.engine.reader.all(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'sqlite_sequence'"
+        )
+    finally:
+        await store.close()
+    assert {row[0] for row in rows} == set(TABLES)
+    assert len(TABLES) == len(set(TABLES))
 
 
 def test_migrate_store_names_what_it_takes(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import csv
 import io
 import re
 
-from tests.conftest import GROUP_ID, World
+from tests.conftest import GROUP_ID, Person, World
 
 OAK = -1001000000201
 PINE = -1001000000202
@@ -272,3 +272,86 @@ async def test_deal_members_of_a_helper_are_told_in_their_words(world: World) ->
     assert any("Fuji apples" in t and "Раунд 1" in t for t in there), there
     assert any("Fuji apples: round 1 formed with 2 members" in t for t in here), here
     assert "Остаток: 4 из 6" in world.card(card, HELPER_GROUP)
+
+
+async def helper_selling(world: World, commission: str = "10%") -> tuple[Person, int]:
+    """Lena's deal #1 (APPLES) shown in Hana's group, Hana its helper; (Hana, her card)."""
+    world.leader.opens_private_chat()
+    await world.leader.posts(APPLES)
+    link_text = await world.leader.says_and_hears(f"/helpsell 1 {commission}", world.leader.id)
+    payload = re.search(r"start=(\S+)", link_text)
+    assert payload is not None
+    hana = world.member("Hana")
+    world.api.group(HELPER_GROUP, "Hana's street", creator=hana.user)
+    await hana.says_and_hears(f"/start {payload[1]}", hana.id)
+    since = len(world.api.requests)
+    hana.says("/share 1", HELPER_GROUP)
+    await world.api.wait_for("sendMessage", since=since, chat_id=HELPER_GROUP)
+    return hana, cards_in(world, HELPER_GROUP)[-1]
+
+
+async def test_a_helper_is_never_paid_twice_for_one_order(world: World) -> None:
+    """Not on her own order, nor on a friend's whose referral reward she already earns."""
+    assert "Saved" in await world.leader.says_and_hears("/settings reward 5%")
+    hana, card = await helper_selling(world)
+    dan = world.member("Dan")
+    invite = world.service.referrals.invite_link("groupbuy_test_bot", 1, hana.id)
+    await dan.says_and_hears(f"/start {invite.rsplit('=', 1)[1]}", dan.id)
+    await hana.taps("Join", card, HELPER_GROUP)  # her own order
+    await dan.taps("Join", card, HELPER_GROUP)  # her referral: the round forms
+    await world.settle()
+
+    ledger = await world.rows(
+        "SELECT l.user_id, l.kind, l.amount, o.user_id FROM ledger l"
+        " JOIN orders o ON o.id = l.order_id ORDER BY l.id"
+    )
+    assert ledger == [(hana.id, "reward", 50, dan.id)], "one payment, the referral reward"
+
+
+async def test_two_shares_at_once_post_one_card(world: World) -> None:
+    await groups_led_by_lena(world)
+    await world.leader.posts(APPLES)
+    since = len(world.api.requests)
+    world.leader.says("/share 1", OAK)
+    world.leader.says("/share 1", OAK)
+    answer = await world.api.wait_for(
+        "sendMessage", since=since, chat_id=OAK, where=lambda r: "reply_markup" not in r.params
+    )
+    assert "already" in world.visible(answer.params)
+    await world.api.wait_for(
+        "sendMessage", since=since, chat_id=OAK, where=lambda r: "reply_markup" in r.params
+    )
+    for _ in range(100):  # the card's message id is noted right after it is sent
+        if (stored := await world.rows("SELECT chat_id, card_message_id FROM deal_groups")) != [
+            (OAK, 0)
+        ]:
+            break
+        await asyncio.sleep(0.02)
+    assert len(cards_in(world, OAK)) == 1
+    assert stored == [(OAK, cards_in(world, OAK)[0])]
+
+
+async def test_odd_group_names_and_another_currency_post_nothing(world: World) -> None:
+    await groups_led_by_lena(world)
+    for name in ("--5", "²", "99999999999999999999", "-"):
+        answer = await world.leader.says_and_hears(f"/deal {APPLES}\ngroups: {name}")
+        assert "I don't know a group called" in answer, (name, answer)
+    world.api.group(-1001000000444, "Двор Ромашка", creator=world.leader.user)
+    await world.leader.says_and_hears("/settings currency RUB", -1001000000444)
+    answer = await world.leader.says_and_hears(f"/deal {APPLES}\ngroups: двор ромашка")
+    assert "“Двор Ромашка” uses RUB, so nothing was posted" in answer, answer
+    assert await world.rows("SELECT COUNT(*) FROM deals") == [(0,)]
+
+
+async def test_repost_with_groups_posts_the_copy_there_too(world: World) -> None:
+    await groups_led_by_lena(world)
+    await world.leader.posts(APPLES)
+    since = len(world.api.requests)
+    world.leader.says("/repost 1 groups=Oak Street")
+    await world.api.wait_for("sendMessage", since=since, chat_id=OAK)
+    assert await world.rows("SELECT id, chat_id FROM deals ORDER BY id") == [
+        (1, GROUP_ID),
+        (2, GROUP_ID),
+    ]
+    assert await world.rows("SELECT deal_id, chat_id FROM deal_groups") == [(2, OAK)]
+    assert "deal #2" in world.card(cards_in(world, OAK)[0], OAK)

@@ -310,7 +310,11 @@ class World:
         rows = [row for row in self.rows() if row.order.status is OrderStatus.CONFIRMED][:3]
         further = Via(-1002, self.text("Oak Street"))
         helped = Via(-1003, self.text("Maple 枫叶"), helper_id=2002, commission=1000)
-        rows = [rows[0], replace(rows[1], via=further), replace(rows[2], via=helped)]
+        rows = [
+            rows[0],
+            replace(rows[1], via=further),
+            replace(rows[2], via=helped, credited=250),
+        ]
         ann, wang, _ = self.members
         deals = [DealDay(self.deal(), [1], 0, rows)]
         return GroupDay(
@@ -732,6 +736,7 @@ def _variants(w: World) -> dict[str, list[dict[str, Any]]]:
         ],
         "spread_group_ambiguous": [{"name": w.text("Oak"), "titles": []}],
         "spread_currency": [{"currency": "USD"}],
+        "spread_group_currency": [{"name": w.text("Oak"), "currency": "USD"}],
         "spread_some_failed": [{"titles": [w.text("Oak"), w.text("Maple")]}],
         "tap_limit": [{"limit": 2}],
         "slow_down": [{"in_group": True}, {"in_group": False}],

@@ -261,7 +261,7 @@ def _form(
     stock_text, stock_scope = split_stock(values.get("stock"))
     stock = _optional_count("stock", stock_text, STOCK_RANGE)
     if "stock" not in values and base is not None:
-        stock = base.stock
+        stock, stock_scope = base.stock, base.stock_scope
     if stock is not None and stock < min_members:
         raise FormError("stock", "below_min", values.get("stock", str(stock)), min=min_members)
     limit = _optional_count("limit", values.get("limit"), LIMIT_RANGE)

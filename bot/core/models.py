@@ -226,6 +226,7 @@ class OrderRow:
     option: str | None = None
     pickup: str | None = None
     via: Via | None = None  # the further group it came through, when not the deal's own
+    credited: int = 0  # the helper's commission the ledger credited on it (minor units)
 
     @property
     def sold_in(self) -> tuple[int, str]:
@@ -238,13 +239,10 @@ class OrderRow:
 
     @property
     def commission(self) -> int:
-        """What the helper leader of the group it came through earns on it (minor units):
-        on a confirmed order only (a cancelled one's commission was reversed)."""
-        if self.via is None or self.via.helper_id is None:
-            return 0
-        if self.order.status is not OrderStatus.CONFIRMED:
-            return 0
-        return self.order.amount * self.via.commission // 10_000
+        """What the helper leader of the group it came through earns on it (minor units),
+        as the ledger credited it: on a confirmed order only (a cancelled one's was
+        reversed)."""
+        return self.credited if self.order.status is OrderStatus.CONFIRMED else 0
 
 
 @dataclass(frozen=True)

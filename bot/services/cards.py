@@ -147,13 +147,15 @@ class DealCards:
             )
 
         invite = button(self.texts.label("invite", lang), Action.INVITE, deal.id)
-        # Share: `@bot <signed deal>` in a chat the member picks (SharedCards lists it).
-        share = InlineKeyboardButton(
-            self.texts.label("share", lang), switch_inline_query=self.links.deal(deal.id)
-        )
+        # Share: `@bot <signed deal>` in a chat the member picks (SharedCards lists it);
+        # only for a bot with inline mode on (@BotFather's /setinline).
+        share = []
+        if self._inline_mode():
+            label = self.texts.label("share", lang)
+            share.append(InlineKeyboardButton(label, switch_inline_query=self.links.deal(deal.id)))
         if deal.opens_later(self.clock.timestamp()):
             # A timed sale's preview: no Join (nor Leave) until the scheduler opens it.
-            return InlineKeyboardMarkup([[invite, share]])
+            return InlineKeyboardMarkup([[invite, *share]])
         deal_sold_out = deal.stock_left is not None and deal.stock_left <= 0
         rows: list[list[InlineKeyboardButton]] = []
         for option in view.options:
@@ -176,8 +178,15 @@ class DealCards:
                 [button(self.texts.label("join", lang), Action.JOIN, deal.id), leave],
                 [invite],
             ]
-        rows[-1].append(share)
+        rows[-1] += share
         return InlineKeyboardMarkup(rows)
+
+    def _inline_mode(self) -> bool:
+        """Whether the bot takes inline queries (getMe, read at start)."""
+        try:
+            return bool(self.bot.supports_inline_queries)
+        except RuntimeError:  # not initialised: no getMe yet
+            return False
 
     def refresh(self, deal: Deal) -> None:
         """Have the deal's card show the current state at its group's coming turn: it is

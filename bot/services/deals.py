@@ -204,7 +204,13 @@ class GroupBuy:
             # A Russian form (or any form in a Russian group) writes dates day first.
             day_first=written_in(body, group.lang) == "ru",
         )
-        # Further groups are checked before anything is posted: a wrong name stores nothing.
+        return await self._post_everywhere(group, leader, form, photo_file_id)
+
+    async def _post_everywhere(
+        self, group: Group, leader: Member, form: DealForm, photo_file_id: str | None
+    ) -> Deal:
+        """Post the deal here, then in the further groups the form names (`groups:`):
+        those are checked first, so that a wrong name stores nothing."""
         further = await self.spread.resolve(form.groups, group, leader) if form.groups else []
         deal = await self.post_form(group, leader, form, photo_file_id)
         if failed := await self.spread.post_to(deal, further, leader):
@@ -235,7 +241,7 @@ class GroupBuy:
             repriced=deal.currency != group.currency,
             day_first=written_in(overrides, group.lang) == "ru",
         )
-        return await self.post_form(group, leader, form, deal.photo_file_id)
+        return await self._post_everywhere(group, leader, form, deal.photo_file_id)
 
     async def form_of(self, deal: Deal, group: Group) -> DealForm:
         """The form a deal was posted with, for a copy of it in this group."""

@@ -103,10 +103,11 @@ class SharedCards:
         results = [result for deal in deals[:page] if (result := await self._result(deal))]
         return results, sharing.next_offset(start, page, len(deals) > page)
 
-    async def _groups_led(self, user_id: int) -> Collection[int]:
-        """The groups whose open deals the member may share as a leader (confirmed now)."""
+    async def _groups_led(self, user_id: int) -> Collection[int] | None:
+        """The groups whose open deals the member may share as a leader (confirmed now);
+        None for a configured leader, who leads them all."""
         if user_id in self.groups.settings.leaders:
-            return [group.chat_id for group in await self.store.groups.all_groups()]
+            return None
         led = []
         for chat_id in await self.store.shared.candidate_groups(user_id):
             if await self.groups.is_leader(chat_id, user_id):
@@ -165,7 +166,8 @@ class SharedCards:
         if deal_id is None or chat_id is None:
             return  # answered stale by the tap's handler
         copy = self._known.get(inline_message_id)
-        if copy is None:
+        if copy is None or copy.sharer_id is None:
+            # Read again while its sharer is unknown: another worker may have heard of it.
             copy = await self.store.shared.get_copy(inline_message_id)
         if copy is None:
             # Feedback off (or not yet come): the copy is kept current all the same.

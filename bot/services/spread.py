@@ -61,8 +61,11 @@ class Spread:
                 titles = [g.title for g in led if g.chat_id != here.chat_id and g.title]
                 template = "spread_group_ambiguous" if matches else "spread_group_unknown"
                 raise UserError(template, name=name, titles=titles)
-            if matches[0].chat_id not in {group.chat_id for group in found}:
-                found.append(matches[0])
+            group = matches[0]
+            if group.currency != here.currency:
+                raise UserError("spread_group_currency", name=group.title, currency=group.currency)
+            if group.chat_id not in {known.chat_id for known in found}:
+                found.append(group)
         return found
 
     async def post_to(self, deal: Deal, groups: list[Group], leader: Member) -> list[Group]:
@@ -118,6 +121,7 @@ class Spread:
             )
         except TelegramError as exc:
             # The group stays without a card: /share there again posts one.
+            await store.spread.release(deal.id, group.chat_id)
             log.warning("shared card failed deal=%s chat=%s: %s", deal.id, group.chat_id, exc)
             raise UserError("spread_failed", deal=deal) from exc
         await store.spread.set_card(deal.id, group.chat_id, message_id)
@@ -140,7 +144,13 @@ class Spread:
         form = await self.gb.form_of(deal, group)
         if form.start is not None and form.start <= self.gb.clock.now():
             form = replace(form, start=None)
-        return await self.gb.post_form(group, leader, form, deal.photo_file_id, copied_from=deal.id)
+        try:
+            return await self.gb.post_form(
+                group, leader, form, deal.photo_file_id, copied_from=deal.id
+            )
+        except TelegramError as exc:  # the copy was cancelled: /share there may try again
+            log.warning("per-group copy failed deal=%s chat=%s: %s", deal.id, group.chat_id, exc)
+            raise UserError("spread_failed", deal=deal) from exc
 
     # -- helper leaders ---------------------------------------------------------------
 

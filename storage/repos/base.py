@@ -198,6 +198,8 @@ class Repository:
         " o.telegram_payment_charge_id, o.provider_payment_charge_id, o.cancel_reason,"
         " o.refund_due_at, o.refunded_at, o.via_chat_id,"
         " vg.title AS via_title, dg.helper_id AS via_helper_id, dg.commission AS via_commission,"
+        " (SELECT lc.amount FROM ledger lc WHERE lc.order_id = o.id"
+        "  AND lc.kind = 'commission') AS credited,"
         " r.number AS round_number, g.title AS group_title, op.name AS option_name,"
         " p.name AS pickup_name,"
         " m.user_id, m.first_name, m.last_name, m.username, m.language_code, m.forgotten_number,"
@@ -302,4 +304,5 @@ def _order_row(row: Row) -> OrderRow:
         )
         if row["via_chat_id"] is not None
         else None,
+        credited=row["credited"] or 0,
     )

@@ -97,7 +97,8 @@ class LedgerRepo(Repository):
     async def credit_helpers(self, db: Tx, round_id: int, now: int) -> None:
         """Credit each helper leader their commission on the round's confirmed orders that
         came through their group: once per order (a unique index), in the books of the
-        deal's own group, whose leader owes it."""
+        deal's own group, whose leader owes it; not on their own orders, nor on an order
+        that already earns them a referral reward."""
         await db.execute(
             "INSERT INTO ledger (chat_id, user_id, kind, amount, currency, order_id,"
             " created_at) SELECT d.chat_id, g.helper_id, 'commission',"
@@ -106,6 +107,10 @@ class LedgerRepo(Repository):
             " JOIN deal_groups g ON g.deal_id = o.deal_id AND g.chat_id = o.via_chat_id"
             " WHERE o.round_id = ? AND o.status = 'confirmed' AND g.helper_id IS NOT NULL"
             " AND o.quantity * o.unit_price * g.commission / 10000 > 0"
+            # Never paid twice for one order: not on the helper's own order, nor on one
+            # that already earns them a referral reward (credit_referrers runs first).
+            " AND o.user_id <> g.helper_id AND NOT EXISTS (SELECT 1 FROM ledger r"
+            "  WHERE r.order_id = o.id AND r.user_id = g.helper_id AND r.kind = 'reward')"
             " ON CONFLICT DO NOTHING",
             (now, round_id),
         )

@@ -74,17 +74,19 @@ class SharedRepo(Repository):
         return sorted(int(row[0]) for row in rows)
 
     async def shareable_deals(
-        self, user_id: int, led: Collection[int], start: int, count: int
+        self, user_id: int, led: Collection[int] | None, start: int, count: int
     ) -> list[Deal]:
-        """Open deals of the groups in `led` and open deals the member has an order in,
-        newest first, `count` from `start`."""
-        marks = ", ".join("?" for _ in led) or "NULL"
+        """Open deals of the groups in `led` (None: every group) and open deals the member
+        has an order in, newest first, `count` from `start`."""
+        ids = () if led is None else tuple(led)
+        marks = ", ".join("?" for _ in ids) or "NULL"
+        groups = "1 = 1" if led is None else f"d.chat_id IN ({marks})"
         rows = await self._r.all(
             "SELECT * FROM deals d WHERE d.status = 'open' AND"
-            f" (d.chat_id IN ({marks}) OR EXISTS (SELECT 1 FROM orders o"
+            f" ({groups} OR EXISTS (SELECT 1 FROM orders o"
             "  WHERE o.deal_id = d.id AND o.user_id = ? AND o.status <> 'cancelled'))"
             " ORDER BY d.id DESC LIMIT ? OFFSET ?",
-            *led,
+            *ids,
             user_id,
             count,
             start,
