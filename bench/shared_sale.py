@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:
     # `python bench/shared_sale.py` puts bench/ first on the path; the fake API lives in tests/.
     sys.path.insert(0, str(ROOT))
 
+from bench import flash_sale  # noqa: E402
 from bench.flash_harness import (  # noqa: E402
     GRACE,
     GROUP_ID,
@@ -65,16 +66,6 @@ from bench.flash_harness import (  # noqa: E402
     wait_until,
 )
 from bench.flash_report import last_private_after, mb, seconds, sends_since  # noqa: E402
-from bench.flash_sale import (  # noqa: E402
-    check as sale_checks,
-)
-from bench.flash_sale import (  # noqa: E402
-    deal_form,
-    find_button,
-    populate,
-    public_copy,
-    read_store,
-)
 from bot.core.sharing import LIVE_COPIES  # noqa: E402
 from bot.texts import Texts  # noqa: E402
 from tests.fakeapi import Recorded  # noqa: E402
@@ -95,47 +86,36 @@ class SharedOptions:
 
 @dataclass
 class Card:
-    """Where taps go: the group card, or one copy shared into another chat."""
+    """Where taps go: the group card, or a copy shared into another chat (its inline id)."""
 
     name: str
-    join: str
-    message_id: int | None = None  # the group card's
-    inline_id: str | None = None  # a copy's inline_message_id
+    join: str  # its Join button's callback data
+    where: tuple[int, int]  # (chat id, message id), as the fake keeps it
+    inline_id: str | None = None
     queries: list[str] = field(default_factory=list)  # the burst's taps on it
 
     def text(self, api: BenchAPI) -> str:
         """What the card shows now (its text or caption)."""
-        if self.inline_id is not None:
-            return api.inline_text(self.inline_id)
-        message = api.message(GROUP_ID, int(self.message_id or 0))
+        message = api.message(*self.where)
         return str(message.get("text") or message.get("caption") or "")
-
-    def buttons(self, api: BenchAPI) -> list[tuple[str, str | None]]:
-        """The card's buttons now."""
-        if self.inline_id is not None:
-            return api.inline_buttons(self.inline_id)
-        return api.buttons(GROUP_ID, int(self.message_id or 0))
 
     def tap(self, api: BenchAPI, user_id: int) -> str:
         """A member taps Join on this card; the callback query's id."""
         if self.inline_id is not None:
             return api.tap_inline(user_id, self.inline_id, self.join)
-        return api.tap(GROUP_ID, user_id, int(self.message_id or 0), self.join)
+        chat_id, message_id = self.where
+        return api.tap(chat_id, user_id, message_id, self.join)
 
     def redraws(self, requests: list[Recorded]) -> list[Recorded]:
         """Every editMessageText/editMessageCaption the bot made of this card."""
         if self.inline_id is not None:
-            return [
-                r
-                for r in requests
-                if r.method in REDRAWS and r.params.get("inline_message_id") == self.inline_id
-            ]
+            key: dict[str, Any] = {"inline_message_id": self.inline_id}
+        else:
+            key = {"chat_id": self.where[0], "message_id": self.where[1]}
         return [
             r
             for r in requests
-            if r.method in REDRAWS
-            and r.params.get("chat_id") == GROUP_ID
-            and r.params.get("message_id") == self.message_id
+            if r.method in REDRAWS and all(r.params.get(k) == v for k, v in key.items())
         ]
 
 
@@ -182,27 +162,16 @@ async def post_deal(
     api: BenchAPI, opts: SharedOptions, process: asyncio.subprocess.Process, log: Path
 ) -> Card:
     """The leader posts the deal; the group card, once the bot is idle again."""
-    since = len(api.requests)
-
-    def posted() -> Recorded | None:
-        return next(
-            (
-                r
-                for r in api.requests[since:]
-                if r.method == "sendMessage" and r.params.get("chat_id") == GROUP_ID
-            ),
-            None,
-        )
-
-    api.send_text(GROUP_ID, LEADER_ID, deal_form(opts.sale))
-    await wait_until(lambda: posted() is not None, STEP_TIMEOUT, "the deal card", process, log)
-    card = posted()
-    if card is None or not card.ok or "reply_markup" not in card.params or not card.result:
-        raise BenchError(f"the bot did not post a card: {card and card.params.get('text')!r}")
+    api.send_text(GROUP_ID, LEADER_ID, flash_sale.deal_form(opts.sale))
+    posted = lambda: bool(api.calls("sendMessage", chat_id=GROUP_ID))  # noqa: E731
+    await wait_until(posted, STEP_TIMEOUT, "the deal card", process, log)
+    card = api.calls("sendMessage", chat_id=GROUP_ID)[0]  # the bot's first message there
+    if not card.ok or "reply_markup" not in card.params or not card.result:
+        raise BenchError(f"the bot did not post a card: {card.params.get('text')!r}")
     card_id = int(card.result["message_id"])
-    join = find_button(api, card_id, Texts().label("join", "en"))
+    join = flash_sale.find_button(api, card_id, Texts().label("join", "en"))
     await wait_until(lambda: api.idle_since(card.at), STEP_TIMEOUT, "an idle poll", process, log)
-    return Card("group card", join, message_id=card_id)
+    return Card("group card", join, (GROUP_ID, card_id))
 
 
 async def share(
@@ -231,7 +200,7 @@ async def share(
     join = join_of(api.inline_buttons(inline_id), Texts().label("join", "en"))
     if join is None:
         raise BenchError(f"no Join button on copy {number}: {api.inline_buttons(inline_id)}")
-    return Card(f"copy {number}", join, inline_id=inline_id)
+    return Card(f"copy {number}", join, api.inline_messages[inline_id], inline_id)
 
 
 async def tap_burst(
@@ -276,23 +245,22 @@ def settled(api: BenchAPI, opts: Options, cards: list[Card]) -> bool:
     first = cards[0].text(api)
     return all(
         card.text(api) == first
-        and (not opts.sells_out or join_of(card.buttons(api), label) is None)
+        and (not opts.sells_out or join_of(api.buttons(*card.where), label) is None)
         for card in cards
     )
 
 
-async def drain(api: BenchAPI, opts: Options, cards: list[Card], burst: Burst) -> float | None:
+async def drain(api: BenchAPI, opts: Options, cards: list[Card], burst: Burst) -> bool:
     """Wait (at most opts.drain s) for the rounds' messages and every card's final state;
-    when the cards were first seen settled, if they were."""
-    deadline, settled_at = time.monotonic() + opts.drain, None
+    whether the cards reached it."""
+    deadline = time.monotonic() + opts.drain
     while time.monotonic() < deadline:
-        if settled_at is None and settled(api, opts, cards):
-            settled_at = time.monotonic()
         rounds, private = sends_since(api.requests, burst.start)
-        if rounds >= opts.rounds and private >= opts.confirmed // opts.limit and settled_at:
-            break
+        if rounds >= opts.rounds and private >= opts.confirmed // opts.limit:
+            if settled(api, opts, cards):
+                break
         await asyncio.sleep(0.05)
-    return settled_at if settled_at is not None and settled(api, opts, cards) else None
+    return settled(api, opts, cards)
 
 
 def final_after(requests: list[Recorded], card: Card, start: float) -> float | None:
@@ -307,7 +275,7 @@ async def run_shared(opts: SharedOptions, workdir: Path) -> SharedRun:
     async with BenchAPI() as api:
         if sale.flood:
             api.limit_per_group_per_minute = 20  # Telegram's 20 messages a minute in a group
-        members = populate(api, sale.members)
+        members = flash_sale.populate(api, sale.members)
         env = base_env() | {
             "GROUPBUY_TELEGRAM__TOKEN": TOKEN,
             "GROUPBUY_TELEGRAM__BASE_URL": api.base_url,
@@ -321,10 +289,10 @@ async def run_shared(opts: SharedOptions, workdir: Path) -> SharedRun:
         try:
             await wait_until(lambda: api.polling > 0, START_TIMEOUT, "polling", process, log)
             group = await post_deal(api, opts, process, log)
-            snapshot = public_copy(api.message(GROUP_ID, int(group.message_id or 0)))
+            snapshot = flash_sale.public_copy(api.message(GROUP_ID, group.where[1]))
             cards = [group]
             if opts.copies:
-                payload = find_button(api, int(group.message_id or 0), Texts().label("share"))
+                payload = flash_sale.find_button(api, group.where[1], Texts().label("share"))
                 for n in range(1, opts.copies + 1):
                     sharer, chat_id = members[n - 1], FIRST_OTHER_CHAT - (n - 1)
                     cards.append(await share(api, payload, sharer, chat_id, n, db, process, log))
@@ -333,38 +301,39 @@ async def run_shared(opts: SharedOptions, workdir: Path) -> SharedRun:
                 await wait_until(lambda: api.idle_since(shared), STEP_TIMEOUT, what, process, log)
                 log_line(f"{opts.copies} copies shared into chats without the bot")
 
-            log_line(f"burst: {sale.members} members tap Join on {len(cards)} cards")
+            log_line(f"burst: {sale.members} members tap Join on {len(cards)} card(s)")
             burst = await tap_burst(api, process.pid, members, cards, sale.timeout)
             log_line(
                 f"burst done: {len(burst.answered)}/{len(burst.pushed)} answered "
                 f"in {burst.seconds:.2f} s; draining up to {sale.drain:g} s"
             )
-            settled_at = await drain(api, sale, cards, burst)
+            final = await drain(api, sale, cards, burst)
             drained_at = time.monotonic()
             texts = {card.name: card.text(api) for card in cards}
-            buttons = {card.name: [label for label, _ in card.buttons(api)] for card in cards}
+            buttons = {
+                card.name: [label for label, _ in api.buttons(*card.where)] for card in cards
+            }
             peak = peak_rss_kb(process.pid)
         finally:
             stop = await stop_process(process)
         requests = list(api.requests)
     # A card not in its final state when the drain ended has no time to show.
-    final = settled_at is not None
     finals = {c.name: final_after(requests, c, burst.start) if final else None for c in cards}
     run = BotRun(
         burst=burst,
         requests=requests,
-        card_id=int(group.message_id or 0),
+        card_id=group.where[1],
         card_snapshot=snapshot,
         join_data=group.join,
         peak_rss_kb=peak,
         stop=stop,
         card_final_after=finals[group.name],
         drained_at=drained_at,
-        store=read_store(db),
+        store=flash_sale.read_store(db),
     )
     known, retired = count_copies(db)
     shared_run = SharedRun(run, cards, texts, buttons, finals, known - retired, retired)
-    run.checks = sale_checks(sale, run)
+    run.checks = flash_sale.check(sale, run)
     shared_run.checks = run.checks + check_cards(opts, shared_run)
     return shared_run
 
@@ -389,7 +358,7 @@ def check_cards(opts: SharedOptions, shared: SharedRun) -> list[Check]:
         Check(
             "every card ends the same",
             not differ,
-            f"{len(shared.texts)} cards" if not differ else "differ: " + ", ".join(differ),
+            f"{len(shared.texts)} alike" if not differ else "differ: " + ", ".join(differ),
         ),
     ]
     if sale.sells_out:
@@ -432,12 +401,22 @@ def build_report(opts: SharedOptions, shared: SharedRun) -> dict[str, Any]:
             and (run.burst.answers[q][0].get("text") or "") not in refusals
         )
         final = shared.final_after[card.name]
+        own = Burst(
+            {q: run.burst.pushed[q] for q in card.queries},
+            {q: run.burst.answered[q] for q in card.queries if q in run.burst.answered},
+            {},
+            True,
+            None,
+            0.0,
+        )
         cards.append(
             {
                 "card": card.name,
                 "inline_message_id": card.inline_id,
                 "taps": len(card.queries),
                 "told_in": told_in,
+                "p50": round(own.percentile(50), 4),
+                "p99": round(own.percentile(99), 4),
                 "edits": len(redraws),
                 "edits_failed": sum(1 for r in redraws if not r.ok),
                 "edits_during_burst": sum(1 for r in redraws if r.at <= run.burst.end),
@@ -493,10 +472,7 @@ def print_report(report: dict[str, Any]) -> None:
         ("taps answered", f"{bot['answered']}/{bot['taps']}"),
         ("first tap → last answer", seconds(bot["seconds"])),
         ("taps per second", f"{bot['taps_per_second']:.0f}"),
-        ("latency p50", seconds(bot["p50"])),
-        ("latency p95", seconds(bot["p95"])),
-        ("latency p99", seconds(bot["p99"])),
-        ("latency max", seconds(bot["max"])),
+        *((f"latency {k}", seconds(bot[k])) for k in ("p50", "p95", "p99", "max")),
         ("bot CPU in burst", seconds(bot["bot_cpu_seconds"])),
         ("fake API CPU in burst", seconds(bot["fake_api_cpu_seconds"])),
         ("peak RSS (VmHWM)", f"{bot['peak_rss_mb']} MB"),
@@ -505,18 +481,16 @@ def print_report(report: dict[str, Any]) -> None:
     for name, value in rows:
         print(f"{name:26}{value:>22}")
     print()
-    print(
-        f"{'card':14}{'taps':>7}{'told in':>9}{'edits':>7}{'failed':>8}{'in burst':>10}"
-        f"{'final after':>13}"
-    )
+    head = ("card", "taps", "told in", "p50", "p99", "edits", "failed", "during", "final")
+    print(f"{head[0]:12}" + "".join(f"{h:>9}" for h in head[1:]))
     for card in report["cards"]:
-        print(
-            f"{card['card']:14}{card['taps']:>7}{card['told_in']:>9}{card['edits']:>7}"
-            f"{card['edits_failed']:>8}{card['edits_during_burst']:>10}"
-            f"{seconds(card['final_after']):>13}"
-        )
-    print("  (edits: editMessageText/editMessageCaption from the first tap on; final after:")
-    print("   first tap to the edit that drew the final state)")
+        cells = [card[k] for k in ("taps", "told_in")]
+        cells += [seconds(card["p50"]), seconds(card["p99"])]
+        cells += [card[k] for k in ("edits", "edits_failed", "edits_during_burst")]
+        cells.append(seconds(card["final_after"]))
+        print(f"{card['card']:12}" + "".join(f"{cell!s:>9}" for cell in cells))
+    print("  (p50, p99: tap to answer; edits: editMessageText/editMessageCaption from the first")
+    print("   tap on, failed ones and those during the burst; final: first tap to the last edit)")
     errors = ", ".join(f"{k}: {v}" for k, v in report["errors"].items()) or "none"
     print(f"errors: {errors}; 429s received: {report['status_429']}")
     last = report["last_private_after"]
@@ -548,35 +522,23 @@ def parse_options(argv: list[str] | None) -> SharedOptions:
     parser = argparse.ArgumentParser(
         prog="shared_sale", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--members", type=int, help="members tapping (default 1000)")
-    parser.add_argument("--stock", type=int, help="units in stock (default 500)")
-    parser.add_argument("--min", type=int, default=10, help="members a round needs (default 10)")
-    parser.add_argument(
-        "--copies",
-        type=int,
-        default=2,
-        help=f"copies shared into chats without the bot, 0 to {LIVE_COPIES} (default 2)",
-    )
-    parser.add_argument("--quick", action="store_true", help="100 members, stock 50 (smoke test)")
-    parser.add_argument(
-        "--flood", action="store_true", help="fake API answers 429 past 20 messages/min per group"
-    )
-    parser.add_argument(
-        "--card-edit-interval", type=float, default=3.0, help="bot setting (default 3 s)"
-    )
-    parser.add_argument(
-        "--poll-timeout", type=float, default=1.0, help="long-poll seconds (default 1)"
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("--members", type=int, help="members tapping (default 1000)")
+    add("--stock", type=int, help="units in stock (default 500)")
+    add("--min", type=int, default=10, help="members a round needs (default 10)")
+    add("--copies", type=int, default=2, help=f"copies shared, 0 to {LIVE_COPIES} (default 2)")
+    add("--quick", action="store_true", help="100 members, stock 50 (smoke test)")
+    add("--flood", action="store_true", help="fake API: 429 past 20 messages/min per group")
+    add("--card-edit-interval", type=float, default=3.0, help="bot setting (default 3 s)")
+    add("--poll-timeout", type=float, default=1.0, help="long-poll seconds (default 1)")
+    add(
         "--drain",
         type=float,
         help="seconds to wait after the burst for the confirmations and every card's final "
         "state (default 30; 10 with --quick); ends as soon as all are there",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds to wait for every answer"
-    )
-    parser.add_argument("--json", action="store_true", help="also print one JSON line, last")
+    add("--timeout", type=float, default=120.0, help="seconds to wait for every answer")
+    add("--json", action="store_true", help="also print one JSON line, last")
     args = parser.parse_args(argv)
     members = args.members or (100 if args.quick else 1000)
     stock = args.stock or (50 if args.quick else 500)
