@@ -73,3 +73,31 @@ def test_quick_many_groups_is_correct_and_prints_its_figures() -> None:
     for part in ("start", "storm", "summaries"):
         assert all(report[part]["checks"].values()), report[part]["checks"]
     assert report["storm"]["figures"]["confirmations_expected"] == 400
+
+
+def test_quick_shared_sale_is_correct_on_the_card_and_two_copies() -> None:
+    # 100 members tap Join at once, round-robin over the group card and two copies shared
+    # through inline mode into chats the bot is not in; stock 50.
+    script = str(ROOT / "bench" / "shared_sale.py")
+    result = subprocess.run(
+        [sys.executable, script, "--quick", "--copies", "2", "--json", "--timeout", "30"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a bound for a hung run; a normal quick run takes about 10 s
+        check=False,
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    for figure in ("taps per second", "latency p50", "latency p99", "peak RSS", "429s received"):
+        assert figure in result.stdout, f"{figure!r} missing from:\n{result.stdout}"
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["correct"] is True
+    assert all(check["ok"] for check in report["checks"].values()), report["checks"]
+    assert report["groupbuy"]["answered"] == report["groupbuy"]["taps"] == 100
+    assert report["store"]["taken"] == report["store"]["confirmed_units"] == 50
+    cards = {card["card"]: card for card in report["cards"]}
+    assert list(cards) == ["group card", "copy 1", "copy 2"]
+    assert [card["taps"] for card in cards.values()] == [34, 33, 33]
+    assert sum(card["told_in"] for card in cards.values()) == 50
+    for card in cards.values():
+        assert card["edits"] >= 1 and card["final_after"] is not None, card
