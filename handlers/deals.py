@@ -201,8 +201,9 @@ async def _tap(update: Update, context: Context, groupbuy: GroupBuy, query: Call
         await query.answer(groupbuy.texts.render("tap_elsewhere", lang))
         return
     member = member_of(query.from_user)
+    sharer = None  # who shared the copy tapped, for a join through it
     if query.inline_message_id is not None and decoded.action in callbacks.CARD_ACTIONS:
-        await groupbuy.shared.tapped(query.inline_message_id, decoded, member)  # a shared copy
+        sharer = await groupbuy.shared.tapped(query.inline_message_id, decoded, member)
     deal_id: int | None = None
     try:
         if decoded.action is callbacks.Action.INVITE:
@@ -223,7 +224,7 @@ async def _tap(update: Update, context: Context, groupbuy: GroupBuy, query: Call
             text = groupbuy.texts.render("tap_invite_sent", lang, deal=deal)
         else:
             chat_id = query.message.chat.id if query.message is not None else None
-            deal_id, text = await _act(groupbuy, decoded, member, query.id, lang, chat_id)
+            deal_id, text = await _act(groupbuy, decoded, member, query.id, lang, chat_id, sharer)
     except UserError as error:
         text = groupbuy.texts.render(error.template, lang, **error.context)
     try:
@@ -257,6 +258,7 @@ async def _act(
     query_id: str,
     lang: str,
     chat_id: int | None,
+    sharer: int | None = None,
 ) -> tuple[int | None, str]:
     """Do what the button says; (the deal it touched, the answer to show). A join on the
     card in a further group that shows the deal notes that group on the order."""
@@ -274,7 +276,9 @@ async def _act(
             joined = await groupbuy.waitlist.take_offer(tap.target, member, query_id)
         else:
             via = await groupbuy.cards.via_group(deal_id, chat_id)
-            joined = await groupbuy.join(deal_id, member, query_id, option_id, via_chat_id=via)
+            joined = await groupbuy.join(
+                deal_id, member, query_id, option_id, via_chat_id=via, referrer=sharer
+            )
         formed = joined.closed is not None and joined.closed.round.status == "formed"
         text = texts.render(
             "tap_formed" if formed else "tap_joined",

@@ -369,9 +369,11 @@ class GroupBuy:
         option_id: int | None = None,
         offer_id: int | None = None,
         via_chat_id: int | None = None,
+        referrer: int | None = None,
     ) -> JoinOutcome:
         """One more unit for the member (raises UserError with the reason if not);
-        `via_chat_id`: the further group whose card was tapped."""
+        `via_chat_id`: the further group whose card was tapped; `referrer`: who shared
+        the copy tapped (see RoundsRepo.join_round)."""
         if (answer := self._ended.get(deal_id)) is None and deal_id not in self._open_seen:
             # Read beside the writer first: a deal that has ended is answered without
             # waiting for the write lock, which another process (a backup) may hold.
@@ -390,7 +392,14 @@ class GroupBuy:
             raise UserError(answer)  # a closed deal never reopens: no need to ask the store
         try:
             outcome = await self.store.rounds.join_round(
-                deal_id, member, self.clock.timestamp(), tap_id, option_id, offer_id, via_chat_id
+                deal_id,
+                member,
+                self.clock.timestamp(),
+                tap_id,
+                option_id,
+                offer_id,
+                via_chat_id,
+                referrer,
             )
         except UserError as error:
             if error.template in ("tap_sold_out", "tap_closed"):

@@ -35,7 +35,7 @@ from storage.store import Store
 
 log = logging.getLogger(__name__)
 
-REMEMBERED = 10_000  # copies (and join attempts) remembered between taps
+REMEMBERED = 10_000  # copies (and their drawings) remembered between taps
 JOINS = frozenset({callbacks.Action.JOIN, callbacks.Action.JOIN_OPTION})
 
 
@@ -77,7 +77,6 @@ class SharedCards:
         self._last_round: dict[int, float] = {}
         self._drawn: dict[str, Drawn] = {}
         self._known: dict[str, SharedCopy] = {}
-        self._tried: dict[tuple[int, int], None] = {}  # (deal, member) attributions tried
         self._pause = Pause()
 
     # -- sharing ----------------------------------------------------------------------
@@ -154,17 +153,18 @@ class SharedCards:
         log.info("card shared deal=%s sharer=%s", deal_id, sharer)
         self.refresh(deal_id)  # it may be one too many to keep, or already behind
 
-    async def tapped(self, inline_message_id: str, tap: callbacks.Tap, member: Member) -> None:
+    async def tapped(
+        self, inline_message_id: str, tap: callbacks.Tap, member: Member
+    ) -> int | None:
         """A tap on a shared copy (its buttons were checked): a copy not seen before is
-        kept current from now on; a Join through a copy whose sharer is known attributes
-        the member to the sharer first, by the usual rules."""
+        kept current from now on. For a Join, the copy's sharer (if known, and not the
+        member): the join attributes the member to them first, by the usual rules."""
         deal_id: int | None = tap.target
         if tap.action in (callbacks.Action.JOIN_OPTION, callbacks.Action.WAIT_OPTION):
             option = await self.store.deals.get_option(tap.target)
             deal_id = option.deal_id if option else None
-        chat_id = await self.cards.deal_group(deal_id) if deal_id is not None else None
-        if deal_id is None or chat_id is None:
-            return  # answered stale by the tap's handler
+        if deal_id is None or await self.cards.deal_group(deal_id) is None:
+            return None  # answered stale by the tap's handler
         copy = self._known.get(inline_message_id)
         if copy is None or copy.sharer_id is None:
             # Read again while its sharer is unknown: another worker may have heard of it.
@@ -177,25 +177,8 @@ class SharedCards:
         self._remember(copy)
         sharer = copy.sharer_id
         if tap.action not in JOINS or sharer is None or sharer == member.user_id:
-            return
-        if (deal_id, member.user_id) in self._tried:
-            return
-        self._tried[(deal_id, member.user_id)] = None
-        if len(self._tried) > REMEMBERED:
-            del self._tried[next(iter(self._tried))]
-        deal = await self.store.deals.get_deal(deal_id)
-        if deal is None or deal.status is not DealStatus.OPEN:
-            return  # no order can follow: nobody is brought (and a sold-out rush writes nothing)
-        verdict = await self.store.ledger.attribute(
-            chat_id, member.user_id, sharer, deal_id, self.clock.timestamp()
-        )
-        log.info(
-            "shared card joined deal=%s referee=%s sharer=%s: %s",
-            deal_id,
-            member.user_id,
-            sharer,
-            verdict,
-        )
+            return None
+        return sharer
 
     def _remember(self, copy: SharedCopy) -> None:
         self._known.pop(copy.inline_message_id, None)

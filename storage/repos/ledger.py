@@ -40,32 +40,38 @@ class LedgerRepo(Repository):
     ) -> referrals.Attribution:
         """Record that `referrer` brought `referee` to the group, if the rules allow it."""
         async with self._transaction() as db:
-            # Links opened at once must see each other: else two could close a cycle.
-            await self._hold(db, "referrals", chat_id)
-            existing = await db.one(
-                "SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?",
-                chat_id,
-                referee,
+            return await self.attribute_in(db, chat_id, referee, referrer, deal_id, now)
+
+    async def attribute_in(
+        self, db: Tx, chat_id: int, referee: int, referrer: int, deal_id: int, now: int
+    ) -> referrals.Attribution:
+        """`attribute` as a step of another transaction (a join through a shared card)."""
+        # Links opened at once must see each other: else two could close a cycle.
+        await self._hold(db, "referrals", chat_id)
+        existing = await db.one(
+            "SELECT referrer_id FROM referrals WHERE chat_id = ? AND referee_id = ?",
+            chat_id,
+            referee,
+        )
+        ordered = await db.one(
+            "SELECT 1 FROM orders o JOIN deals d ON d.id = o.deal_id"
+            " WHERE d.chat_id = ? AND o.user_id = ? LIMIT 1",
+            chat_id,
+            referee,
+        )
+        verdict = referrals.attribution(
+            referee=referee,
+            referrer=referrer,
+            existing_referrer=int(existing[0]) if existing else None,
+            has_ordered=ordered is not None,
+            referrer_chain=[referrer, *await self._chain(db, chat_id, referrer)],
+        )
+        if verdict is referrals.Attribution.ATTRIBUTED:
+            await db.execute(
+                "INSERT INTO referrals (chat_id, referee_id, referrer_id, deal_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (chat_id, referee, referrer, deal_id, now),
             )
-            ordered = await db.one(
-                "SELECT 1 FROM orders o JOIN deals d ON d.id = o.deal_id"
-                " WHERE d.chat_id = ? AND o.user_id = ? LIMIT 1",
-                chat_id,
-                referee,
-            )
-            verdict = referrals.attribution(
-                referee=referee,
-                referrer=referrer,
-                existing_referrer=int(existing[0]) if existing else None,
-                has_ordered=ordered is not None,
-                referrer_chain=[referrer, *await self._chain(db, chat_id, referrer)],
-            )
-            if verdict is referrals.Attribution.ATTRIBUTED:
-                await db.execute(
-                    "INSERT INTO referrals (chat_id, referee_id, referrer_id, deal_id, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (chat_id, referee, referrer, deal_id, now),
-                )
         return verdict
 
     # -- rewards ----------------------------------------------------------------------

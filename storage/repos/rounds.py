@@ -69,6 +69,7 @@ class RoundsRepo(Repository):
         option_id: int | None = None,
         offer_id: int | None = None,
         via_chat_id: int | None = None,
+        referrer: int | None = None,
     ) -> JoinOutcome:
         """Add one unit to the member's order in the open round, or raise why not.
 
@@ -76,7 +77,9 @@ class RoundsRepo(Repository):
         forms (or the tipping point is marked) in that same transaction, so no tap can
         slip between the count and the close. A tap delivered twice counts once. With
         `offer_id` the unit is the one a waitlist offer holds for this member;
-        `via_chat_id` is the further group whose card was tapped (a new order notes it).
+        `via_chat_id` is the further group whose card was tapped (a new order notes it);
+        `referrer` shared the card tapped: a member's first unit in the deal attributes
+        them to the sharer first, by the usual rules, in this same transaction.
         """
         # Each statement in the transaction holds the write lock a little longer (on
         # SQLite a trip to the connection's thread), so what can be known before it, or
@@ -130,6 +133,10 @@ class RoundsRepo(Repository):
             assert open_round is not None and facts is not None
             if not holding:
                 await self._take_unit(db, deal_id, option)
+            if referrer is not None and held == 0 and referrer != member.user_id:
+                await self._ledger.attribute_in(
+                    db, deal.chat_id, member.user_id, referrer, deal.id, now
+                )
             order = await self._add_unit(
                 db, deal, open_round.id, member.user_id, option, now, new=held == 0, via=via_chat_id
             )
