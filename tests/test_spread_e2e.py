@@ -223,6 +223,17 @@ async def test_a_helper_leaders_commission_is_credited_then_reversed(world: Worl
     assert "in Hana's street: 3 units · ¥30.00 · helper commission ¥3.00" in summary, summary
     assert "Helper leaders' commissions" in summary and "Hana" in summary
 
+    # Hana's own summary lists the orders that came through her group (hers to serve),
+    # without a mark panel: marks are the deal's own group's leaders' to set.
+    since = len(hana.private_texts())
+    await hana.says_and_hears("/summary", HELPER_GROUP)
+    await world.settle()
+    hers = hana.private_texts()[since:]
+    report = next(t for t in hers if "Summary" in t)
+    assert "Fuji apples" in report and "Ann × 2" in report and "Bo × 1" in report, report
+    assert "Cy" not in report, "an order from the deal's own group is not hers"
+    assert not any("tap to mark" in t for t in hers)
+
     await world.leader.says_and_hears("/cancel 1", GROUP_ID)
     await world.settle()
     ledger = await world.rows("SELECT user_id, kind, amount FROM ledger ORDER BY id")

@@ -103,7 +103,10 @@ class Reports:
             (chunk, button if n == len(chunks) else None) for n, chunk in enumerate(chunks, 1)
         ]
         for deal_day in day.deals:
-            if deal_day.rows and len(deal_day.rows) <= MARK_BUTTONS_MAX:
+            # Marks are the deal's own group's leaders' to set: another group's deal shown
+            # here (/share) has its orders listed, without a panel.
+            mine = deal_day.deal.chat_id == day.group.chat_id
+            if mine and deal_day.rows and len(deal_day.rows) <= MARK_BUTTONS_MAX:
                 parts.append(self.mark_panel(deal_day.deal, deal_day.rows, lang))
         return parts
 

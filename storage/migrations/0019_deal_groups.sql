@@ -29,6 +29,8 @@ ALTER TABLE deals ADD COLUMN stock_scope TEXT NOT NULL DEFAULT 'shared'
 ALTER TABLE deals ADD COLUMN copied_from INTEGER REFERENCES deals (id);
 -- The group an order came through, when it is not the deal's own.
 ALTER TABLE orders ADD COLUMN via_chat_id INTEGER;
+-- A further group's summary reads the orders that came through it.
+CREATE INDEX orders_through_group ON orders (via_chat_id) WHERE via_chat_id IS NOT NULL;
 
 -- The ledger learns a fourth kind, a helper's commission: SQLite cannot change a CHECK,
 -- so the table is made anew with every entry, index and trigger as it was.

@@ -11,14 +11,18 @@ class ReportsRepo(Repository):
     """The summary's queries over a day, and which leaders' summaries of a day went out."""
 
     async def orders_in_formed_rounds(self, chat_id: int, start: int, end: int) -> list[OrderRow]:
-        """Confirmed orders of the rounds that formed in [start, end): a day's business."""
-        return await self._order_rows(
-            "d.chat_id = ? AND r.status = 'formed' AND r.closed_at >= ? AND r.closed_at < ?"
-            " AND o.status = 'confirmed' ORDER BY d.id, r.number, o.id",
-            chat_id,
-            start,
-            end,
+        """Confirmed orders of the rounds that formed in [start, end): a day's business —
+        of the group's own deals, then those that came through it for other groups' deals
+        it shows (/share: its members to serve, its pickup list)."""
+        formed = (
+            " AND r.status = 'formed' AND r.closed_at >= ? AND r.closed_at < ?"
+            " AND o.status = 'confirmed' ORDER BY d.id, r.number, o.id"
         )
+        own = await self._order_rows("d.chat_id = ?" + formed, chat_id, start, end)
+        through = await self._order_rows(
+            "o.via_chat_id = ? AND d.chat_id <> ?" + formed, chat_id, chat_id, start, end
+        )
+        return own + through
 
     async def formed_orders_between(
         self, chat_id: int, start: int, end: int
@@ -39,11 +43,18 @@ class ReportsRepo(Repository):
     async def rounds_closed(
         self, chat_id: int, start: int, end: int
     ) -> list[tuple[int, int, RoundStatus]]:
-        """(deal id, round number, status) of the rounds that ended in [start, end)."""
+        """(deal id, round number, status) of the rounds that ended in [start, end): of
+        the group's deals, and of other groups' deals it shows (/share)."""
         rows = await self._r.all(
             "SELECT r.deal_id, r.number, r.status FROM rounds r JOIN deals d ON d.id = r.deal_id"
             " WHERE d.chat_id = ? AND r.closed_at >= ? AND r.closed_at < ?"
-            " ORDER BY r.deal_id, r.number",
+            " UNION ALL SELECT r.deal_id, r.number, r.status FROM rounds r"
+            " JOIN deal_groups g ON g.deal_id = r.deal_id"
+            " WHERE g.chat_id = ? AND r.closed_at >= ? AND r.closed_at < ?"
+            " ORDER BY 1, 2",
+            chat_id,
+            start,
+            end,
             chat_id,
             start,
             end,
