@@ -296,6 +296,7 @@ async def summaries(layout: Layout, db: Path, workdir: Path, lead: float) -> dic
             await taps.first_answer(bot, timeout=120)
             await phase.wait(lambda: len(got.told()) >= len(leaders) // 2, timeout, "half", bot)
             await bot.kill()  # as a crash: nothing is finished, the summary half-sent stays so
+            killed_at = time.monotonic()
         restarted_after = len(got.told())
         log_line(f"summaries: killed after {restarted_after} leaders; starting again")
         # A supervisor's restart takes a second or more: Telegram's per-second window has
@@ -306,7 +307,7 @@ async def summaries(layout: Layout, db: Path, workdir: Path, lead: float) -> dic
         async with bot.running():
             complete = await phase.wait(lambda: got.told() >= leaders, timeout, "the rest", bot)
             await asyncio.sleep(2)
-        figures, checks = got.figures()
+        figures, checks = got.figures(killed_at)
     last = figures.pop("last")
     return {
         "figures": figures

@@ -297,6 +297,10 @@ class Taps:
         ]
 
 
+# A message Telegram accepted this long before a kill may not have been noted as sent.
+IN_FLIGHT = 1.0
+
+
 class Summaries:
     """The daily summaries the fake API saw go to a set of leaders, due at `due`."""
 
@@ -316,15 +320,28 @@ class Summaries:
             if r.method == "sendMessage" and r.ok and r.params.get("chat_id") in self.leaders
         ]
 
-    def figures(self) -> tuple[dict[str, Any], list[Check]]:
+    def figures(self, killed_at: float | None = None) -> tuple[dict[str, Any], list[Check]]:
         """Messages, times to the first and the last (after `due`), and the checks: every
-        leader got theirs, none twice."""
+        leader got theirs, none twice — but a message Telegram accepted in the second
+        before a kill (`killed_at`), which the bot may not have noted yet: it can go
+        again after the restart (the README says so), and is counted apart."""
         sent: dict[int, list[str]] = {}
+        first_at: dict[tuple[int, str], float] = {}
+        again: set[tuple[int, str]] = set()
         for r in self._sent():
-            sent.setdefault(int(r.params["chat_id"]), []).append(str(r.params["text"]))
+            key = (int(r.params["chat_id"]), str(r.params["text"]))
+            sent.setdefault(key[0], []).append(key[1])
+            if key in first_at:
+                again.add(key)
+            first_at.setdefault(key, r.at)
+        in_flight = {
+            key
+            for key in again
+            if killed_at is not None and killed_at - IN_FLIGHT <= first_at[key] <= killed_at
+        }
         times = [r.at for r in self._sent()]
         first, last = min(times, default=self.due), max([self.due, *times])
-        twice = sum(1 for texts in sent.values() if len(texts) != len(set(texts)))
+        twice = len({chat for chat, _ in again - in_flight})
         messages = sum(len(texts) for texts in sent.values())
         figures = {
             "leaders": len(self.leaders),
@@ -332,6 +349,7 @@ class Summaries:
             "to_first_s": round(first - self.due, 1),
             "to_last_s": round(last - self.due, 1),
             "needed_at_30_per_s": round(messages / 30, 1),
+            "sent_again_in_flight_at_kill": len(in_flight),
             "last": last,
         }
         checks = [
@@ -340,6 +358,11 @@ class Summaries:
                 set(sent) == self.leaders,
                 f"{len(set(sent) & self.leaders)} of {len(self.leaders)}",
             ),
-            Check("no summary twice", twice == 0, f"{twice} leaders got one twice"),
+            Check(
+                "no summary twice",
+                twice == 0,
+                f"{twice} leaders got one twice"
+                f" (apart from {len(in_flight)} in flight at the kill)",
+            ),
         ]
         return figures, checks

@@ -144,11 +144,12 @@ async def pg_summaries(
             killed_after = len(got.told())
             killed = time.monotonic()
             await workers.kill(n - 1)
+            dead_at = time.monotonic()
             log_line(f"summaries: worker {n - 1} killed after {killed_after} leaders")
             complete = await phase.wait(lambda: got.told() >= leaders, timeout, "the rest", workers)
             await asyncio.sleep(5)
         await taps.settle()
-        figures, checks = got.figures()
+        figures, checks = got.figures(dead_at)
     last = figures.pop("last")
     return {
         "figures": {"workers": n}

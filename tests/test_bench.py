@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,3 +102,26 @@ def test_quick_shared_sale_is_correct_on_the_card_and_two_copies() -> None:
     assert sum(card["told_in"] for card in cards.values()) == 50
     for card in cards.values():
         assert card["edits"] >= 1 and card["final_after"] is not None, card
+
+
+def test_a_summary_sent_again_counts_only_if_it_was_not_in_flight_at_the_kill() -> None:
+    """A kill can fall between Telegram's accept and the bot's note: that one message may
+    go again; any other message sent twice fails the check."""
+    from bench.many_groups_run import Summaries
+
+    def sent(chat: int, text: str, at: float) -> SimpleNamespace:
+        params = {"chat_id": chat, "text": text}
+        return SimpleNamespace(method="sendMessage", ok=True, params=params, at=at)
+
+    api = SimpleNamespace(
+        requests=[sent(1, "report", 9.8), sent(2, "report", 5.0), sent(1, "report", 20.0)]
+    )
+    summaries = Summaries(api, {1, 2}, due=0.0)  # type: ignore[arg-type]
+    figures, checks = summaries.figures(killed_at=10.0)
+    assert figures["sent_again_in_flight_at_kill"] == 1
+    assert all(check.ok for check in checks), checks
+
+    api.requests.append(sent(2, "report", 21.0))  # accepted 5 s before the kill: noted
+    figures, checks = summaries.figures(killed_at=10.0)
+    twice = next(check for check in checks if check.name == "no summary twice")
+    assert not twice.ok and "1 leaders got one twice" in twice.detail
