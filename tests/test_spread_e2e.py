@@ -233,6 +233,15 @@ async def test_a_helper_leaders_commission_is_credited_then_reversed(world: Worl
     assert "Fuji apples" in report and "Ann × 2" in report and "Bo × 1" in report, report
     assert "Cy" not in report, "an order from the deal's own group is not hers"
     assert not any("tap to mark" in t for t in hers)
+    hana.says("/export", HELPER_GROUP)  # the day's CSV: the same orders, hers to serve
+    await world.api.wait_until(lambda: world.api.documents(hana.id))
+    data = world.api.documents(hana.id)[0]["data"].decode("utf-8-sig")
+    exported = list(csv.DictReader(io.StringIO(data)))
+    assert sorted((r["member_name"], r["quantity"], r["sold_in_group"]) for r in exported) == [
+        ("Ann", "2", "Hana's street"),
+        ("Bo", "1", "Hana's street"),
+    ]
+    assert {r["helper_commission"] for r in exported} == {"2.00", "1.00"}
 
     await world.leader.says_and_hears("/cancel 1", GROUP_ID)
     await world.settle()
